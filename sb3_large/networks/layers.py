@@ -1,0 +1,51 @@
+"""Building blocks shared by the built-in architectures."""
+
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+    "mish": nn.Mish,
+    "selu": nn.SELU,
+}
+
+NORMS = ("none", "layer", "batch")
+
+
+def activation_class(activation: str | type[nn.Module]) -> type[nn.Module]:
+    """Resolve an activation given by name (``"relu"``) or as a ``nn.Module`` class (SB3's ``activation_fn``)."""
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation
+    if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
+        return ACTIVATIONS[activation.lower()]
+    raise ValueError(f"activation: unknown value {activation!r}; allowed: {', '.join(ACTIVATIONS)} or a nn.Module class")
+
+
+def check_norm(norm: str, allowed: tuple[str, ...] = NORMS, arch: str = "") -> str:
+    """Return ``norm`` if it is one of ``allowed``, else raise a ValueError naming the field."""
+    if norm not in allowed:
+        where = f" for architecture {arch!r}" if arch else ""
+        raise ValueError(f"norm: unknown value {norm!r}{where}; allowed: {', '.join(allowed)}")
+    return norm
+
+
+def norm_layer(norm: str, dim: int) -> nn.Module:
+    if norm == "layer":
+        return nn.LayerNorm(dim)
+    if norm == "batch":
+        return nn.BatchNorm1d(dim)
+    return nn.Identity()
+
+
+def dense_layer(in_dim: int, width: int, activation: str | type[nn.Module], norm: str) -> nn.Sequential:
+    """``act(norm(W x + b))``: the unit every MLP-like body stacks."""
+    layers = [nn.Linear(in_dim, width)]
+    if norm != "none":
+        layers.append(norm_layer(norm, width))
+    layers.append(activation_class(activation)())
+    return nn.Sequential(*layers)

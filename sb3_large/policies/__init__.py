@@ -1,0 +1,7 @@
+"""Large-network policies for SAC, TD3 and TQC; one shared body builder, thin per-algorithm classes."""
+
+from sb3_large.policies.sac import LargeSACPolicy
+from sb3_large.policies.td3 import LargeTD3Policy
+from sb3_large.policies.tqc import LargeTQCPolicy
+
+__all__ = ["LargeSACPolicy", "LargeTD3Policy", "LargeTQCPolicy"]

@@ -1,0 +1,213 @@
+"""Code shared by every large-network policy: kwargs -> specs, space checks, and bodies under SB3's heads.
+
+SB3's actor and critic classes build ``create_mlp(in_dim, out_dim, net_arch)``; with ``net_arch=[]`` that is
+just the output head. The classes here let SB3 build those heads, then put our body in front of them, so
+SB3's algorithms (losses, gSDE, target networks, saving) work unchanged.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from gymnasium import spaces
+from stable_baselines3.common.policies import ContinuousCritic
+from stable_baselines3.common.preprocessing import get_action_dim, is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import Actor as SB3SACActor
+from stable_baselines3.td3.policies import Actor as SB3TD3Actor
+from torch import nn
+
+from sb3_large.networks import NetSpec, build
+
+BODY_FIELDS = NetSpec.field_names()
+
+
+def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Refuse what the vector bodies cannot consume, before any layer is built."""
+    if not isinstance(observation_space, spaces.Box):
+        raise ValueError(
+            f"observation_space: {type(observation_space).__name__} is not supported; large policies take a flat "
+            "Box observation (flatten Dict observations with gymnasium.wrappers.FlattenObservation)"
+        )
+    if is_image_space(observation_space, check_channels=False):
+        raise ValueError(
+            f"observation_space: image observations {observation_space.shape} are not supported; "
+            "use SB3's CnnPolicy or a vector observation"
+        )
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(
+            f"action_space: {type(action_space).__name__} is not supported; large policies need continuous Box actions"
+        )
+
+
+def _spec(where: str, values: Mapping[str, Any]) -> NetSpec:
+    try:
+        return NetSpec(**values)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{where}.{exc}") from None
+
+
+def _override(where: str, base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
+    if override is None:
+        return dict(base)
+    if not isinstance(override, Mapping):
+        raise TypeError(f"{where}: must be a mapping of body options, got {type(override).__name__}")
+    unknown = sorted(set(override) - set(BODY_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown option {unknown[0]!r}; allowed: {', '.join(BODY_FIELDS)}")
+    return {**base, **override}
+
+
+def _from_net_arch(net_arch: list[int]) -> dict[str, Any]:
+    # SB3 / RL Zoo shorthand (``--optimize`` samples e.g. [400, 300]): our bodies have one width.
+    if not isinstance(net_arch, (list, tuple)) or not net_arch:
+        raise ValueError(f"net_arch: expected a non-empty list of layer widths, got {net_arch!r}")
+    return {"width": max(net_arch), "depth": len(net_arch)}
+
+
+def resolve_specs(
+    body: Mapping[str, Any],
+    actor: Mapping[str, Any] | None,
+    critic: Mapping[str, Any] | None,
+    net_arch: list[int] | dict[str, list[int]] | None,
+) -> tuple[NetSpec, NetSpec]:
+    """Shared body options, then SB3's ``net_arch`` shorthand, then the per-network overrides."""
+    actor_values, critic_values = dict(body), dict(body)
+    if isinstance(net_arch, Mapping):
+        actor_values.update(_from_net_arch(net_arch.get("pi", [])))
+        critic_values.update(_from_net_arch(net_arch.get("qf", [])))
+    elif net_arch is not None:
+        actor_values.update(_from_net_arch(net_arch))
+        critic_values.update(_from_net_arch(net_arch))
+    return (
+        _spec("actor", _override("actor", actor_values, actor)),
+        _spec("critic", _override("critic", critic_values, critic)),
+    )
+
+
+def attach_q_bodies(critic: nn.Module, spec: NetSpec, features_dim: int, out_dim: int) -> None:
+    """Replace each of ``critic.q_networks`` by ``body(concat(features, action)) -> Linear(out_dim)``."""
+    in_dim = features_dim + get_action_dim(critic.action_space)
+    for idx in range(len(critic.q_networks)):
+        body, body_dim = build(spec, in_dim)
+        q_net = nn.Sequential(body, nn.Linear(body_dim, out_dim))
+        critic.add_module(f"qf{idx}", q_net)
+        critic.q_networks[idx] = q_net
+
+
+class LatentBodyMixin:
+    """For SAC-style actors (``latent_pi -> mu, log_std``): our body becomes ``latent_pi``.
+
+    SB3 builds the mean, log-std and gSDE heads for ``features_dim=latent_dim`` and an empty ``latent_pi``.
+    """
+
+    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
+        latent_pi, latent_dim = build(body, features_dim)
+        super().__init__(features_dim=latent_dim, **kwargs)
+        self.latent_pi = latent_pi
+        self.features_dim = features_dim
+        self.body = body
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "body": self.body}
+
+
+class LargeSACActor(LatentBodyMixin, SB3SACActor):
+    """SB3's SAC actor with a large body."""
+
+
+class LargeTD3Actor(SB3TD3Actor):
+    """SB3's TD3 actor whose ``mu`` is ``body -> Linear -> Tanh``."""
+
+    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
+        net, latent_dim = build(body, features_dim)
+        super().__init__(features_dim=latent_dim, **kwargs)
+        self.mu = nn.Sequential(net, *self.mu)
+        self.features_dim = features_dim
+        self.body = body
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "body": self.body}
+
+
+class LargeCritic(ContinuousCritic):
+    """SB3's twin Q critic with each Q network a large body plus a linear output."""
+
+    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
+        super().__init__(features_dim=features_dim, **kwargs)
+        attach_q_bodies(self, body, features_dim, out_dim=1)
+
+
+class LargePolicyMixin:
+    """Turns the body kwargs into actor/critic specs and builds SB3's networks from them.
+
+    Used as ``class LargeSACPolicy(LargePolicyMixin, SACPolicy)`` with ``actor_class`` / ``critic_class`` set.
+
+    :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual`` or a plugin)
+    :param width: layer width of the body
+    :param depth: number of layers (or residual blocks)
+    :param activation: activation name (``relu``, ``silu``/``swish``, ``elu``, ``tanh``, ...)
+    :param norm: ``none``, ``layer`` or ``batch``; ``None`` lets the architecture choose
+    :param arch_kwargs: extra options of the architecture
+    :param actor: overrides of the options above for the actor only
+    :param critic: overrides of the options above for the critics only
+    :param net_arch: SB3 shorthand, ``[w] * d`` (or ``dict(pi=..., qf=...)``) sets ``width=max``, ``depth=len``
+    :param activation_fn: SB3 shorthand for ``activation`` (a ``nn.Module`` class)
+    """
+
+    actor_class: type[nn.Module]
+    critic_class: type[nn.Module]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule,
+        arch: str = "densenet",
+        width: int = 2048,
+        depth: int = 2,
+        activation: str | type[nn.Module] = "relu",
+        norm: str | None = None,
+        arch_kwargs: Mapping[str, Any] | None = None,
+        actor: Mapping[str, Any] | None = None,
+        critic: Mapping[str, Any] | None = None,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] | None = None,
+        **kwargs,
+    ):
+        check_spaces(observation_space, action_space)
+        body = dict(
+            arch=arch,
+            width=width,
+            depth=depth,
+            activation=activation if activation_fn is None else activation_fn,
+            norm=norm,
+            arch_kwargs=dict(arch_kwargs or {}),
+        )
+        # Set before SB3's __init__, which builds the networks through make_actor / make_critic.
+        self.actor_spec, self.critic_spec = resolve_specs(body, actor, critic, net_arch)
+        self.body_kwargs = {**body, "actor": actor, "critic": critic, "net_arch": net_arch}
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        return self.actor_class(body=self.actor_spec, **actor_kwargs).to(self.device)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        return self.critic_class(body=self.critic_spec, **critic_kwargs).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.pop("activation_fn", None)  # folded into ``activation``
+        return {**data, **self.body_kwargs}
+
+
+__all__ = [
+    "LargeCritic",
+    "LargePolicyMixin",
+    "LargeSACActor",
+    "LatentBodyMixin",
+    "LargeTD3Actor",
+    "check_spaces",
+    "resolve_specs",
+]
