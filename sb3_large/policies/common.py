@@ -5,6 +5,7 @@ just the output head. The classes here let SB3 build those heads, then put our b
 SB3's algorithms (losses, gSDE, target networks, saving) work unchanged.
 """
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +72,7 @@ def resolve_specs(
     net_arch: list[int] | dict[str, list[int]] | None,
 ) -> tuple[NetSpec, NetSpec]:
     """Shared body options, then SB3's ``net_arch`` shorthand, then the per-network overrides."""
+    _spec("policy_kwargs", body)  # blame a bad shared option on itself, not on the first network using it
     actor_values, critic_values = dict(body), dict(body)
     if isinstance(net_arch, Mapping):
         actor_values.update(_from_net_arch(net_arch.get("pi", [])))
@@ -175,6 +177,7 @@ class LargePolicyMixin:
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
+        self._check_kwargs(kwargs)
         body = dict(
             arch=arch,
             width=width,
@@ -187,6 +190,17 @@ class LargePolicyMixin:
         self.actor_spec, self.critic_spec = resolve_specs(body, actor, critic, net_arch)
         self.body_kwargs = {**body, "actor": actor, "critic": critic, "net_arch": net_arch}
         super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)
+
+    def _check_kwargs(self, kwargs: dict[str, Any]) -> None:
+        # A typo in a YAML's policy_kwargs should name the field and the choices, not fail in SB3's __init__.
+        sb3_options = [n for n in inspect.signature(super().__init__).parameters if n not in ("net_arch", "activation_fn")]
+        unknown = sorted(set(kwargs) - set(sb3_options))
+        if unknown:
+            ours = [n for n in inspect.signature(LargePolicyMixin.__init__).parameters if n not in ("self", "kwargs")]
+            raise TypeError(
+                f"policy_kwargs: unknown option {unknown[0]!r} for {type(self).__name__}; "
+                f"allowed: {', '.join(ours[3:] + sb3_options[3:])}"
+            )
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
