@@ -49,7 +49,9 @@ def _scan() -> tuple[dict[str, Factory], dict[str, Exception]]:
         elif factories[ep.name] is not loaded and (ep.name, ep.value) not in _warned_duplicates:
             _warned_duplicates.add((ep.name, ep.value))
             warnings.warn(
-                f"sb3_large: architecture {ep.name!r} is declared twice; ignoring {ep.value}", RuntimeWarning, stacklevel=3
+                f"sb3_large: architecture {ep.name!r} is declared twice; ignoring {ep.value}",
+                RuntimeWarning,
+                stacklevel=3,
             )
     return factories, broken
 

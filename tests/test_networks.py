@@ -67,7 +67,9 @@ def test_mlp_has_the_same_math_as_sb3_create_mlp():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_width_2048_builds_and_runs(arch):
-    net, out_dim = build(NetSpec(arch=arch, width=2048, depth=2, arch_kwargs={"expansion": 1} if arch == "residual" else {}), IN_DIM)
+    net, out_dim = build(
+        NetSpec(arch=arch, width=2048, depth=2, arch_kwargs={"expansion": 1} if arch == "residual" else {}), IN_DIM
+    )
     assert net(th.randn(2, IN_DIM)).shape == (2, out_dim)
 
 
@@ -89,5 +91,7 @@ def test_bad_spec_is_refused_with_the_field_named(options, error, match):
 
 
 def test_residual_refuses_batch_norm():
-    with pytest.raises(ValueError, match=r"norm: unknown value 'batch' for architecture 'residual'; allowed: layer, none"):
+    with pytest.raises(
+        ValueError, match=r"norm: unknown value 'batch' for architecture 'residual'; allowed: layer, none"
+    ):
         build(NetSpec(arch="residual", width=8, norm="batch"), IN_DIM)

@@ -31,7 +31,9 @@ def test_learns_a_few_hundred_steps_on_pendulum(algo, arch):
     before = {k: v.clone() for k, v in model.policy.state_dict().items()}
     model.learn(300)
     assert model.num_timesteps == 300
-    changed = [k for k, v in model.policy.state_dict().items() if v.dtype.is_floating_point and not th.equal(v, before[k])]
+    changed = [
+        k for k, v in model.policy.state_dict().items() if v.dtype.is_floating_point and not th.equal(v, before[k])
+    ]
     assert any(k.startswith("actor.") for k in changed) and any(k.startswith("critic.") for k in changed)
 
 
@@ -81,7 +83,9 @@ def test_paper_defaults():
 
 
 def test_sb3_shorthands_net_arch_and_activation_fn():
-    model = TD3("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", net_arch=[40, 30], activation_fn=nn.Tanh))
+    model = TD3(
+        "LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", net_arch=[40, 30], activation_fn=nn.Tanh)
+    )
     linears = [m for m in model.policy.actor.mu if isinstance(m, nn.Sequential)][0]
     assert [layer[0].out_features for layer in linears] == [40, 40]
     assert isinstance(linears[0][-1], nn.Tanh)
@@ -101,7 +105,11 @@ def test_policy_keeps_our_kwargs_for_standalone_save(tmp_path):
 
 
 BAD_KWARGS = [
-    (dict(arch="nope"), ValueError, r"policy_kwargs\.arch: unknown architecture 'nope'; known: d2rl, densenet, mlp, residual"),
+    (
+        dict(arch="nope"),
+        ValueError,
+        r"policy_kwargs\.arch: unknown architecture 'nope'; known: d2rl, densenet, mlp, residual",
+    ),
     (dict(width=0), ValueError, r"policy_kwargs\.width: must be a positive integer, got 0"),
     (dict(depth=0), ValueError, r"policy_kwargs\.depth: must be a positive integer, got 0"),
     (dict(actor=dict(width=-4)), ValueError, r"actor\.width: must be a positive integer, got -4"),

@@ -42,9 +42,7 @@ class NetSpec:
 
     def options(self) -> dict:
         """Keyword arguments the architecture factory receives."""
-        return dict(
-            width=self.width, depth=self.depth, activation=self.activation, norm=self.norm, **self.arch_kwargs
-        )
+        return dict(width=self.width, depth=self.depth, activation=self.activation, norm=self.norm, **self.arch_kwargs)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

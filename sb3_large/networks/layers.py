@@ -23,7 +23,9 @@ def activation_class(activation: str | type[nn.Module]) -> type[nn.Module]:
         return activation
     if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
         return ACTIVATIONS[activation.lower()]
-    raise ValueError(f"activation: unknown value {activation!r}; allowed: {', '.join(ACTIVATIONS)} or a nn.Module class")
+    raise ValueError(
+        f"activation: unknown value {activation!r}; allowed: {', '.join(ACTIVATIONS)} or a nn.Module class"
+    )
 
 
 def check_norm(norm: str, allowed: tuple[str, ...] = NORMS, arch: str = "") -> str:

@@ -193,7 +193,9 @@ class LargePolicyMixin:
 
     def _check_kwargs(self, kwargs: dict[str, Any]) -> None:
         # A typo in a YAML's policy_kwargs should name the field and the choices, not fail in SB3's __init__.
-        sb3_options = [n for n in inspect.signature(super().__init__).parameters if n not in ("net_arch", "activation_fn")]
+        sb3_options = [
+            n for n in inspect.signature(super().__init__).parameters if n not in ("net_arch", "activation_fn")
+        ]
         unknown = sorted(set(kwargs) - set(sb3_options))
         if unknown:
             ours = [n for n in inspect.signature(LargePolicyMixin.__init__).parameters if n not in ("self", "kwargs")]

@@ -1,0 +1,41 @@
+"""Parameter counts of large SAC policies per architecture and width (the README's table).
+
+python benchmarks/param_counts.py --obs-dim 27 --act-dim 8   # Ant-v4
+"""
+
+import argparse
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_large.policies import LargeSACPolicy
+
+
+def count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--obs-dim", type=int, default=27)
+    parser.add_argument("--act-dim", type=int, default=8)
+    parser.add_argument("--archs", nargs="+", default=["mlp", "densenet", "d2rl", "residual"])
+    parser.add_argument("--widths", nargs="+", type=int, default=[256, 512, 1024, 2048])
+    parser.add_argument("--depth", type=int, default=2)
+    args = parser.parse_args()
+
+    obs_space = spaces.Box(-np.inf, np.inf, (args.obs_dim,), np.float32)
+    act_space = spaces.Box(-1, 1, (args.act_dim,), np.float32)
+    print(f"SAC, obs {args.obs_dim}, act {args.act_dim}, depth {args.depth}: trainable parameters (actor + 2 critics)")
+    print("| arch | " + " | ".join(f"width {w}" for w in args.widths) + " |")
+    print("|---|" + "---|" * len(args.widths))
+    for arch in args.archs:
+        cells = []
+        for width in args.widths:
+            policy = LargeSACPolicy(obs_space, act_space, lambda _: 3e-4, arch=arch, width=width, depth=args.depth)
+            cells.append(f"{(count(policy.actor) + count(policy.critic)) / 1e6:.2f}M")
+        print(f"| {arch} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
