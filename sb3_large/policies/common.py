@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.preprocessing import get_action_dim, is_image_space
@@ -86,9 +87,8 @@ def resolve_specs(
     )
 
 
-def attach_q_bodies(critic: nn.Module, spec: NetSpec, features_dim: int, out_dim: int) -> None:
-    """Replace each of ``critic.q_networks`` by ``body(concat(features, action)) -> Linear(out_dim)``."""
-    in_dim = features_dim + get_action_dim(critic.action_space)
+def attach_q_bodies(critic: nn.Module, spec: NetSpec, in_dim: int, out_dim: int) -> None:
+    """Replace each of ``critic.q_networks`` by ``body(q_input) -> Linear(out_dim)``."""
     for idx in range(len(critic.q_networks)):
         body, body_dim = build(spec, in_dim)
         q_net = nn.Sequential(body, nn.Linear(body_dim, out_dim))
@@ -132,11 +132,33 @@ class LargeTD3Actor(SB3TD3Actor):
 
 
 class LargeCritic(ContinuousCritic):
-    """SB3's twin Q critic with each Q network a large body plus a linear output."""
+    """SB3's twin Q critic with each Q network a large body plus a linear output.
+
+    The Q networks read ``q_input(features, actions)``, computed once for all of them; subclasses change
+    that input (OFENet's ``z_sa``) by overriding ``q_input`` and ``q_input_dim``.
+    """
 
     def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
         super().__init__(features_dim=features_dim, **kwargs)
-        attach_q_bodies(self, body, features_dim, out_dim=1)
+        attach_q_bodies(self, body, self.q_input_dim(features_dim), out_dim=1)
+
+    def q_input_dim(self, features_dim: int) -> int:
+        return features_dim + get_action_dim(self.action_space)
+
+    def q_input(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        return th.cat([features, actions], dim=1)
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        # As in SB3: a features extractor shared with the actor is trained by the actor loss only.
+        with th.set_grad_enabled(not self.share_features_extractor):
+            features = self.extract_features(obs, self.features_extractor)
+        q_input = self.q_input(features, actions)
+        return tuple(q_net(q_input) for q_net in self.q_networks)
+
+    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        with th.no_grad():
+            features = self.extract_features(obs, self.features_extractor)
+        return self.q_networks[0](self.q_input(features, actions))
 
 
 class LargePolicyMixin:

@@ -3,6 +3,7 @@
 from sb3_contrib.tqc.policies import Actor as TQCActor
 from sb3_contrib.tqc.policies import Critic as TQCCritic
 from sb3_contrib.tqc.policies import TQCPolicy
+from stable_baselines3.common.preprocessing import get_action_dim
 
 from sb3_large.networks import NetSpec
 from sb3_large.policies.common import LargePolicyMixin, LatentBodyMixin, attach_q_bodies
@@ -17,7 +18,8 @@ class LargeTQCCritic(TQCCritic):
 
     def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
         super().__init__(features_dim=features_dim, **kwargs)
-        attach_q_bodies(self, body, features_dim, out_dim=self.n_quantiles)
+        in_dim = features_dim + get_action_dim(self.action_space)
+        attach_q_bodies(self, body, in_dim, out_dim=self.n_quantiles)
 
 
 class LargeTQCPolicy(LargePolicyMixin, TQCPolicy):
