@@ -24,14 +24,18 @@ class OFENetStateFeatures(BaseFeaturesExtractor):
 
     The OFENet is used here, not owned: it is kept out of the submodules so that it is never in the actor's
     or critic's parameters, optimizers, polyak update or target copies. The policy owns and saves it.
+    ``trainable=False`` (the actor's) never builds a graph into OFENet, even in joint mode: SAC steps the
+    critic, and so a joint OFENet, between the actor's forward and backward passes.
     """
 
-    def __init__(self, observation_space: spaces.Box, ofenet: OFENet):
+    def __init__(self, observation_space: spaces.Box, ofenet: OFENet, trainable: bool):
         super().__init__(observation_space, ofenet.state_dim)
         self.__dict__["ofenet"] = ofenet
+        self.trainable = trainable
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
-        return self.ofenet.state_features(obs)
+        with th.set_grad_enabled(self.trainable and th.is_grad_enabled()):
+            return self.ofenet.state_features(obs)
 
 
 class OFENetCritic(LargeCritic):
@@ -70,10 +74,15 @@ class OFENetPolicyMixin(LargePolicyMixin):
             self.critic.optimizer.add_param_group({"params": list(self.ofenet.parameters())})
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
-        return super().make_actor(features_extractor or OFENetStateFeatures(self.observation_space, self.ofenet))
+        return super().make_actor(
+            features_extractor or OFENetStateFeatures(self.observation_space, self.ofenet, trainable=False)
+        )
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
-        return super().make_critic(features_extractor or OFENetStateFeatures(self.observation_space, self.ofenet))
+        features_extractor = features_extractor or OFENetStateFeatures(
+            self.observation_space, self.ofenet, trainable=self.ofenet_config.joint
+        )
+        return super().make_critic(features_extractor)
 
     def set_training_mode(self, mode: bool) -> None:
         # SB3's train() starts with set_training_mode(True): the last moment to refuse an untrained OFENet.
