@@ -1,13 +1,18 @@
 """Stock ``python -m rl_zoo3.train`` / ``rl_zoo3.enjoy`` with our YAMLs, as subprocesses."""
 
+import re
+
+import gymnasium as gym
 import pytest
 import yaml
 
 from sb3_large.networks import NetSpec
+from sb3_large.ofenet import OFENetConfig
 
 from .conftest import ROOT, run_python
 
 MUJOCO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
+SMALL_OFENET = "policy_kwargs:dict(width=32, ofenet=dict(layers=2, growth=8, pretrain_steps=100))"
 REQUIRED = [f"{env}-{v}" for env in MUJOCO for v in ("v4", "v5")] + ["Pendulum-v1", "InvertedPendulum-v4"]
 
 
@@ -18,10 +23,19 @@ def test_yaml_has_every_env_with_a_valid_typed_config(algo):
     assert set(REQUIRED) <= set(config)
     for env_id in REQUIRED:
         entry = config[env_id]
-        assert entry["policy"] == f"sb3_large.policies.Large{algo.upper()}Policy"
-        assert isinstance(entry["policy_kwargs"], dict), env_id
+        kwargs = dict(entry["policy_kwargs"])
         assert isinstance(entry["learning_rate"], float) and isinstance(entry["n_timesteps"], (int, float)), env_id
-        NetSpec(**entry["policy_kwargs"])
+        if env_id.split("-")[0] in MUJOCO:  # the full recipe
+            assert entry["policy"] == f"sb3_large.policies.OFENet{algo.upper()}Policy", env_id
+            assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"], env_id
+            ofenet = OFENetConfig.from_kwargs(kwargs.pop("ofenet"))
+            obs_dim = gym.make(env_id).observation_space.shape[0]
+            assert (ofenet.predict_dims or obs_dim) <= obs_dim, env_id
+        else:
+            assert entry["policy"] == f"sb3_large.policies.Large{algo.upper()}Policy", env_id
+        NetSpec(**kwargs)
+    assert config["Ant-v5"]["policy_kwargs"]["ofenet"]["predict_dims"] == 27
+    assert config["Humanoid-v4"]["policy_kwargs"]["ofenet"] == {"layers": 8, "growth": 30, "predict_dims": 292}
 
 
 @pytest.mark.parametrize(
@@ -29,8 +43,9 @@ def test_yaml_has_every_env_with_a_valid_typed_config(algo):
     [
         ("sac", "Pendulum-v1", 1500, []),
         ("td3", "InvertedPendulum-v4", 1300, []),
-        # The full-size MuJoCo entry (DenseNet 2048x2): built, a few updates, saved, replayed.
+        # The full recipe as written (OFENet 6x40 pretrained 10k updates, DenseNet 2048x2): a few RL updates.
         ("sac", "Ant-v4", 320, ["-params", "learning_starts:300"]),
+        ("td3", "Hopper-v4", 400, ["-params", "learning_starts:200", SMALL_OFENET]),
     ],
 )
 def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
@@ -39,6 +54,9 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
     out = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", *extra], cwd=tmp_path).stdout
     assert "sb3_large.policies" in out
     assert (tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip").exists()
+    if env_id.startswith("Hopper"):
+        # SB3's stdout table prints the "ofenet/" group header, then its keys
+        assert re.search(r"\| ofenet/ +\| +\|\n\| +aux_loss +\| [-0-9.e+]+ +\|", out), out[-3000:]
 
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", algo, "--env", env_id, "-f", "logs", "-n", "60", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
