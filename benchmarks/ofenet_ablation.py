@@ -14,6 +14,7 @@ import gymnasium as gym
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.ofenet import OFENetTrainer
@@ -30,7 +31,7 @@ def run(config: str, args) -> dict:
     start = time.perf_counter()
     model.learn(args.budget, callback=callback, progress_bar=args.progress)
     wall = time.perf_counter() - start
-    eval_env = gym.make(args.env)
+    eval_env = Monitor(gym.make(args.env))
     eval_env.reset(seed=args.seed + 1000)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
     return dict(

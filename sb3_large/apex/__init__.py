@@ -1,0 +1,5 @@
+"""Ape-X-style parallel actors for SAC/TD3: local processes by default, Ray for clusters."""
+
+from sb3_large.apex.collector import ApeXCollector
+
+__all__ = ["ApeXCollector"]

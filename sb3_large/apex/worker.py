@@ -1,0 +1,134 @@
+"""One Ape-X actor: its own environment, a CPU copy of the acting networks, its own exploration level.
+
+The same ``ActorWorker`` runs inside a local process or a Ray actor; the backends only move its inputs
+(a pickled ``WorkerSpec``, weights) and outputs (chunks of transitions).
+"""
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3.common.policies import BasePolicy
+
+
+def exploration_levels(n_actors: int, base: float, alpha: float) -> list[float]:
+    """Ape-X schedule: actor ``i`` of ``N`` explores with ``base ** (1 + alpha * i / (N - 1))``."""
+    if n_actors == 1:
+        return [base]
+    return [base ** (1 + alpha * i / (n_actors - 1)) for i in range(n_actors)]
+
+
+def acting_tensors(policy: BasePolicy) -> dict[str, th.Tensor]:
+    """The live tensors that decide actions: the actor's state and, for OFENet policies, OFENet's weights."""
+    tensors = dict(policy.actor.state_dict(keep_vars=True))
+    ofenet = getattr(policy, "ofenet", None)
+    if ofenet is not None:
+        tensors.update({f"ofenet.{k}": v for k, v in ofenet.named_parameters()})
+        tensors.update({f"ofenet.{k}": v for k, v in ofenet.named_buffers()})
+    return tensors
+
+
+def weights_checksum(tensors: dict[str, th.Tensor]) -> float:
+    """A sum over the acting weights: lets the learner see which weights an actor acted with."""
+    return float(sum(t.detach().double().sum() for t in tensors.values() if t.is_floating_point()))
+
+
+def make_env_from_spec(spec: gym.envs.registration.EnvSpec) -> gym.Env:
+    return gym.make(spec)
+
+
+@dataclass
+class WorkerSpec:
+    """Everything an actor needs, picklable (cloudpickle) so that it can cross a process or the network."""
+
+    actor_id: int
+    env_fn: Callable[[], gym.Env]
+    policy_class: type[BasePolicy]
+    policy_bytes: bytes
+    exploration: float
+    scale_sac_std: float
+    chunk_size: int
+    seed: int
+
+
+class ActorWorker:
+    """Steps its environment with the latest weights it was given and returns transitions in chunks.
+
+    Until the first weights arrive (version 0, the learner's random warm-up) it acts uniformly at random.
+    Actions are stored as SB3 stores them: scaled to [-1, 1].
+    """
+
+    def __init__(self, spec: WorkerSpec):
+        th.set_num_threads(1)
+        self.spec = spec
+        self.env = spec.env_fn()
+        self.policy = spec.policy_class.load(io.BytesIO(spec.policy_bytes), device="cpu")
+        self.policy.set_training_mode(False)
+        self.tensors = acting_tensors(self.policy)
+        self.weights_version = 0
+        self.rng = np.random.default_rng(spec.seed)
+        self.env.action_space.seed(spec.seed)
+        self.obs, _ = self.env.reset(seed=spec.seed)
+        self.episode_return, self.episode_length = 0.0, 0
+        # SAC-style actors expose their Gaussian; others (TD3) are deterministic and get Gaussian action noise.
+        self.stochastic = hasattr(self.policy.actor, "get_action_dist_params")
+
+    def set_weights(self, version: int, state: dict[str, th.Tensor]) -> None:
+        with th.no_grad():
+            for name, tensor in self.tensors.items():
+                tensor.copy_(state[name])
+        self.weights_version = version
+
+    def _scaled_action(self) -> np.ndarray:
+        if self.weights_version == 0:
+            return self.policy.scale_action(self.env.action_space.sample())
+        obs = self.policy.obs_to_tensor(self.obs)[0]
+        actor = self.policy.actor
+        with th.no_grad():
+            if self.stochastic:
+                mean, log_std, kwargs = actor.get_action_dist_params(obs)
+                log_std = log_std + math.log(self.spec.scale_sac_std)
+                action = actor.action_dist.actions_from_params(mean, log_std, deterministic=False, **kwargs)
+                return action.numpy()[0]
+            action = actor(obs).numpy()[0]
+        noise = self.rng.normal(0.0, self.spec.exploration, size=action.shape)
+        return np.clip(action + noise, -1.0, 1.0)
+
+    def collect(self, n_steps: int) -> dict[str, Any]:
+        obs_shape, act_shape = self.env.observation_space.shape, self.env.action_space.shape
+        chunk = {
+            "obs": np.empty((n_steps, *obs_shape), dtype=self.env.observation_space.dtype),
+            "next_obs": np.empty((n_steps, *obs_shape), dtype=self.env.observation_space.dtype),
+            "actions": np.empty((n_steps, *act_shape), dtype=np.float32),
+            "rewards": np.empty(n_steps, dtype=np.float32),
+            "dones": np.empty(n_steps, dtype=np.float32),
+            "timeouts": np.empty(n_steps, dtype=bool),
+        }
+        episode_returns, episode_lengths = [], []
+        for t in range(n_steps):
+            scaled = self._scaled_action()
+            next_obs, reward, terminated, truncated, _ = self.env.step(self.policy.unscale_action(scaled))
+            chunk["obs"][t], chunk["next_obs"][t], chunk["actions"][t] = self.obs, next_obs, scaled
+            chunk["rewards"][t], chunk["dones"][t] = reward, terminated or truncated
+            chunk["timeouts"][t] = truncated and not terminated  # what SB3 stores as TimeLimit.truncated
+            self.episode_return += float(reward)
+            self.episode_length += 1
+            if terminated or truncated:
+                episode_returns.append(self.episode_return)
+                episode_lengths.append(self.episode_length)
+                self.episode_return, self.episode_length = 0.0, 0
+                next_obs, _ = self.env.reset()
+            self.obs = next_obs
+        chunk.update(
+            actor_id=self.spec.actor_id,
+            weights_version=self.weights_version,
+            weights_checksum=weights_checksum(self.tensors),
+            episode_returns=episode_returns,
+            episode_lengths=episode_lengths,
+        )
+        return chunk
