@@ -194,3 +194,23 @@ def test_rl_zoo_yaml_with_the_collector(tmp_path):
     assert "sb3_large.apex.ApeXCollector" in out
     assert (tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
     assert "apex/" in out and "actor_steps" in out
+
+
+def test_ofenet_policy_actors_get_ofenet_weights_too():
+    from sb3_large.apex.worker import acting_tensors
+    from sb3_large.ofenet import OFENetTrainer
+
+    model = SAC(
+        "OFENetPolicy",
+        "Pendulum-v1",
+        seed=0,
+        learning_starts=200,
+        policy_kwargs=dict(width=16, ofenet=dict(layers=2, growth=8, pretrain_steps=20)),
+    )
+    assert any(k.startswith("ofenet.") for k in acting_tensors(model.policy))
+    collector = ApeXCollector(n_actors=1, chunk_size=50, sync_every=10)
+    stopper = StopWhen(collector, lambda c: any(v >= 2 for v in c.versions_seen[0]))
+    model.learn(1_000_000, callback=CallbackList([OFENetTrainer(), collector, stopper]))
+    version = max(collector.versions_seen[0])
+    assert version >= 2
+    assert collector.versions_seen[0][version] == pytest.approx(collector.pushed_checksums[version], rel=1e-6)
