@@ -217,3 +217,21 @@ def test_config_defaults_are_the_original_ones():
     assert (config.learning_rate, config.pretrain_steps, config.updates_per_step) == (3e-4, 10_000, 1.0)
     net = OFENet(27, 8, config)
     assert (net.state_dim, net.state_action_dim) == (27 + 240, 27 + 8 + 480)
+
+
+def test_state_features_are_reused_only_while_the_weights_and_batch_are_the_same():
+    model = make(SAC)
+    fill_buffer(model, 300)
+    ofenet = model.policy.ofenet
+    obs = th.as_tensor(model.replay_buffer.sample(16).observations).float()
+    first = ofenet.state_features(obs)
+    assert ofenet.state_features(obs.clone()) is first
+    other = obs + 1
+    assert not th.equal(ofenet.state_features(other), first)
+    batch = model.replay_buffer.sample(16)
+    ofenet.update(batch.observations, batch.actions, batch.next_observations)
+    after_update = ofenet.state_features(obs)
+    assert after_update is not first and not th.equal(after_update, first)
+    with th.no_grad():
+        ofenet.phi_s.layers[0][0].weight.add_(1.0)  # e.g. a weight sync or a load
+    assert not th.equal(ofenet.state_features(obs), after_update)

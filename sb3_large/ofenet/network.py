@@ -109,13 +109,28 @@ class OFENet(nn.Module):
         self.phi_sa, self.state_action_dim = build(spec, self.state_dim + action_dim)
         self.head = nn.Linear(self.state_action_dim, self.predict_dims)
         self.register_buffer("n_updates", th.zeros((), dtype=th.long))
+        self._feature_cache: list[tuple[tuple, th.Tensor, th.Tensor]] = []
         self.optimizer = th.optim.Adam(self.parameters(), lr=config.learning_rate)
         self.eval()
         self.requires_grad_(config.joint)
 
     def state_features(self, obs: th.Tensor) -> th.Tensor:
-        """``z_s``, with batch-norm running statistics."""
-        return self._eval_mode().phi_s(obs)
+        """``z_s``, with batch-norm running statistics.
+
+        One SAC update asks for ``z_s`` of the same batch up to three times (actor, critic, actor loss). While
+        OFENet is frozen for RL (decoupled) the last two results are reused, keyed on the batch's content and
+        on the version of every OFENet tensor, so any change of the weights (an update, a load, a sync) misses.
+        """
+        self._eval_mode()
+        if self.config.joint:
+            return self.phi_s(obs)
+        weights = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
+        for cached_weights, cached_obs, z_s in self._feature_cache:
+            if cached_weights == weights and cached_obs.shape == obs.shape and th.equal(cached_obs, obs):
+                return z_s
+        z_s = self.phi_s(obs)
+        self._feature_cache = [(weights, obs.detach().clone(), z_s), *self._feature_cache[:1]]
+        return z_s
 
     def state_action_features(self, z_s: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """``z_sa`` from ``z_s`` and the (squashed, in [-1, 1]) action, with batch-norm running statistics."""
