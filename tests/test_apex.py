@@ -1,12 +1,14 @@
 """Ape-X collector: local processes (default) and Ray, with real processes, real kills and a real local Ray."""
 
 import os
+import re
 import signal
 import time
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -23,9 +25,14 @@ BACKENDS = ["local", "ray"]
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
+    # On a 2-core machine a learner whose torch threads spin on both cores starves Ray's own processes
+    # (raylet, workers starting up); leave them a core, as a user co-locating actors and learner would.
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    th.set_num_threads(threads)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -189,11 +196,10 @@ def test_env_fn_for_custom_envs():
 def test_rl_zoo_yaml_with_the_collector(tmp_path):
     conf = str(ROOT / "hyperparams" / "sac_large_apex.yml")
     train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", conf, "-n", "3000"]
-    out = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", "--log-interval", "1"], cwd=tmp_path)
-    out = out.stdout
+    out = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1"], cwd=tmp_path).stdout
     assert "sb3_large.apex.ApeXCollector" in out
     assert (tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
-    assert "apex/" in out and "actor_steps" in out
+    assert re.search(r"\| apex/ +\| +\|\n\| +actor_steps +\| \d+", out), out[-3000:]
 
 
 def test_ofenet_policy_actors_get_ofenet_weights_too():

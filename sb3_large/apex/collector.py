@@ -47,6 +47,7 @@ class ApeXCollector(BaseCallback):
     :param env_fn: a picklable callable that builds one environment, for envs that ``gym.make(spec)`` cannot
         rebuild (default: rebuilt from the learner's env spec)
     :param max_restarts: restarts allowed per ``learn()`` before giving up
+    :param log_every: dump the logs at least every this many environment steps
     :param start_method: multiprocessing start method of the local backend; with ``spawn`` (default) a script
         that calls ``learn()`` needs the ``if __name__ == "__main__":`` guard, as with SB3's SubprocVecEnv
     """
@@ -64,6 +65,7 @@ class ApeXCollector(BaseCallback):
         env_fn=None,
         max_restarts: int = 100,
         start_method: str = "spawn",
+        log_every: int = 5000,
         verbose: int = 0,
     ):
         super().__init__(verbose)
@@ -71,7 +73,7 @@ class ApeXCollector(BaseCallback):
             raise ValueError(f"n_actors: must be an integer >= 1, got {n_actors!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend: unknown value {backend!r}; allowed: {', '.join(BACKENDS)}")
-        for name, value in (("chunk_size", chunk_size), ("sync_every", sync_every)):
+        for name, value in (("chunk_size", chunk_size), ("sync_every", sync_every), ("log_every", log_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
         if not 0 < noise_base <= 1:
@@ -79,6 +81,7 @@ class ApeXCollector(BaseCallback):
         self.n_actors, self.backend_name, self.ray_address = n_actors, backend, ray_address
         self.chunk_size, self.sync_every, self.env_fn, self.max_restarts = chunk_size, sync_every, env_fn, max_restarts
         self.noise_base, self.scale_sac_std, self.start_method = noise_base, scale_sac_std, start_method
+        self.log_every = log_every
         self.exploration = exploration_levels(n_actors, noise_base, noise_alpha)
         self.backend = None
 
@@ -153,6 +156,7 @@ class ApeXCollector(BaseCallback):
         self._episode_returns: deque = deque(maxlen=100)
         self._pending: list[dict[str, np.ndarray]] = []
         self._start_time = time.perf_counter()
+        self._last_dump = self.model.num_timesteps
         self.backend = make_backend(self.backend_name, self.ray_address, self.start_method)
         for actor_id in range(self.n_actors):
             self.backend.start(actor_id, self._payload(actor_id))
@@ -175,6 +179,10 @@ class ApeXCollector(BaseCallback):
             self.logger.record("apex/ep_rew_mean", float(np.mean(self._episode_returns)))
         for actor_id, level in enumerate(self.exploration):
             self.logger.record(f"apex/exploration_{actor_id}", level)
+        # SB3 dumps logs at the learner's own episode ends, which become rare when actors bring most of the data.
+        if self.model.num_timesteps - self._last_dump >= self.log_every:
+            self._last_dump = self.model.num_timesteps
+            self.logger.dump(step=self.model.num_timesteps)
 
     def _on_training_end(self) -> None:
         self._shutdown()
