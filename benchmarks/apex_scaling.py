@@ -5,7 +5,8 @@
 
 For each backend and actor count, a SAC learner (large DenseNet policy) trains while the actors collect; the
 window starts once every actor has delivered a chunk (start-up excluded). ``--no-train`` keeps the learner
-from updating, to measure collection alone. Prints a table, then one JSON object per row.
+from updating, to measure collection alone. The learner's own CPU use (cores, all its threads) is reported
+beside: on a small machine it is what the actors cannot have. Prints a table, then one JSON object per row.
 """
 
 import argparse
@@ -38,12 +39,14 @@ class Window(BaseCallback):
             if all(self.collector.steps_per_actor):
                 self.start = now
                 self.steps0, self.updates0 = self.collector.actor_steps, self.model._n_updates
+                self.cpu0 = time.process_time()
             return now - self.created < self.startup_timeout
         if now - self.start < self.seconds:
             return True
         self.elapsed = now - self.start
         self.actor_steps = self.collector.actor_steps - self.steps0
         self.updates = self.model._n_updates - self.updates0
+        self.learner_cpu = (time.process_time() - self.cpu0) / self.elapsed
         return False
 
 
@@ -69,6 +72,7 @@ def measure(args, backend: str, n_actors: int) -> dict:
         seconds=round(window.elapsed, 1),
         env_steps_per_s=round(window.actor_steps / window.elapsed, 1),
         learner_updates_per_s=round(window.updates / window.elapsed, 2),
+        learner_cpu_cores=round(window.learner_cpu, 2),
     )
 
 
@@ -95,14 +99,15 @@ def main() -> None:
             rows.append(measure(args, backend, n_actors))
             print(f"measured {backend} x{n_actors}: {rows[-1]['env_steps_per_s']} env steps/s", flush=True)
     print(f"\n{args.env}, SAC DenseNet {args.width}x2, {os.cpu_count()} CPUs, learner threads {args.learner_threads}")
-    print("| backend | actors | env steps/s | vs N x 1 actor | learner updates/s |\n|---|---|---|---|---|")
+    print("| backend | actors | env steps/s | vs N x 1 actor | learner updates/s | learner CPU (cores) |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         one = next(r for r in rows if r["backend"] == row["backend"] and r["n_actors"] == min(args.actors))
         per_actor_one = one["env_steps_per_s"] / one["n_actors"]
         row["scaling"] = round(row["env_steps_per_s"] / (row["n_actors"] * per_actor_one), 3)
         print(
             f"| {row['backend']} | {row['n_actors']} | {row['env_steps_per_s']} | {row['scaling']} "
-            f"| {row['learner_updates_per_s']} |"
+            f"| {row['learner_updates_per_s']} | {row['learner_cpu_cores']} |"
         )
     for row in rows:
         print(json.dumps(row))
