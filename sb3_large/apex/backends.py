@@ -64,6 +64,7 @@ class LocalBackend:
         self.broken: set[int] = set()
         self._weights: tuple[int, dict[str, th.Tensor]] | None = None
         self._weights_ready = threading.Condition()
+        self._sent: dict[int, int] = {}  # actor -> weights version sent to it (sender thread's bookkeeping)
         self._stopping = False
         self._sender = threading.Thread(target=self._send_weights_forever, daemon=True)
         self._sender.start()
@@ -103,9 +104,9 @@ class LocalBackend:
     def restart(self, actor_id: int, payload: bytes) -> None:
         self._close(actor_id)
         self.start(actor_id, payload)
-        if self._weights is not None:
-            with self._weights_ready:
-                self._weights_ready.notify()
+        with self._weights_ready:
+            self._sent.pop(actor_id, None)
+            self._weights_ready.notify()
 
     def push_weights(self, version: int, state: dict[str, th.Tensor]) -> None:
         with self._weights_ready:
@@ -113,7 +114,7 @@ class LocalBackend:
             self._weights_ready.notify()
 
     def _send_weights_forever(self) -> None:
-        sent: dict[int, int] = {}
+        sent = self._sent
         while True:
             with self._weights_ready:
                 self._weights_ready.wait(timeout=1.0)
@@ -123,7 +124,7 @@ class LocalBackend:
             if weights is None:
                 continue
             for actor_id, conn in list(self.ctrl.items()):
-                if sent.get(actor_id) == weights[0] and self.processes[actor_id].is_alive():
+                if sent.get(actor_id) == weights[0]:
                     continue
                 try:
                     conn.send(weights)

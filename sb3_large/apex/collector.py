@@ -136,6 +136,9 @@ class ApeXCollector(BaseCallback):
             exploration=self.exploration[actor_id],
             scale_sac_std=self.exploration[actor_id] / self.noise_base if self.scale_sac_std else 1.0,
             chunk_size=self.chunk_size,
+            # The saved policy holds the learner's current weights: a (re)started actor acts with them at once
+            # (version 0 during the warm-up means uniform random actions).
+            weights_version=self.weights_version,
             seed=(self.model.seed or 0) * 1000 + actor_id + 1 + 100 * self.restarts,
         )
         return cloudpickle.dumps(spec)

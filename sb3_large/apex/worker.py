@@ -53,13 +53,14 @@ class WorkerSpec:
     exploration: float
     scale_sac_std: float
     chunk_size: int
+    weights_version: int
     seed: int
 
 
 class ActorWorker:
     """Steps its environment with the latest weights it was given and returns transitions in chunks.
 
-    Until the first weights arrive (version 0, the learner's random warm-up) it acts uniformly at random.
+    With weights version 0 (the learner's random warm-up, before the first sync) it acts uniformly at random.
     Actions are stored as SB3 stores them: scaled to [-1, 1].
     """
 
@@ -70,7 +71,7 @@ class ActorWorker:
         self.policy = spec.policy_class.load(io.BytesIO(spec.policy_bytes), device="cpu")
         self.policy.set_training_mode(False)
         self.tensors = acting_tensors(self.policy)
-        self.weights_version = 0
+        self.weights_version = spec.weights_version
         self.rng = np.random.default_rng(spec.seed)
         self.env.action_space.seed(spec.seed)
         self.obs, _ = self.env.reset(seed=spec.seed)
