@@ -69,4 +69,7 @@ def get(name: str) -> Factory:
     if name in broken:
         raise ValueError(f"arch: architecture plugin {name!r} failed to load: {broken[name]!r}")
     known = ", ".join(sorted(factories)) or "none (is sb3-large installed? run `pip install -e .`)"
-    raise ValueError(f"arch: unknown architecture {name!r}; known: {known}")
+    raise ValueError(
+        f"arch: unknown architecture {name!r}; known: {known} "
+        f"(other names come from installed plugins, entry-point group {GROUP!r})"
+    )
