@@ -19,3 +19,11 @@ def test_param_counts(tmp_path):
     args = [str(ROOT / "benchmarks" / "param_counts.py"), "--widths", "8", "16", "--obs-dim", "5", "--act-dim", "2"]
     out = run_python(args, cwd=tmp_path).stdout
     assert "| densenet |" in out and "| residual |" in out
+
+
+def test_learner_throughput_quick(tmp_path):
+    out = run_python([str(ROOT / "benchmarks" / "learner_throughput.py"), "--quick", "--algos", "sac"], cwd=tmp_path)
+    rows = json_rows(out.stdout)
+    assert {(r["algo"], r["arch"]) for r in rows} == {("sac", "mlp"), ("sac", "densenet")}
+    keys = {"sb3_updates_per_s", "ours_updates_per_s", "speedup", "peak_gflops", "sb3_peak_rss_mb", "ours_peak_rss_mb"}
+    assert all(keys <= set(r) and r["ours_updates_per_s"] > 0 for r in rows)
