@@ -7,8 +7,9 @@ For each algorithm and width W: stock SB3 (``MlpPolicy``, ``net_arch=[W] * D``) 
 D; densenet as extra rows) train on the same filled replay buffer, batch 256, timed in alternating blocks so
 that machine noise hits both alike. The machine's float32 matmul peak is measured in the same run. FLOPs per
 update are counted from the Linear layers (2 * batch * weights per forward, 2x that per backward; SAC: actor
-4 passes, critics 7; TD3: actor 3 / policy_delay, critics 7, actor target 1). Memory: growth of the process's
-resident set while the model trains, over the baseline before it was built. Prints a table, then one JSON
+4 passes, critics 7; TD3: actor 1 + 3 / policy_delay, critics 4 + 1.5 / policy_delay). Memory: growth of the
+process's resident set while the model is built, over the baseline before it; freed memory is reused, so
+this undercounts later rows (a per-model subprocess would measure it properly). Prints a table, then one JSON
 object per row.
 """
 
@@ -52,8 +53,9 @@ def flops_per_update(model, batch_size: int) -> float:
     actor, critic = linear_weights(model.policy.actor), linear_weights(model.policy.critic)
     if isinstance(model, SAC):
         passes = 4 * actor + 7 * critic
-    else:
-        passes = 3 * actor / model.policy_delay + 7 * critic + actor
+    else:  # target actor + delayed actor loss through the first critic only
+        delay = model.policy_delay
+        passes = actor * (1 + 3 / delay) + critic * (4 + 1.5 / delay)
     return 2 * batch_size * passes
 
 
