@@ -220,3 +220,19 @@ def test_ofenet_policy_actors_get_ofenet_weights_too():
     version = max(collector.versions_seen[0])
     assert version >= 2
     assert collector.versions_seen[0][version] == pytest.approx(collector.pushed_checksums[version], rel=1e-6)
+
+
+def test_a_learner_with_several_envs_stores_actor_transitions_in_rows():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    model = SAC("LargeMlpPolicy", make_vec_env("Pendulum-v1", n_envs=2), seed=0, policy_kwargs=dict(width=16))
+    collector = ApeXCollector(n_actors=1, chunk_size=25)  # odd chunks: one transition waits for the next chunk
+    stopper = StopWhen(collector, lambda c: c.actor_steps >= 200)
+    model.learn(1_000_000, callback=CallbackList([collector, stopper]))
+    buffer = model.replay_buffer
+    pending = sum(len(c["rewards"]) for c in collector._pending)
+    # each buffer row holds n_envs transitions; the learner's last step (2 transitions) is counted, not stored;
+    # a pending odd transition is neither stored nor counted yet
+    assert buffer.pos * 2 == model.num_timesteps - 2
+    assert pending in (0, 1)
+    assert np.all(np.abs(buffer.observations[: buffer.pos]).sum(axis=-1) > 0)  # (cos, sin, .) is never all 0

@@ -161,8 +161,12 @@ class ApeXCollector(BaseCallback):
         self._start_time = time.perf_counter()
         self._last_dump = self.model.num_timesteps
         self.backend = make_backend(self.backend_name, self.ray_address, self.start_method)
-        for actor_id in range(self.n_actors):
-            self.backend.start(actor_id, self._payload(actor_id))
+        try:
+            for actor_id in range(self.n_actors):
+                self.backend.start(actor_id, self._payload(actor_id))
+        except BaseException:
+            self._shutdown()  # actors already started must not outlive a failed start
+            raise
         self._start_watchdog()
 
     # -- the learner's main thread ---------------------------------------------------------------------------
