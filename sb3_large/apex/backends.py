@@ -37,14 +37,25 @@ def _process_main(actor_id: int, payload: bytes, data_conn: Connection, ctrl_con
             while True:
                 data_conn.send(outbox.get())
 
-        threading.Thread(target=send_forever, daemon=True).start()
-        while os.getppid() == parent:
+        sender = threading.Thread(target=send_forever, daemon=True)
+        sender.start()
+
+        def learner_alive() -> bool:  # the sender dies when the learner's end of the pipe is gone
+            return os.getppid() == parent and sender.is_alive()
+
+        while learner_alive():
             while ctrl_conn.poll():
                 message = ctrl_conn.recv()
                 if message is None:
                     return
                 worker.set_weights(*message)
-            outbox.put(("chunk", actor_id, worker.collect(spec.chunk_size)))
+            chunk = ("chunk", actor_id, worker.collect(spec.chunk_size))
+            while learner_alive():
+                try:
+                    outbox.put(chunk, timeout=1.0)
+                    break
+                except queue.Full:
+                    continue
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return
     except Exception:
