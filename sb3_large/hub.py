@@ -311,7 +311,7 @@ def push_to_hub(
 def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, env_id: str) -> Path:
     """Lay ``model`` out as RL Zoo's ``<folder>/<algo>/<env_id>_1/<env_id>.zip`` for stock ``rl_zoo3.enjoy``."""
     run = Path(folder) / algo / f"{env_id}_1"
-    (run / env_id).mkdir(parents=True, exist_ok=True)
+    run.mkdir(parents=True, exist_ok=True)
     model.save(run / f"{env_id}.zip")
     return run
 

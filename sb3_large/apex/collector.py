@@ -228,7 +228,9 @@ class ApeXCollector(BaseCallback):
         if rows == 0:
             return
         keys = ("obs", "next_obs", "actions", "rewards", "dones", "timeouts")
-        data = {k: np.concatenate([c[k] for c in self._pending]) for k in keys}
+        # With one env (the usual case) the single pending chunk is used as is, without a copy.
+        first = self._pending[0]
+        data = first if len(self._pending) == 1 else {k: np.concatenate([c[k] for c in self._pending]) for k in keys}
         used = rows * n_envs
         self._pending = [{k: data[k][used:] for k in keys}] if used < total else []
         idx = (buffer.pos + np.arange(rows)) % buffer.buffer_size
