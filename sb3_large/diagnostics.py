@@ -1,0 +1,204 @@
+"""Representation diagnostics: the measures used to explain why large networks help (or collapse) in RL.
+
+- ``srank`` (Kumar et al. 2021, "Implicit Under-Parameterization"): the number of singular values of a
+  feature matrix needed to hold ``1 - delta`` of their sum; a collapsing representation loses rank.
+- dormant units (Sokar et al. 2023, "The Dormant Neuron Phenomenon"): a unit whose mean absolute activation,
+  divided by its layer's mean, is ``<= tau``.
+- feature and weight norms: growing norms go with the loss of plasticity.
+"""
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
+from torch import nn
+
+# Every element-wise activation torch ships: their outputs are the units whose dormancy is measured.
+ACTIVATION_TYPES = (
+    nn.ReLU,
+    nn.SiLU,
+    nn.ELU,
+    nn.GELU,
+    nn.Tanh,
+    nn.LeakyReLU,
+    nn.Mish,
+    nn.SELU,
+    nn.Sigmoid,
+    nn.Softplus,
+)
+
+
+def srank(features: th.Tensor, delta: float = 0.01) -> int:
+    """Effective rank of a ``(batch, dim)`` feature matrix: the fewest singular values with ``1 - delta`` of the sum."""
+    if features.dim() != 2:
+        raise ValueError(f"features: expected a (batch, dim) matrix, got shape {tuple(features.shape)}")
+    if not 0.0 <= delta < 1.0:
+        raise ValueError(f"delta: must be in [0, 1), got {delta}")
+    singular = th.linalg.svdvals(features.detach().double())
+    total = singular.sum()
+    if total <= 0:
+        return 0
+    cumulative = th.cumsum(singular, 0) / total
+    return int(th.searchsorted(cumulative, th.tensor(1.0 - delta, dtype=cumulative.dtype)).item()) + 1
+
+
+def dormant_fraction(activations: list[th.Tensor], tau: float = 0.025) -> float:
+    """Share of units, over all given layers, whose normalised mean |activation| is ``<= tau``.
+
+    Each tensor is ``(..., batch, units)``: the batch is averaged, every other position counts as a unit (so an
+    ensemble's ``(members, batch, units)`` counts each member's units).
+    """
+    dormant, total = 0, 0
+    for act in activations:
+        score = act.detach().abs().mean(dim=-2).flatten()
+        layer_mean = score.mean()
+        if layer_mean > 0:
+            dormant += int((score / layer_mean <= tau).sum())
+        else:
+            dormant += score.numel()
+        total += score.numel()
+    return dormant / total if total else 0.0
+
+
+def weight_norm(module: nn.Module) -> float:
+    """L2 norm of all of a module's parameters together."""
+    squares = [p.detach().double().pow(2).sum() for p in module.parameters()]
+    return float(th.stack(squares).sum().sqrt()) if squares else 0.0
+
+
+class _Probe:
+    """Records, during one forward pass, the input of a module's last linear layer and every activation output."""
+
+    def __init__(self, module: nn.Module):
+        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise ValueError(f"{type(module).__name__} has no nn.Linear layer to read features from")
+        self.head = linears[-1]
+        self.activations_of = [m for m in module.modules() if isinstance(m, ACTIVATION_TYPES)]
+        self.features: th.Tensor | None = None
+        self.activations: list[th.Tensor] = []
+
+    def _on_head(self, _module, inputs) -> None:
+        self.features = inputs[0]
+
+    def _on_activation(self, _module, _inputs, output) -> None:
+        self.activations.append(output)
+
+    def run(self, forward: Callable[[], object]) -> None:
+        handles = [self.head.register_forward_pre_hook(self._on_head)]
+        handles += [m.register_forward_hook(self._on_activation) for m in self.activations_of]
+        try:
+            forward()
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _stats(name: str, probe: _Probe, module: nn.Module, delta: float, tau: float) -> Iterator[tuple[str, float]]:
+    features = probe.features.reshape(-1, probe.features.shape[-1])
+    yield f"{name}_srank", srank(features, delta)
+    yield f"{name}_feature_dim", features.shape[-1]
+    yield f"{name}_feature_norm", float(features.norm(dim=-1).mean())
+    yield f"{name}_dormant", dormant_fraction(probe.activations, tau)
+    yield f"{name}_weight_norm", weight_norm(module)
+
+
+def representation_stats(
+    policy: nn.Module, obs: th.Tensor, actions: th.Tensor, delta: float = 0.01, tau: float = 0.025
+) -> dict[str, float]:
+    """Diagnostics of an SB3 actor-critic policy (SAC, TD3, TQC, CrossQ; ours or stock) on a batch.
+
+    The actor's and the first Q network's features are the inputs of their last linear layer; an OFENet
+    policy adds its ``z_s`` and ``z_sa``. Networks run with their inference statistics (eval mode).
+    """
+    stats: dict[str, float] = {}
+    was_training = policy.training
+    policy.set_training_mode(False)
+    try:
+        with th.no_grad():
+            actor = _Probe(policy.actor)
+            actor.run(lambda: policy.actor(obs))
+            stats.update(_stats("actor", actor, policy.actor, delta, tau))
+
+            critic = _Probe(policy.critic.q_networks[0])
+            critic.run(lambda: policy.critic(obs, actions))
+            stats.update(_stats("critic", critic, policy.critic, delta, tau))
+
+            ofenet = getattr(policy, "ofenet", None)
+            if ofenet is not None:
+                probe, out = _Probe(ofenet), {}
+
+                def features() -> None:
+                    out["z_s"] = ofenet.state_features(obs)
+                    out["z_sa"] = ofenet.state_action_features(out["z_s"], actions)
+
+                probe.run(features)
+                stats["ofenet_zs_srank"] = srank(out["z_s"], delta)
+                stats["ofenet_zsa_srank"] = srank(out["z_sa"], delta)
+                stats["ofenet_zsa_dim"] = out["z_sa"].shape[-1]
+                stats["ofenet_dormant"] = dormant_fraction(probe.activations, tau)
+                stats["ofenet_weight_norm"] = weight_norm(ofenet)
+    finally:
+        policy.set_training_mode(was_training)
+    return stats
+
+
+class RepresentationDiagnostics(BaseCallback):
+    """Logs ``diagnostics/*`` (srank, dormant units, feature and weight norms) every ``every`` env steps.
+
+    A batch of ``batch_size`` replay transitions is drawn with the callback's own random generator, so
+    turning diagnostics on does not change training (SB3's sampling uses numpy's global one). Cost: a few
+    forward passes and one SVD per network per measurement. The latest values are kept in ``self.latest``.
+
+    :param every: env steps between two measurements
+    :param batch_size: transitions per measurement (srank is at most ``min(batch_size, feature dim)``)
+    :param srank_delta: share of the singular-value sum that srank may leave out
+    :param dormant_tau: normalised activation at or below which a unit counts as dormant
+    """
+
+    def __init__(
+        self, every: int = 10_000, batch_size: int = 1024, srank_delta: float = 0.01, dormant_tau: float = 0.025
+    ):
+        super().__init__()
+        for name, value in (("every", every), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        if not 0.0 <= srank_delta < 1.0:
+            raise ValueError(f"srank_delta: must be in [0, 1), got {srank_delta!r}")
+        if dormant_tau < 0:
+            raise ValueError(f"dormant_tau: must be >= 0, got {dormant_tau!r}")
+        self.every = every
+        self.batch_size = batch_size
+        self.srank_delta = srank_delta
+        self.dormant_tau = dormant_tau
+        self.latest: dict[str, float] = {}
+        self._next = every
+        self._rng = np.random.default_rng(0)
+
+    def _init_callback(self) -> None:
+        if not hasattr(self.model, "replay_buffer"):
+            raise TypeError(f"RepresentationDiagnostics: {type(self.model).__name__} has no replay buffer")
+        self._next = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next = (self.num_timesteps // self.every + 1) * self.every
+            self.measure()
+        return True
+
+    def measure(self) -> dict[str, float]:
+        """Measure now on a replay batch and log the values; returns them (empty while the buffer is empty)."""
+        buffer = self.model.replay_buffer
+        size = buffer.buffer_size if buffer.full else buffer.pos
+        if size == 0:
+            return {}
+        # Not buffer.sample(): it draws from numpy's global generator, which training's sampling uses.
+        count = min(self.batch_size, size)
+        rows, envs = self._rng.integers(0, size, size=count), self._rng.integers(0, buffer.n_envs, size=count)
+        obs = buffer.to_torch(buffer.observations[rows, envs]).float()
+        actions = buffer.to_torch(buffer.actions[rows, envs]).float()
+        self.latest = representation_stats(self.model.policy, obs, actions, self.srank_delta, self.dormant_tau)
+        for key, value in self.latest.items():
+            self.logger.record(f"diagnostics/{key}", value)
+        return self.latest
