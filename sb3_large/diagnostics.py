@@ -40,7 +40,8 @@ def srank(features: th.Tensor, delta: float = 0.01) -> int:
     if total <= 0:
         return 0
     cumulative = th.cumsum(singular, 0) / total
-    return int(th.searchsorted(cumulative, th.tensor(1.0 - delta, dtype=cumulative.dtype)).item()) + 1
+    index = int(th.searchsorted(cumulative, th.tensor(1.0 - delta, dtype=cumulative.dtype)))
+    return min(index + 1, singular.numel())  # rounding can leave the full sum a hair under 1
 
 
 def dormant_fraction(activations: list[th.Tensor], tau: float = 0.025) -> float:
@@ -115,8 +116,10 @@ def representation_stats(
     stats: dict[str, float] = {}
     was_training = policy.training
     policy.set_training_mode(False)
+    # A SAC actor samples: fork the generators so that measuring never shifts training's random stream.
+    devices = [policy.device] if policy.device.type == "cuda" else []
     try:
-        with th.no_grad():
+        with th.no_grad(), th.random.fork_rng(devices=devices):
             actor = _Probe(policy.actor)
             actor.run(lambda: policy.actor(obs))
             stats.update(_stats("actor", actor, policy.actor, delta, tau))

@@ -1,5 +1,6 @@
 """The benchmark scripts run (smoke tests: figures are never asserted, only that rows come out)."""
 
+import csv
 import json
 
 from .conftest import ROOT, run_python
@@ -27,3 +28,22 @@ def test_learner_throughput_quick(tmp_path):
     assert {(r["algo"], r["arch"]) for r in rows} == {("sac", "mlp"), ("sac", "densenet")}
     keys = {"sb3_updates_per_s", "ours_updates_per_s", "speedup", "peak_gflops", "sb3_peak_rss_mb", "ours_peak_rss_mb"}
     assert all(keys <= set(r) and r["ours_updates_per_s"] > 0 for r in rows)
+
+
+def test_returns_smoke(tmp_path):
+    out_dir = tmp_path / "out"
+    args = [str(ROOT / "benchmarks" / "returns.py"), "--env", "Pendulum-v1", "--budget", "3000", "--seeds", "1"]
+    args += ["--configs", "sac", "densenet", "ofenet", "apex", "crossq", "--out", str(out_dir), "--eval-every", "1500"]
+    args += ["--learning-starts", "500", "--width", "32", "--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
+    out = run_python(args, cwd=tmp_path).stdout
+    rows = list(csv.DictReader((out_dir / "returns.csv").open()))
+    assert set(rows[0]) == {"config", "seed", "step", "mean_return", "std_return", "wall_seconds"}
+    assert {r["config"] for r in rows} == {"sac", "densenet", "ofenet", "apex", "crossq"}
+    for config in ("sac", "densenet", "ofenet", "apex", "crossq"):
+        steps = [int(r["step"]) for r in rows if r["config"] == config]
+        assert len(steps) >= 2 and max(steps) >= 3000, (config, steps)  # an evaluation and the final one
+    assert (out_dir / "returns.png").read_bytes()[:4] == b"\x89PNG"
+    diagnostics = list(csv.DictReader((out_dir / "diagnostics.csv").open()))
+    assert {"actor_srank", "critic_dormant"} <= set(diagnostics[0])
+    summary = (out_dir / "summary.md").read_text()
+    assert summary in out and all(f"| {c} |" in summary for c in ("sac", "ofenet", "apex", "crossq"))

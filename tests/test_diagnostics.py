@@ -1,0 +1,90 @@
+"""Representation diagnostics: srank and dormant units on networks of known rank, and the callback's logs."""
+
+import pytest
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.logger import configure
+from torch import nn
+
+import sb3_large  # noqa: F401
+from sb3_large.diagnostics import RepresentationDiagnostics, dormant_fraction, representation_stats, srank
+from sb3_large.ofenet import OFENetTrainer
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_srank_of_rank_k_matrix(k):
+    gen = th.Generator().manual_seed(k)
+    features = th.randn(512, k, generator=gen) @ th.randn(k, 64, generator=gen)
+    assert srank(features) == k
+    assert srank(th.randn(512, 64, generator=gen), delta=0.0) == 64
+
+
+def test_srank_and_dormant_reject_bad_input():
+    with pytest.raises(ValueError, match="features: expected a"):
+        srank(th.zeros(3, 4, 5))
+    with pytest.raises(ValueError, match="delta"):
+        srank(th.ones(3, 4), delta=1.0)
+    assert srank(th.zeros(8, 4)) == 0
+
+
+def test_dormant_fraction_counts_silent_units():
+    active = th.ones(100, 6)
+    active[:, :2] = 0.0  # two of six units never fire
+    assert dormant_fraction([active]) == pytest.approx(2 / 6)
+    ensemble = th.stack([active, th.ones(100, 6)])  # (members, batch, units): 12 units, 2 dormant
+    assert dormant_fraction([ensemble]) == pytest.approx(2 / 12)
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_policy_layer_forced_to_rank_k(k):
+    """Actor features from a hidden layer with k live rows: srank k, (width - k) / width units dormant."""
+    width = 32
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=width, depth=1), seed=0)
+    last = [m for m in model.actor.latent_pi.modules() if isinstance(m, nn.Linear)][-1]
+    with th.no_grad():
+        last.weight[k:] = 0.0
+        last.bias.zero_()
+    obs = th.randn(1024, 3, generator=th.Generator().manual_seed(0))
+    stats = representation_stats(model.policy, obs, th.rand(1024, 1) * 4 - 2)
+    assert stats["actor_feature_dim"] == width
+    assert stats["actor_srank"] == k
+    assert stats["actor_dormant"] == pytest.approx((width - k) / width)
+
+
+def test_callback_logs_without_changing_training(tmp_path):
+    def train(with_diagnostics: bool):
+        model = SAC("LargeMlpPolicy", "Pendulum-v1", learning_starts=100, policy_kwargs=dict(width=16), seed=3)
+        model.set_logger(configure(str(tmp_path / str(with_diagnostics)), ["csv"]))
+        callback = RepresentationDiagnostics(every=100, batch_size=64) if with_diagnostics else None
+        model.learn(300, callback=callback, log_interval=1)
+        return model, callback
+
+    plain, _ = train(False)
+    measured, callback = train(True)
+    for a, b in zip(plain.policy.parameters(), measured.policy.parameters(), strict=True):
+        assert th.equal(a, b)
+    assert {"actor_srank", "critic_srank", "actor_dormant", "critic_weight_norm"} <= set(callback.latest)
+    header = (tmp_path / "True" / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "diagnostics/critic_srank" in header and "diagnostics/actor_feature_norm" in header
+    assert measured.policy.training == plain.policy.training  # mode restored after measuring
+
+
+def test_ofenet_features_are_measured():
+    model = SAC(
+        "OFENetPolicy",
+        "Pendulum-v1",
+        learning_starts=100,
+        policy_kwargs=dict(width=16, ofenet=dict(layers=2, growth=4, pretrain_steps=10)),
+        seed=0,
+    )
+    callback = RepresentationDiagnostics(every=150, batch_size=64)
+    model.learn(200, callback=[OFENetTrainer(), callback])
+    assert callback.latest["ofenet_zsa_dim"] == 3 + 1 + 2 * 2 * 4
+    assert 1 <= callback.latest["ofenet_zs_srank"] <= 3 + 2 * 4
+
+
+def test_callback_rejects_bad_settings():
+    with pytest.raises(ValueError, match="every: must be a positive integer"):
+        RepresentationDiagnostics(every=0)
+    with pytest.raises(ValueError, match="srank_delta"):
+        RepresentationDiagnostics(srank_delta=2)
