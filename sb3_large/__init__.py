@@ -2,21 +2,24 @@
 
 Importing the package registers the policy aliases ``"LargeMlpPolicy"`` (SAC, TD3, TQC) and
 ``"OFENetPolicy"`` (SAC, TD3), so ``SAC("LargeMlpPolicy", env)`` works in existing SB3 code.
+``sb3_large.SAC`` / ``sb3_large.TD3`` are SB3's algorithms with a faster ``train()``.
 """
 
+import stable_baselines3
 from sb3_contrib import TQC
-from stable_baselines3 import SAC, TD3
 
+from sb3_large.learners import SAC, TD3
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies import LargeSACPolicy, LargeTD3Policy, LargeTQCPolicy, OFENetSACPolicy, OFENetTD3Policy
 
 __version__ = "0.1.0"
 
-SAC.policy_aliases["LargeMlpPolicy"] = LargeSACPolicy
-TD3.policy_aliases["LargeMlpPolicy"] = LargeTD3Policy
+# The subclasses share these dicts with SB3's classes.
+stable_baselines3.SAC.policy_aliases["LargeMlpPolicy"] = LargeSACPolicy
+stable_baselines3.TD3.policy_aliases["LargeMlpPolicy"] = LargeTD3Policy
 TQC.policy_aliases["LargeMlpPolicy"] = LargeTQCPolicy
-SAC.policy_aliases["OFENetPolicy"] = OFENetSACPolicy
-TD3.policy_aliases["OFENetPolicy"] = OFENetTD3Policy
+stable_baselines3.SAC.policy_aliases["OFENetPolicy"] = OFENetSACPolicy
+stable_baselines3.TD3.policy_aliases["OFENetPolicy"] = OFENetTD3Policy
 
 __all__ = [
     "LargeSACPolicy",
@@ -25,6 +28,8 @@ __all__ = [
     "NetSpec",
     "OFENetSACPolicy",
     "OFENetTD3Policy",
+    "SAC",
+    "TD3",
     "__version__",
     "build",
 ]

@@ -1,0 +1,40 @@
+"""Pieces shared by the fast SAC and TD3 updates: same math as SB3's, fewer and larger kernels.
+
+SB3's ``train()`` pays, per update: a Python loop of three ops per parameter for each polyak update, a
+backward pass of the actor loss through every critic weight (gradients thrown away by the next
+``zero_grad``), and a host sync for every logged loss. Here: one ``_foreach_lerp_`` per target network,
+actor gradients for the actor's parameters only, and losses kept as tensors until the end of ``train()``.
+"""
+
+import torch as th
+
+
+def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
+    """Every parameter an optimizer steps, in order."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def soft_update(params: list[th.Tensor], target_params: list[th.Tensor], tau: float) -> None:
+    """``target <- (1 - tau) * target + tau * param`` for all tensors in one call (SB3's ``polyak_update``)."""
+    if params:
+        with th.no_grad():
+            th._foreach_lerp_(target_params, params, tau)
+
+
+def copy_stats(stats: list[th.Tensor], target_stats: list[th.Tensor]) -> None:
+    """Copy BatchNorm running statistics into the target network (SB3 issue #996)."""
+    if stats:
+        with th.no_grad():
+            th._foreach_copy_(target_stats, stats)
+
+
+def step_on(loss: th.Tensor, optimizer: th.optim.Optimizer, params: list[th.Tensor]) -> None:
+    """Step ``optimizer`` on the gradient of ``loss`` for ``params`` only.
+
+    ``autograd.grad`` skips the weight gradients of every other module the loss went through (the critics,
+    for an actor loss): same update as SB3's ``backward()``, about a fifth fewer matmuls per SAC update.
+    """
+    grads = th.autograd.grad(loss, params, allow_unused=True)
+    for param, grad in zip(params, grads, strict=True):
+        param.grad = grad
+    optimizer.step()

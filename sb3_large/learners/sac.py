@@ -1,0 +1,80 @@
+"""``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
+
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC as SB3SAC
+from torch.nn import functional as F
+
+from sb3_large.learners.common import copy_stats, optimizer_params, soft_update, step_on
+
+
+class SAC(SB3SAC):
+    """Drop-in for ``stable_baselines3.SAC``; saved models load with either class.
+
+    The update is SB3's, step for step (entropy coefficient, critics, actor, target networks, in that
+    order); see ``sb3_large.learners.common`` for what is done with fewer kernels.
+    """
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+
+        actor_params = optimizer_params(self.actor.optimizer)
+        critic_params, target_params = list(self.critic.parameters()), list(self.critic_target.parameters())
+        ent_coefs, ent_coef_losses, actor_losses, critic_losses = [], [], [], []
+        for gradient_step in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            discounts = data.discounts if data.discounts is not None else self.gamma
+            if self.use_sde:
+                self.actor.reset_noise()
+
+            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+            log_prob = log_prob.reshape(-1, 1)
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                ent_coef = th.exp(self.log_ent_coef.detach())
+                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                ent_coef_losses.append(ent_coef_loss.detach())
+                self.ent_coef_optimizer.zero_grad()
+                ent_coef_loss.backward()
+                self.ent_coef_optimizer.step()
+            else:
+                ent_coef = self.ent_coef_tensor
+            ent_coefs.append(ent_coef)
+
+            with th.no_grad():
+                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+                next_q = th.min(next_q, dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
+                target_q = data.rewards + (1 - data.dones) * discounts * next_q
+
+            current_q = self.critic(data.observations, data.actions)
+            critic_loss = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)
+            critic_losses.append(critic_loss.detach())
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+
+            min_q_pi = th.min(th.cat(self.critic(data.observations, actions_pi), dim=1), dim=1, keepdim=True).values
+            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+            actor_losses.append(actor_loss.detach())
+            step_on(actor_loss, self.actor.optimizer, actor_params)
+
+            if gradient_step % self.target_update_interval == 0:
+                soft_update(critic_params, target_params, self.tau)
+                copy_stats(self.batch_norm_stats, self.batch_norm_stats_target)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/ent_coef", _mean(ent_coefs))
+        self.logger.record("train/actor_loss", _mean(actor_losses))
+        self.logger.record("train/critic_loss", _mean(critic_losses))
+        if ent_coef_losses:
+            self.logger.record("train/ent_coef_loss", _mean(ent_coef_losses))
+
+
+def _mean(values: list[th.Tensor]) -> float:
+    """One host sync for a whole ``train()`` call instead of one per update."""
+    return float(th.stack([v.reshape(()) for v in values]).float().mean()) if values else float(np.nan)
