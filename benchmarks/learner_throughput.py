@@ -3,9 +3,11 @@
     python benchmarks/learner_throughput.py                  # SAC and TD3, widths 256 1024 2048, depth 2
     python benchmarks/learner_throughput.py --quick          # seconds, for CI smoke tests
 
-For each algorithm and width W: stock SB3 (``MlpPolicy``, ``net_arch=[W] * D``) and ours (``arch="mlp"``, same W,
-D; densenet as extra rows) train on the same filled replay buffer, batch 256, timed in alternating blocks so
-that machine noise hits both alike. The machine's float32 matmul peak is measured in the same run. FLOPs per
+For each algorithm and width W: stock SB3 (``stable_baselines3.SAC`` / ``TD3``, ``MlpPolicy``, ``net_arch=[W] * D``)
+and ours (``sb3_large.SAC`` / ``TD3``, ``LargeMlpPolicy`` with ``arch="mlp"``, same W, D, fused Adam by default;
+densenet as extra rows) train on the same filled replay buffer, batch 256, timed in alternating blocks so
+that machine noise hits both alike. ``--profile`` adds, per row, where ours and SB3 spend an update (torch
+profiler, grouped). The machine's float32 matmul peak is measured in the same run. FLOPs per
 update are counted from the Linear layers (2 * batch * weights per forward, 2x that per backward; SAC: actor
 4 passes, critics 7; TD3: actor 1 + 3 / policy_delay, critics 4 + 1.5 / policy_delay). Memory: growth of the
 process's resident set while the model is built, over the baseline before it; freed memory is reused, so
@@ -18,13 +20,13 @@ import gc
 import json
 import time
 
+import stable_baselines3 as sb3
 import torch as th
-from stable_baselines3 import SAC, TD3
 from torch import nn
 
-import sb3_large  # noqa: F401  (registers the policy aliases)
+import sb3_large
 
-ALGOS = {"sac": SAC, "td3": TD3}
+ALGOS = {"sac": (sb3.SAC, sb3_large.SAC), "td3": (sb3.TD3, sb3_large.TD3)}
 
 
 def rss_mb() -> float:
@@ -51,7 +53,7 @@ def linear_weights(module: nn.Module) -> int:
 
 def flops_per_update(model, batch_size: int) -> float:
     actor, critic = linear_weights(model.policy.actor), linear_weights(model.policy.critic)
-    if isinstance(model, SAC):
+    if isinstance(model, sb3.SAC):
         passes = 4 * actor + 7 * critic
     else:  # target actor + delayed actor loss through the first critic only
         delay = model.policy_delay
@@ -59,8 +61,8 @@ def flops_per_update(model, batch_size: int) -> float:
     return 2 * batch_size * passes
 
 
-def build(algo: str, policy: str, env: str, policy_kwargs: dict, batch_size: int, fill: int):
-    model = ALGOS[algo](policy, env, batch_size=batch_size, learning_starts=fill, seed=0, policy_kwargs=policy_kwargs)
+def build(algo, policy: str, env: str, policy_kwargs: dict, batch_size: int, fill: int):
+    model = algo(policy, env, batch_size=batch_size, learning_starts=fill, seed=0, policy_kwargs=policy_kwargs)
     model.learn(fill)  # random warm-up only: fills the buffer, no update
     return model
 
@@ -68,12 +70,12 @@ def build(algo: str, policy: str, env: str, policy_kwargs: dict, batch_size: int
 def measure(args, algo: str, arch: str, width: int) -> dict:
     gc.collect()
     base = rss_mb()
-    sb3 = build(algo, "MlpPolicy", args.env, dict(net_arch=[width] * args.depth), args.batch_size, args.fill)
+    stock_algo, our_algo = ALGOS[algo]
+    stock = build(stock_algo, "MlpPolicy", args.env, dict(net_arch=[width] * args.depth), args.batch_size, args.fill)
     sb3_rss = rss_mb() - base
-    ours = build(
-        algo, "LargeMlpPolicy", args.env, dict(arch=arch, width=width, depth=args.depth), args.batch_size, args.fill
-    )
-    models = {"sb3": sb3, "ours": ours}
+    body = dict(arch=arch, width=width, depth=args.depth)
+    ours = build(our_algo, "LargeMlpPolicy", args.env, body, args.batch_size, args.fill)
+    models = {"sb3": stock, "ours": ours}
     ours_rss = rss_mb() - base - sb3_rss
     for model in models.values():  # warm-up
         model.train(gradient_steps=2, batch_size=args.batch_size)
@@ -102,9 +104,42 @@ def measure(args, algo: str, arch: str, width: int) -> dict:
         sb3_peak_rss_mb=round(sb3_rss, 1),
         ours_peak_rss_mb=round(max(ours_rss, 0.0), 1),
     )
-    del sb3, ours, models
+    if args.profile:
+        row["profile"] = {name: profile(model, args) for name, model in models.items()}
+    del stock, ours, models
     gc.collect()
     return row
+
+
+PROFILE_GROUPS = {
+    "matmul": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"),
+    "optimizer": (
+        "Optimizer.step",
+        "aten::_fused_adam",
+        "aten::_foreach_",
+        "aten::lerp",
+        "aten::addcdiv",
+        "aten::sqrt",
+    ),
+    "elementwise": ("aten::relu", "aten::clamp", "aten::threshold", "aten::mul", "aten::add", "aten::sub", "aten::div"),
+    "copies": ("aten::copy_", "aten::cat", "aten::to", "aten::_to_copy", "aten::empty", "aten::zeros"),
+}
+
+
+def profile(model, args) -> dict[str, float]:
+    """Share of an update's self CPU time per op group (torch profiler), plus the profiled ms per update."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        model.train(gradient_steps=args.updates, batch_size=args.batch_size)
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = dict.fromkeys([*PROFILE_GROUPS, "other"], 0.0)
+    for event in events:
+        group = next((g for g, names in PROFILE_GROUPS.items() if event.key.startswith(names)), "other")
+        shares[group] += event.self_cpu_time_total / total
+    return {"ms_per_update": round(total / 1e3 / args.updates, 2), **{k: round(v, 3) for k, v in shares.items()}}
 
 
 def main() -> None:
@@ -119,6 +154,7 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=20, help="updates per timed block")
     parser.add_argument("--blocks", type=int, default=3, help="alternating timed blocks per model")
     parser.add_argument("--quick", action="store_true", help="Pendulum-v1, width 64, a few updates")
+    parser.add_argument("--profile", action="store_true", help="add a per-row breakdown of where time goes")
     args = parser.parse_args()
     if args.quick:
         args.env, args.widths, args.fill, args.updates, args.blocks = "Pendulum-v1", [64], 300, 5, 2
@@ -127,7 +163,9 @@ def main() -> None:
 
     # The first model built and trained in a process pays one-time allocations (torch, env, allocator pools);
     # pay them here so that the RSS growth of the measured models is theirs.
-    build(args.algos[0], "MlpPolicy", args.env, dict(net_arch=[8]), args.batch_size, 100).train(2, args.batch_size)
+    build(ALGOS[args.algos[0]][0], "MlpPolicy", args.env, dict(net_arch=[8]), args.batch_size, 100).train(
+        2, args.batch_size
+    )
     gc.collect()
     rows = []
     for algo in args.algos:
@@ -146,6 +184,16 @@ def main() -> None:
             f"{r['ours_updates_per_s']} | {r['speedup']} | {r['ours_gflops']} | {r['peak_fraction']} | "
             f"{r['sb3_peak_rss_mb']} / {r['ours_peak_rss_mb']} |"
         )
+    if args.profile:
+        print("\n| algo | arch | width | learner | ms/update (profiled) | " + " | ".join(PROFILE_GROUPS) + " | other |")
+        print("|---" * (6 + len(PROFILE_GROUPS)) + "|")
+        for r in rows:
+            for name, p in r["profile"].items():
+                shares = " | ".join(f"{p[g]:.0%}" for g in [*PROFILE_GROUPS, "other"])
+                print(
+                    f"| {r['algo']} | {r['arch']} | {r['width']}x{r['depth']} | {name} | {p['ms_per_update']} "
+                    f"| {shares} |"
+                )
     for r in rows:
         print(json.dumps(r))
 

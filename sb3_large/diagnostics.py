@@ -14,6 +14,8 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
+from sb3_large.networks.ensemble import EnsembleLinear
+
 # Every element-wise activation torch ships: their outputs are the units whose dormancy is measured.
 ACTIVATION_TYPES = (
     nn.ReLU,
@@ -72,7 +74,7 @@ class _Probe:
     """Records, during one forward pass, the input of a module's last linear layer and every activation output."""
 
     def __init__(self, module: nn.Module):
-        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        linears = [m for m in module.modules() if isinstance(m, (nn.Linear, EnsembleLinear))]
         if not linears:
             raise ValueError(f"{type(module).__name__} has no nn.Linear layer to read features from")
         self.head = linears[-1]
@@ -97,7 +99,7 @@ class _Probe:
 
 
 def _stats(name: str, probe: _Probe, module: nn.Module, delta: float, tau: float) -> Iterator[tuple[str, float]]:
-    features = probe.features.reshape(-1, probe.features.shape[-1])
+    features = probe.features[0] if probe.features.dim() == 3 else probe.features  # an ensemble's first member
     yield f"{name}_srank", srank(features, delta)
     yield f"{name}_feature_dim", features.shape[-1]
     yield f"{name}_feature_norm", float(features.norm(dim=-1).mean())

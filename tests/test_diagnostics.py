@@ -88,3 +88,9 @@ def test_callback_rejects_bad_settings():
         RepresentationDiagnostics(every=0)
     with pytest.raises(ValueError, match="srank_delta"):
         RepresentationDiagnostics(srank_delta=2)
+
+
+def test_ensemble_critic_is_measured_per_member():
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=16, ensemble_critics=True))
+    stats = representation_stats(model.policy, th.randn(256, 3), th.rand(256, 1))
+    assert stats["critic_feature_dim"] == 16 and 1 <= stats["critic_srank"] <= 16

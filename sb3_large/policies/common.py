@@ -19,6 +19,13 @@ from stable_baselines3.td3.policies import Actor as SB3TD3Actor
 from torch import nn
 
 from sb3_large.networks import NetSpec, build
+from sb3_large.networks.ensemble import (
+    EnsembleMember,
+    NotStackable,
+    QEnsemble,
+    convert_optimizer_state,
+    stack_state_dict,
+)
 
 BODY_FIELDS = NetSpec.field_names()
 FUSED_ADAM = (th.optim.Adam, th.optim.AdamW)
@@ -97,6 +104,20 @@ def attach_q_bodies(critic: nn.Module, spec: NetSpec, in_dim: int, out_dim: int)
         critic.q_networks[idx] = q_net
 
 
+def compile_forward(network: nn.Module) -> None:
+    """Compile a network's dense part in place: the critics' Q passes, the actor's body.
+
+    The compiled functions replace bound methods, not modules, so parameter names (and saved files) do not
+    change. The actor's distribution code stays eager: it would break the graph anyway.
+    """
+    if isinstance(network, LargeCritic):
+        network.forward = th.compile(network.forward)
+        network.q1_forward = th.compile(network.q1_forward)
+        return
+    body = network.latent_pi if hasattr(network, "latent_pi") else network.mu
+    body.forward = th.compile(body.forward)
+
+
 class LatentBodyMixin:
     """For SAC-style actors (``latent_pi -> mu, log_std``): our body becomes ``latent_pi``.
 
@@ -136,12 +157,46 @@ class LargeCritic(ContinuousCritic):
     """SB3's twin Q critic with each Q network a large body plus a linear output.
 
     The Q networks read ``q_input(features, actions)``, computed once for all of them; subclasses change
-    that input (OFENet's ``z_sa``) by overriding ``q_input`` and ``q_input_dim``.
+    that input (OFENet's ``z_sa``) by overriding ``q_input`` and ``q_input_dim``. With ``ensemble=True``
+    the Q networks are built as separate networks, as SB3 would, then stacked into one
+    ``QEnsemble`` (``sb3_large.networks.ensemble``): same initial weights and math, one batched matmul per
+    layer. A body with a layer that has no stacked version stays separate. Saved state dicts of either form
+    load into both.
     """
 
-    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
+    def __init__(self, *, body: NetSpec, features_dim: int, ensemble: bool = False, **kwargs):
         super().__init__(features_dim=features_dim, **kwargs)
         attach_q_bodies(self, body, self.q_input_dim(features_dim), out_dim=1)
+        self.q_ensemble: QEnsemble | None = None
+        if ensemble:
+            try:
+                self.q_ensemble = QEnsemble(self.q_networks)
+            except NotStackable:
+                pass
+        if self.q_ensemble is not None:
+            for idx in range(self.n_critics):
+                delattr(self, f"qf{idx}")
+            self.q_networks = [EnsembleMember(self.q_ensemble, idx) for idx in range(self.n_critics)]
+        self.ensemble = ensemble
+        self._register_load_state_dict_pre_hook(self._convert_state_dict)
+
+    def _convert_state_dict(self, state_dict, prefix, *_args) -> None:
+        members = [f"{prefix}qf{idx}." for idx in range(self.n_critics)]
+        stacked = f"{prefix}q_ensemble.net."
+        if self.q_ensemble is not None and any(k.startswith(members[0]) for k in state_dict):
+            stack_state_dict(state_dict, members, stacked)
+        elif self.q_ensemble is None and any(k.startswith(stacked) for k in state_dict):
+            for key in [k for k in state_dict if k.startswith(stacked)]:
+                value = state_dict.pop(key)
+                for idx, member in enumerate(members):
+                    state_dict[member + key[len(stacked) :]] = value if value.dim() == 0 else value[idx]
+
+    def convert_optimizer_state(self, optimizer: th.optim.Optimizer, state_dict: dict) -> dict:
+        """Optimizer pre-load hook: a state saved with the other critic form, rewritten for this one."""
+        stacked = self.q_ensemble is not None
+        n_stacked = len(list((self.q_ensemble if stacked else self.q_networks[0]).parameters()))
+        n_leading = len(optimizer.param_groups[0]["params"]) - n_stacked * (1 if stacked else self.n_critics)
+        return convert_optimizer_state(state_dict, self.n_critics, n_leading, n_stacked, stacked)
 
     def q_input_dim(self, features_dim: int) -> int:
         return features_dim + get_action_dim(self.action_space)
@@ -149,17 +204,25 @@ class LargeCritic(ContinuousCritic):
     def q_input(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         return th.cat([features, actions], dim=1)
 
-    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
-        # As in SB3: a features extractor shared with the actor is trained by the actor loss only.
-        with th.set_grad_enabled(not self.share_features_extractor):
+    def q_values(self, obs: th.Tensor, actions: th.Tensor, grad_features: bool) -> tuple[th.Tensor, ...]:
+        with th.set_grad_enabled(grad_features and th.is_grad_enabled()):
             features = self.extract_features(obs, self.features_extractor)
         q_input = self.q_input(features, actions)
+        if self.q_ensemble is not None:
+            return tuple(self.q_ensemble(q_input).unbind(0))
         return tuple(q_net(q_input) for q_net in self.q_networks)
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        # As in SB3: a features extractor shared with the actor is trained by the actor loss only.
+        return self.q_values(obs, actions, grad_features=not self.share_features_extractor)
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)
-        return self.q_networks[0](self.q_input(features, actions))
+        q_input = self.q_input(features, actions)
+        if self.q_ensemble is not None:
+            return self.q_ensemble(q_input, members=slice(0, 1))[0]
+        return self.q_networks[0](q_input)
 
 
 class LargePolicyMixin:
@@ -177,6 +240,11 @@ class LargePolicyMixin:
     :param critic: overrides of the options above for the critics only
     :param net_arch: SB3 shorthand, ``[w] * d`` (or ``dict(pi=..., qf=...)``) sets ``width=max``, ``depth=len``
     :param activation_fn: SB3 shorthand for ``activation`` (a ``nn.Module`` class)
+    :param ensemble_critics: run the twin critics as one stacked ensemble: same math, half the kernel launches
+        (worth it on a GPU; on CPU the batched matmul's backward is slower than two plain ones, see the README).
+        SAC and TD3; TQC's quantile critics stay separate.
+    :param compile: ``torch.compile`` the actor body and the critics' forward passes (state dicts unchanged;
+        the first updates pay the compilation, about a minute on a small CPU)
 
     Without ``optimizer_kwargs``, Adam and AdamW run fused (``fused=True``); pass ``optimizer_kwargs={}`` for
     PyTorch's default implementation.
@@ -200,6 +268,8 @@ class LargePolicyMixin:
         critic: Mapping[str, Any] | None = None,
         net_arch: list[int] | dict[str, list[int]] | None = None,
         activation_fn: type[nn.Module] | None = None,
+        ensemble_critics: bool = False,
+        compile: bool = False,
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
@@ -218,7 +288,18 @@ class LargePolicyMixin:
         )
         # Set before SB3's __init__, which builds the networks through make_actor / make_critic.
         self.actor_spec, self.critic_spec = resolve_specs(body, actor, critic, net_arch)
-        self.body_kwargs = {**body, "actor": actor, "critic": critic, "net_arch": net_arch}
+        for name, value in (("ensemble_critics", ensemble_critics), ("compile", compile)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name}: must be True or False, got {value!r}")
+        self.ensemble_critics, self.compile = ensemble_critics, compile
+        self.body_kwargs = {
+            **body,
+            "actor": actor,
+            "critic": critic,
+            "net_arch": net_arch,
+            "ensemble_critics": ensemble_critics,
+            "compile": compile,
+        }
         super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)
 
     def _check_kwargs(self, kwargs: dict[str, Any]) -> None:
@@ -234,12 +315,24 @@ class LargePolicyMixin:
                 f"allowed: {', '.join(ours[3:] + sb3_options[3:])}"
             )
 
+    def _build(self, lr_schedule) -> None:
+        super()._build(lr_schedule)
+        if isinstance(self.critic, LargeCritic):
+            # A file saved with the other critic form (or before ensembles existed) must load into this one.
+            self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
+        if self.compile:
+            for name in ("actor", "actor_target", "critic", "critic_target"):
+                if getattr(self, name, None) is not None:
+                    compile_forward(getattr(self, name))
+
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return self.actor_class(body=self.actor_spec, **actor_kwargs).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        if issubclass(self.critic_class, LargeCritic):
+            critic_kwargs["ensemble"] = self.ensemble_critics
         return self.critic_class(body=self.critic_spec, **critic_kwargs).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
