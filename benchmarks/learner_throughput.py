@@ -7,24 +7,29 @@ For each algorithm and width W: stock SB3 (``stable_baselines3.SAC`` / ``TD3``, 
 and ours (``sb3_large.SAC`` / ``TD3``, ``LargeMlpPolicy`` with ``arch="mlp"``, same W, D, fused Adam by default;
 densenet as extra rows) train on the same filled replay buffer, batch 256, timed in alternating blocks so
 that machine noise hits both alike. ``--profile`` adds, per row, where ours and SB3 spend an update (torch
-profiler, grouped). The machine's float32 matmul peak is measured in the same run. FLOPs per
-update are counted from the Linear layers (2 * batch * weights per forward, 2x that per backward; SAC: actor
-4 passes, critics 7; TD3: actor 1 + 3 / policy_delay, critics 4 + 1.5 / policy_delay). Memory: growth of the
-process's resident set while the model is built, over the baseline before it; freed memory is reused, so
-this undercounts later rows (a per-model subprocess would measure it properly). Prints a table, then one JSON
+profiler, grouped). The matmul peak of each device is measured in the same run; rows run on CPU, and
+on CUDA when present (``--devices``). FLOPs per update are counted from the Linear layers (2 * batch * weights
+per forward, 2x that per backward; SAC: actor 4 passes, critics 7 in SB3, 6 in ours, which skips the critics'
+weight gradients of the actor loss; TD3 likewise). Memory: each model is built and trained once more in a
+fresh process, which reports its peak resident set (CUDA: peak allocator use) over its baseline after
+imports. ``--ensemble-critics`` / ``--compile`` time ours with those policy options. Prints a table, then one JSON
 object per row.
 """
 
 import argparse
 import gc
 import json
+import multiprocessing as mp
+import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import stable_baselines3 as sb3
 import torch as th
 from torch import nn
 
 import sb3_large
+from sb3_large.networks.ensemble import EnsembleLinear
 
 ALGOS = {"sac": (sb3.SAC, sb3_large.SAC), "td3": (sb3.TD3, sb3_large.TD3)}
 
@@ -37,76 +42,125 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def matmul_peak_gflops(size: int = 2048, seconds: float = 2.0) -> float:
-    a, b = th.randn(size, size), th.randn(size, size)
+def matmul_peak_gflops(device: str, size: int = 2048, seconds: float = 2.0) -> float:
+    if device == "cuda":
+        size *= 4
+    a, b = th.randn(size, size, device=device), th.randn(size, size, device=device)
     a @ b
+    sync(device)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         n += 1
+    sync(device)
     return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
 
 
 def linear_weights(module: nn.Module) -> int:
-    return sum(m.weight.numel() for m in module.modules() if isinstance(m, nn.Linear))
+    return sum(m.weight.numel() for m in module.modules() if isinstance(m, (nn.Linear, EnsembleLinear)))
 
 
 def flops_per_update(model, batch_size: int) -> float:
+    """Matmul FLOPs of one update as the model's own train() runs it.
+
+    The actor loss backpropagates through the critics: SB3 computes their weight gradients too (a pass of
+    2x), the fast learners only the input gradients (1x).
+    """
     actor, critic = linear_weights(model.policy.actor), linear_weights(model.policy.critic)
+    through_critic = 2 if type(model) in (sb3.SAC, sb3.TD3) else 1
     if isinstance(model, sb3.SAC):
-        passes = 4 * actor + 7 * critic
+        passes = 4 * actor + (5 + through_critic) * critic
     else:  # target actor + delayed actor loss through the first critic only
         delay = model.policy_delay
-        passes = actor * (1 + 3 / delay) + critic * (4 + 1.5 / delay)
+        passes = actor * (1 + 3 / delay) + critic * (4 + (0.5 + 0.5 * through_critic) / delay)
     return 2 * batch_size * passes
 
 
-def build(algo, policy: str, env: str, policy_kwargs: dict, batch_size: int, fill: int):
-    model = algo(policy, env, batch_size=batch_size, learning_starts=fill, seed=0, policy_kwargs=policy_kwargs)
+def build(algo, policy: str, env: str, policy_kwargs: dict, batch_size: int, fill: int, device: str = "cpu"):
+    model = algo(
+        policy, env, batch_size=batch_size, learning_starts=fill, seed=0, policy_kwargs=policy_kwargs, device=device
+    )
     model.learn(fill)  # random warm-up only: fills the buffer, no update
     return model
 
 
-def measure(args, algo: str, arch: str, width: int) -> dict:
-    gc.collect()
-    base = rss_mb()
+def model_specs(algo: str, arch: str, width: int, args) -> dict[str, tuple]:
+    """(algorithm class, policy, policy kwargs) of stock SB3 and of ours for one row."""
     stock_algo, our_algo = ALGOS[algo]
-    stock = build(stock_algo, "MlpPolicy", args.env, dict(net_arch=[width] * args.depth), args.batch_size, args.fill)
-    sb3_rss = rss_mb() - base
-    body = dict(arch=arch, width=width, depth=args.depth)
-    ours = build(our_algo, "LargeMlpPolicy", args.env, body, args.batch_size, args.fill)
-    models = {"sb3": stock, "ours": ours}
-    ours_rss = rss_mb() - base - sb3_rss
-    for model in models.values():  # warm-up
-        model.train(gradient_steps=2, batch_size=args.batch_size)
+    body = dict(arch=arch, width=width, depth=args.depth, **args.ours_kwargs)
+    return {
+        "sb3": (stock_algo, "MlpPolicy", dict(net_arch=[width] * args.depth)),
+        "ours": (our_algo, "LargeMlpPolicy", body),
+    }
+
+
+def peak_memory_mb(spec: tuple, args, device: str) -> float:
+    """In this (fresh) process: peak growth of host memory (CPU) or of the CUDA allocator while the model is
+    built and trained, over the baseline after imports."""
+    algo, policy, kwargs = spec
+    gc.collect()
+    if device == "cuda":
+        th.cuda.reset_peak_memory_stats()
+        base = th.cuda.memory_allocated()
+    else:
+        base = rss_mb()
+    model = build(algo, policy, args.env, kwargs, args.batch_size, args.fill, device)
+    model.train(gradient_steps=max(args.updates // 2, 2), batch_size=args.batch_size)
+    if device == "cuda":
+        return (th.cuda.max_memory_allocated() - base) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+
+
+def measure_memory(specs: dict[str, tuple], args, device: str) -> dict[str, float]:
+    """Each model in its own fresh process: peaks of one process never hide in another model's."""
+    context = mp.get_context("spawn")
+    result = {}
+    for name, spec in specs.items():
+        with ProcessPoolExecutor(1, mp_context=context) as pool:
+            result[name] = pool.submit(peak_memory_mb, spec, args, device).result()
+    return result
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        th.cuda.synchronize()
+
+
+def measure(args, algo: str, arch: str, width: int, device: str) -> dict:
+    specs = model_specs(algo, arch, width, args)
+    memory = measure_memory(specs, args, device)
+    models = {name: build(a, p, args.env, k, args.batch_size, args.fill, device) for name, (a, p, k) in specs.items()}
+    for model in models.values():  # warm-up (and compilation, with --compile)
+        model.train(gradient_steps=3, batch_size=args.batch_size)
     seconds = {"sb3": 0.0, "ours": 0.0}
     for _ in range(args.blocks):
         for name, model in models.items():
+            sync(device)
             start = time.perf_counter()
             model.train(gradient_steps=args.updates, batch_size=args.batch_size)
+            sync(device)
             seconds[name] += time.perf_counter() - start
-    sb3_rss = max(sb3_rss, 0.0)
     n = args.blocks * args.updates
     sb3_ups, ours_ups = n / seconds["sb3"], n / seconds["ours"]
-    ours_gflops = flops_per_update(ours, args.batch_size) * ours_ups / 1e9
+    ours_gflops = flops_per_update(models["ours"], args.batch_size) * ours_ups / 1e9
     row = dict(
         algo=algo,
         arch=arch,
         width=width,
         depth=args.depth,
-        device="cpu",
+        device=device,
         sb3_updates_per_s=round(sb3_ups, 2),
         ours_updates_per_s=round(ours_ups, 2),
         speedup=round(ours_ups / sb3_ups, 3),
         ours_gflops=round(ours_gflops, 1),
-        peak_gflops=round(args.peak, 1),
-        peak_fraction=round(ours_gflops / args.peak, 3),
-        sb3_peak_rss_mb=round(sb3_rss, 1),
-        ours_peak_rss_mb=round(max(ours_rss, 0.0), 1),
+        peak_gflops=round(args.peak[device], 1),
+        peak_fraction=round(ours_gflops / args.peak[device], 3),
+        sb3_peak_rss_mb=round(memory["sb3"], 1),
+        ours_peak_rss_mb=round(memory["ours"], 1),
     )
     if args.profile:
         row["profile"] = {name: profile(model, args) for name, model in models.items()}
-    del stock, ours, models
+    del models
     gc.collect()
     return row
 
@@ -155,32 +209,33 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3, help="alternating timed blocks per model")
     parser.add_argument("--quick", action="store_true", help="Pendulum-v1, width 64, a few updates")
     parser.add_argument("--profile", action="store_true", help="add a per-row breakdown of where time goes")
+    parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when present")
+    parser.add_argument("--ensemble-critics", action="store_true", help="ours with stacked twin critics")
+    parser.add_argument("--compile", action="store_true", help="ours with compile=True")
     args = parser.parse_args()
     if args.quick:
         args.env, args.widths, args.fill, args.updates, args.blocks = "Pendulum-v1", [64], 300, 5, 2
-    args.peak = matmul_peak_gflops(seconds=0.5 if args.quick else 2.0)
-    print(f"float32 matmul peak: {args.peak:.1f} GFLOP/s ({th.get_num_threads()} threads)", flush=True)
+    args.devices = args.devices or ["cpu", *(["cuda"] if th.cuda.is_available() else [])]
+    args.ours_kwargs = dict(ensemble_critics=args.ensemble_critics, compile=args.compile)
+    args.peak = {d: matmul_peak_gflops(d, seconds=0.5 if args.quick else 2.0) for d in args.devices}
+    for device, peak in args.peak.items():
+        print(f"float32 matmul peak on {device}: {peak:.1f} GFLOP/s ({th.get_num_threads()} CPU threads)", flush=True)
 
-    # The first model built and trained in a process pays one-time allocations (torch, env, allocator pools);
-    # pay them here so that the RSS growth of the measured models is theirs.
-    build(ALGOS[args.algos[0]][0], "MlpPolicy", args.env, dict(net_arch=[8]), args.batch_size, 100).train(
-        2, args.batch_size
-    )
-    gc.collect()
     rows = []
-    for algo in args.algos:
-        for arch in ["mlp", *args.extra_archs]:
-            for width in args.widths:
-                rows.append(measure(args, algo, arch, width))
-                print(f"measured {algo} {arch} {width}x{args.depth}: speedup {rows[-1]['speedup']}", flush=True)
+    for device in args.devices:
+        for algo in args.algos:
+            for arch in ["mlp", *args.extra_archs]:
+                for width in args.widths:
+                    rows.append(measure(args, algo, arch, width, device))
+                    print(f"{device} {algo} {arch} {width}x{args.depth}: speedup {rows[-1]['speedup']}", flush=True)
     print(
-        "\n| algo | arch | width | SB3 upd/s | ours upd/s | speedup | ours GFLOP/s | peak fraction "
-        "| RSS MB SB3 / ours |"
+        "\n| device | algo | arch | width | SB3 upd/s | ours upd/s | speedup | ours GFLOP/s | peak fraction "
+        "| peak memory MB SB3 / ours |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['algo']} | {r['arch']} | {r['width']}x{r['depth']} | {r['sb3_updates_per_s']} | "
+            f"| {r['device']} | {r['algo']} | {r['arch']} | {r['width']}x{r['depth']} | {r['sb3_updates_per_s']} | "
             f"{r['ours_updates_per_s']} | {r['speedup']} | {r['ours_gflops']} | {r['peak_fraction']} | "
             f"{r['sb3_peak_rss_mb']} / {r['ours_peak_rss_mb']} |"
         )

@@ -15,7 +15,8 @@ each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes
 (seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
 mean_return, std_return, wall_seconds: training time, evaluation excluded), ``diagnostics.csv``
 (``sb3_large.diagnostics`` at every evaluation), ``returns.png`` (mean over seeds, min-max band) and
-``summary.md``. Rows are appended as they come, so an interrupted run keeps what it measured.
+``summary.md``. Rows are appended as they come, so an interrupted run keeps what it measured;
+``--replot`` rebuilds the plot and summary from ``returns.csv`` without training.
 """
 
 import argparse
@@ -238,6 +239,7 @@ def parse_args(argv=None):
     parser.add_argument("--crossq-width", type=int, default=2048, help="CrossQ critic width (RL Zoo: 2048)")
     parser.add_argument("--workers", type=int, default=1, help="jobs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    parser.add_argument("--replot", action="store_true", help="only rebuild returns.png and summary.md from the CSV")
     args = parser.parse_args(argv)
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
@@ -248,8 +250,26 @@ def parse_args(argv=None):
     return args
 
 
+def read_returns(path: Path) -> list[dict]:
+    rows = list(csv.DictReader(path.open()))
+    for row in rows:
+        row.update(seed=int(row["seed"]), step=int(row["step"]))
+        row.update({k: float(row[k]) for k in ("mean_return", "std_return", "wall_seconds")})
+    return rows
+
+
+def report(rows: list[dict], args) -> None:
+    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps")
+    text = summary(rows, args)
+    (args.out / "summary.md").write_text(text)
+    print(text)
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.replot:
+        report(read_returns(args.out / "returns.csv"), args)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     returns_csv = CsvSink(args.out / "returns.csv", RETURN_FIELDS)
     diagnostics_csv = CsvSink(args.out / "diagnostics.csv")
@@ -281,10 +301,7 @@ def main(argv=None) -> None:
         for (config, seed), future in zip(jobs, futures, strict=True):
             if future.exception() is not None:
                 raise RuntimeError(f"{config} seed {seed} failed") from future.exception()
-    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps")
-    text = summary(rows, args)
-    (args.out / "summary.md").write_text(text)
-    print(text)
+    report(rows, args)
 
 
 if __name__ == "__main__":

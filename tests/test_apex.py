@@ -66,7 +66,7 @@ def _alive(pid: int) -> bool:
 class StopWhen(BaseCallback):
     """Stops learn() once ``condition(collector)`` holds (or after ``timeout`` s), after running ``action`` once."""
 
-    def __init__(self, collector, condition, action=None, timeout=90.0):
+    def __init__(self, collector, condition, action=None, timeout=240.0):
         super().__init__()
         self.collector, self.condition, self.action, self.timeout = collector, condition, action, timeout
         self.pids: dict[int, int] = {}

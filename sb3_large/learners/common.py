@@ -38,3 +38,8 @@ def step_on(loss: th.Tensor, optimizer: th.optim.Optimizer, params: list[th.Tens
     for param, grad in zip(params, grads, strict=True):
         param.grad = grad
     optimizer.step()
+
+
+def mean_of(values: list[th.Tensor]) -> float:
+    """Mean of logged scalars: one host sync for a whole ``train()`` call instead of one per update."""
+    return float(th.stack([v.reshape(()) for v in values]).float().mean()) if values else float("nan")

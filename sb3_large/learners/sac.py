@@ -1,11 +1,10 @@
 """``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
-import numpy as np
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
 from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import copy_stats, mean_of, optimizer_params, soft_update, step_on
 
 
 class SAC(SB3SAC):
@@ -68,13 +67,8 @@ class SAC(SB3SAC):
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/ent_coef", _mean(ent_coefs))
-        self.logger.record("train/actor_loss", _mean(actor_losses))
-        self.logger.record("train/critic_loss", _mean(critic_losses))
+        self.logger.record("train/ent_coef", mean_of(ent_coefs))
+        self.logger.record("train/actor_loss", mean_of(actor_losses))
+        self.logger.record("train/critic_loss", mean_of(critic_losses))
         if ent_coef_losses:
-            self.logger.record("train/ent_coef_loss", _mean(ent_coef_losses))
-
-
-def _mean(values: list[th.Tensor]) -> float:
-    """One host sync for a whole ``train()`` call instead of one per update."""
-    return float(th.stack([v.reshape(()) for v in values]).float().mean()) if values else float(np.nan)
+            self.logger.record("train/ent_coef_loss", mean_of(ent_coef_losses))

@@ -4,8 +4,7 @@ import torch as th
 from stable_baselines3 import TD3 as SB3TD3
 from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, optimizer_params, soft_update, step_on
-from sb3_large.learners.sac import _mean
+from sb3_large.learners.common import copy_stats, mean_of, optimizer_params, soft_update, step_on
 
 
 class TD3(SB3TD3):
@@ -54,5 +53,5 @@ class TD3(SB3TD3):
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if actor_losses:
-            self.logger.record("train/actor_loss", _mean(actor_losses))
-        self.logger.record("train/critic_loss", _mean(critic_losses))
+            self.logger.record("train/actor_loss", mean_of(actor_losses))
+        self.logger.record("train/critic_loss", mean_of(critic_losses))
