@@ -20,7 +20,6 @@ import argparse
 import gc
 import json
 import multiprocessing as mp
-import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -34,10 +33,11 @@ from sb3_large.networks.ensemble import EnsembleLinear
 ALGOS = {"sac": (sb3.SAC, sb3_large.SAC), "td3": (sb3.TD3, sb3_large.TD3)}
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set (``VmRSS``) or its high-water mark (``VmHWM``), in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -108,7 +108,8 @@ def peak_memory_mb(spec: tuple, args, device: str) -> float:
     model.train(gradient_steps=max(args.updates // 2, 2), batch_size=args.batch_size)
     if device == "cuda":
         return (th.cuda.max_memory_allocated() - base) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec.
+    return rss_mb("VmHWM") - base
 
 
 def measure_memory(specs: dict[str, tuple], args, device: str) -> dict[str, float]:
