@@ -14,7 +14,7 @@ Every (config, seed) job trains in its own process (``--workers`` at a time, ``-
 each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes of a separate eval env
 (seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
 mean_return, std_return, wall_seconds: training time, evaluation excluded), ``diagnostics.csv``
-(``sb3_large.diagnostics`` at every evaluation), ``returns.png`` (mean over seeds, min-max band) and
+(``sb3_large.diagnostics`` at every evaluation; long format: config, seed, step, metric, value), ``returns.png`` (mean over seeds, min-max band) and
 ``summary.md``. Rows are appended as they come, so an interrupted run keeps what it measured;
 ``--replot`` rebuilds the plot and summary from ``returns.csv`` without training.
 """
@@ -126,8 +126,8 @@ class Evaluator(BaseCallback):
         where = dict(config=self.config, seed=self.seed, step=self.num_timesteps)
         row = dict(where, mean_return=round(float(mean), 2), std_return=round(float(std), 2))
         self.messages.put(("return", dict(row, wall_seconds=round(wall, 1))))
-        if diagnostics:
-            self.messages.put(("diagnostics", dict(where, **diagnostics)))
+        for metric, value in diagnostics.items():  # long format: configs measure different networks
+            self.messages.put(("diagnostics", dict(where, metric=metric, value=value)))
 
 
 def run_job(config: str, seed: int, args, messages) -> None:
@@ -138,17 +138,16 @@ def run_job(config: str, seed: int, args, messages) -> None:
 
 
 class CsvSink:
-    """Appends dict rows to a CSV file, writing the header from the first row."""
+    """Appends dict rows with the given fields to a CSV file (header first)."""
 
-    def __init__(self, path: Path, fields: tuple[str, ...] | None = None):
+    def __init__(self, path: Path, fields: tuple[str, ...]):
         self.path, self.fields = path, fields
         path.unlink(missing_ok=True)
 
     def write(self, row: dict) -> None:
         new = not self.path.exists()
-        self.fields = self.fields or tuple(row)
         with self.path.open("a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore")
+            writer = csv.DictWriter(handle, fieldnames=self.fields)
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -272,7 +271,7 @@ def main(argv=None) -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     returns_csv = CsvSink(args.out / "returns.csv", RETURN_FIELDS)
-    diagnostics_csv = CsvSink(args.out / "diagnostics.csv")
+    diagnostics_csv = CsvSink(args.out / "diagnostics.csv", ("config", "seed", "step", "metric", "value"))
     jobs = [(config, args.seed_offset + s) for s in range(args.seeds) for config in args.configs]
     rows: list[dict] = []
     context = mp.get_context("spawn")
