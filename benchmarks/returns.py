@@ -15,8 +15,8 @@ each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes
 (seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
 mean_return, std_return, wall_seconds: training time, evaluation excluded), ``diagnostics.csv``
 (``sb3_large.diagnostics`` at every evaluation; long format: config, seed, step, metric, value),
-``returns.png`` (mean over seeds, min-max band) and ``summary.md``. Rows are appended as they come, so an interrupted run keeps what it measured;
-``--replot`` rebuilds the plot and summary from ``returns.csv`` without training.
+``returns.png`` (mean over seeds, min-max band) and ``summary.md``. Rows are appended as they come, so an
+interrupted run keeps what it measured; ``--replot`` rebuilds the plot and summary from ``returns.csv``.
 """
 
 import argparse
