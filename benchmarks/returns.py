@@ -7,7 +7,8 @@ Configurations (``--configs``, any subset, in this order by default):
 - ``sac``: stock SB3 SAC, ``MlpPolicy`` 256x2, RL Zoo's MuJoCo hyperparameters (SB3 defaults, 10k random steps)
 - ``densenet``: SAC with the large DenseNet actor and critics (``--width`` x ``--depth``)
 - ``ofenet``: ``densenet`` on OFENet features (per-env OFENet settings of ``hyperparams/sac_large.yml``)
-- ``apex``: ``ofenet`` plus ``--actors`` Ape-X actors (the full recipe); the budget counts their steps too
+- ``apex``: ``ofenet`` plus ``--actors`` Ape-X actors (the full recipe), learner at ``--replay-ratio`` gradient
+  steps per stored transition; the budget counts the actors' steps too
 - ``crossq``: sb3-contrib CrossQ with RL Zoo's MuJoCo hyperparameters (critic width ``--crossq-width``)
 
 Every (config, seed) job trains in its own process (``--workers`` at a time, ``--threads`` torch threads
@@ -67,7 +68,7 @@ def make_model(config: str, args, seed: int):
     if config == "ofenet":
         return SAC("OFENetPolicy", args.env, policy_kwargs=ofenet, **common), [OFENetTrainer()]
     if config == "apex":
-        callbacks = [OFENetTrainer(), ApeXCollector(n_actors=args.actors)]
+        callbacks = [OFENetTrainer(), ApeXCollector(n_actors=args.actors, replay_ratio=args.replay_ratio)]
         return SAC("OFENetPolicy", args.env, policy_kwargs=ofenet, **common), callbacks
     if config == "crossq":
         net_arch = dict(pi=[256, 256], qf=[args.crossq_width] * 2)
@@ -235,6 +236,9 @@ def parse_args(argv=None):
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--pretrain", type=int, default=10_000, help="OFENet pretraining updates")
     parser.add_argument("--actors", type=int, default=2, help="Ape-X actors of the apex config")
+    parser.add_argument(
+        "--replay-ratio", type=float, default=1.0, help="apex learner's gradient steps per stored transition"
+    )
     parser.add_argument("--crossq-width", type=int, default=2048, help="CrossQ critic width (RL Zoo: 2048)")
     parser.add_argument("--workers", type=int, default=1, help="jobs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")

@@ -236,3 +236,19 @@ def test_a_learner_with_several_envs_stores_actor_transitions_in_rows():
     assert buffer.pos * 2 == model.num_timesteps - 2
     assert pending in (0, 1)
     assert np.all(np.abs(buffer.observations[: buffer.pos]).sum(axis=-1) > 0)  # (cos, sin, .) is never all 0
+
+
+def test_replay_ratio_sets_the_learners_updates():
+    """With replay_ratio=1 the learner makes one gradient step per stored transition, the actors' included."""
+    model = make(SAC, learning_starts=300)
+    collector = ApeXCollector(n_actors=2, chunk_size=50, replay_ratio=1.0)
+    model.learn(1500, callback=collector)
+    stored = model.num_timesteps - 300
+    assert collector.actor_steps > 0
+    # Transitions that arrive after the last train() are owed, not yet made: at most a few chunks.
+    assert stored - 2 * 50 * 4 <= model._n_updates <= stored
+
+
+def test_replay_ratio_must_be_positive():
+    with pytest.raises(ValueError, match="replay_ratio: must be a number > 0 or None"):
+        ApeXCollector(replay_ratio=0)

@@ -47,6 +47,10 @@ class ApeXCollector(BaseCallback):
     :param env_fn: a picklable callable that builds one environment, for envs that ``gym.make(spec)`` cannot
         rebuild (default: rebuilt from the learner's env spec)
     :param max_restarts: restarts allowed per ``learn()`` before giving up
+    :param replay_ratio: learner gradient steps per stored transition, the actors' included (past
+        ``learning_starts``); it sets ``model.gradient_steps`` before each ``train()``. ``None`` keeps SB3's own
+        schedule (``gradient_steps`` per learner step), under which the learner does ever fewer updates per
+        transition as actors are added
     :param log_every: dump the logs at least every this many environment steps
     :param start_method: multiprocessing start method of the local backend; with ``spawn`` (default) a script
         that calls ``learn()`` needs the ``if __name__ == "__main__":`` guard, as with SB3's SubprocVecEnv
@@ -66,6 +70,7 @@ class ApeXCollector(BaseCallback):
         max_restarts: int = 100,
         start_method: str = "spawn",
         log_every: int = 5000,
+        replay_ratio: float | None = None,
         verbose: int = 0,
     ):
         super().__init__(verbose)
@@ -76,12 +81,15 @@ class ApeXCollector(BaseCallback):
         for name, value in (("chunk_size", chunk_size), ("sync_every", sync_every), ("log_every", log_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if replay_ratio is not None and (isinstance(replay_ratio, bool) or not replay_ratio > 0):
+            raise ValueError(f"replay_ratio: must be a number > 0 or None, got {replay_ratio!r}")
         if not 0 < noise_base <= 1:
             raise ValueError(f"noise_base: must be in (0, 1], got {noise_base!r}")
         self.n_actors, self.backend_name, self.ray_address = n_actors, backend, ray_address
         self.chunk_size, self.sync_every, self.env_fn, self.max_restarts = chunk_size, sync_every, env_fn, max_restarts
         self.noise_base, self.scale_sac_std, self.start_method = noise_base, scale_sac_std, start_method
-        self.log_every = log_every
+        self.log_every, self.replay_ratio = log_every, replay_ratio
+        self._credit, self._counted = 0.0, 0
         self.exploration = exploration_levels(n_actors, noise_base, noise_alpha)
         self.backend = None
 
@@ -145,6 +153,7 @@ class ApeXCollector(BaseCallback):
 
     def _on_training_start(self) -> None:
         self._check_model()
+        self._credit, self._counted = 0.0, max(self.model.num_timesteps, self.model.learning_starts)
         self._worker_env_fn = self._env_fn()
         try:
             self._worker_env_fn().close()
@@ -172,11 +181,16 @@ class ApeXCollector(BaseCallback):
     # -- the learner's main thread ---------------------------------------------------------------------------
     def _on_step(self) -> bool:
         self._collect()
+        self._schedule_updates()
         self._maybe_sync()
         return True
 
     def _on_rollout_end(self) -> None:
         self._collect()
+        self._schedule_updates()
+        if self.replay_ratio is not None:
+            self._credit -= self.model.gradient_steps  # SB3 runs them right after this callback
+            self.logger.record("apex/gradient_steps", self.model.gradient_steps)
         elapsed = max(time.perf_counter() - self._start_time, 1e-9)
         self.logger.record("apex/actor_steps", self.actor_steps)
         self.logger.record("apex/steps_per_second", self.actor_steps / elapsed)
@@ -245,6 +259,17 @@ class ApeXCollector(BaseCallback):
             buffer.full = True
         buffer.pos = int((buffer.pos + rows) % buffer.buffer_size)
         self.model.num_timesteps += used
+
+    def _schedule_updates(self) -> None:
+        # Set in on_step, not only at the rollout's end, so that every callback's on_rollout_end (the OFENet
+        # trainer's) already sees this rollout's gradient_steps.
+        if self.replay_ratio is None:
+            return
+        model = self.model
+        counted = max(model.num_timesteps, model.learning_starts)
+        self._credit += self.replay_ratio * (counted - self._counted)
+        self._counted = counted
+        model.gradient_steps = int(self._credit)
 
     def _maybe_sync(self) -> None:
         model = self.model
