@@ -164,14 +164,24 @@ def by_config(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
     return grouped
 
 
-def plot(rows: list[dict], path: Path, title: str) -> None:
+def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dict]]]:
+    """Per config, the seeds whose run reached the budget (an interrupted run has no final return)."""
+    runs = {}
+    for config, seeds in by_config(rows).items():
+        done = {seed: curve for seed, curve in seeds.items() if curve[-1]["step"] >= budget}
+        if done:
+            runs[config] = done
+    return runs
+
+
+def plot(rows: list[dict], path: Path, title: str, budget: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for config, seeds in by_config(rows).items():
+    for config, seeds in complete_runs(rows, budget).items():
         steps = sorted({r["step"] for curve in seeds.values() for r in curve})
         # Ape-X actors overshoot eval points by a chunk: align each seed's k-th evaluation.
         n = min(len(curve) for curve in seeds.values())
@@ -190,9 +200,10 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 
 
 def summary(rows: list[dict], args) -> str:
-    """Markdown table: final return over seeds (mean +/- std), mean of the last 3 evaluations, ratio to ``sac``."""
+    """Markdown table: final return over the seeds that reached the budget (mean +/- std), mean of the last 3
+    evaluations, ratio to ``sac``."""
     finals: dict[str, dict[str, float]] = {}
-    for config, seeds in by_config(rows).items():
+    for config, seeds in complete_runs(rows, args.budget).items():
         last = [curve[-1]["mean_return"] for curve in seeds.values()]
         tail = [statistics.mean(r["mean_return"] for r in curve[-3:]) for curve in seeds.values()]
         wall = [curve[-1]["wall_seconds"] for curve in seeds.values()]
@@ -262,7 +273,7 @@ def read_returns(path: Path) -> list[dict]:
 
 
 def report(rows: list[dict], args) -> None:
-    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps")
+    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps", args.budget)
     text = summary(rows, args)
     (args.out / "summary.md").write_text(text)
     print(text)
