@@ -41,7 +41,9 @@ def test_returns_smoke(tmp_path):
     assert {r["config"] for r in rows} == {"sac", "densenet", "ofenet", "apex", "crossq"}
     for config in ("sac", "densenet", "ofenet", "apex", "crossq"):
         steps = [int(r["step"]) for r in rows if r["config"] == config]
-        assert len(steps) >= 2 and max(steps) >= 3000, (config, steps)  # an evaluation and the final one
+        assert max(steps) >= 3000, (config, steps)  # the final evaluation
+        # Ape-X actors can bring the whole Pendulum budget between two learner steps: one evaluation then.
+        assert config == "apex" or len(steps) >= 2, (config, steps)
     assert (out_dir / "returns.png").read_bytes()[:4] == b"\x89PNG"
     diagnostics = list(csv.DictReader((out_dir / "diagnostics.csv").open()))
     metrics = {(r["config"], r["metric"]) for r in diagnostics}
