@@ -177,7 +177,6 @@ class LargeCritic(ContinuousCritic):
             for idx in range(self.n_critics):
                 delattr(self, f"qf{idx}")
             self.q_networks = [EnsembleMember(self.q_ensemble, idx) for idx in range(self.n_critics)]
-        self.ensemble = ensemble
         self._register_load_state_dict_pre_hook(self._convert_state_dict)
 
     def _convert_state_dict(self, state_dict, prefix, *_args) -> None:
