@@ -25,8 +25,7 @@ from rl_zoo3.utils import get_class_by_name
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
 from sb3_large.networks import NetSpec, build
-from sb3_large.ofenet import OFENetTrainer
-from sb3_large.ofenet.network import OFENet, OFENetConfig
+from sb3_large.ofenet import OFENet, OFENetConfig, OFENetTrainer
 
 OFENET_TRAINER = "sb3_large.ofenet.OFENetTrainer"
 OPTIONAL_OFENET_TRAINER = "sb3_large.zoo_search.OptionalOFENetTrainer"
