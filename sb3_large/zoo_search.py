@@ -35,7 +35,18 @@ POLICIES = {
     "td3": ("sb3_large.policies.LargeTD3Policy", "sb3_large.policies.OFENetTD3Policy"),
 }
 # Body options a trial sets: fixing them (or per-network overrides of them) would fight the search.
-BODY_KWARGS = ("arch", "width", "depth", "activation", "norm", "arch_kwargs", "actor", "critic", "net_arch", "activation_fn")
+BODY_KWARGS = (
+    "arch",
+    "width",
+    "depth",
+    "activation",
+    "norm",
+    "arch_kwargs",
+    "actor",
+    "critic",
+    "net_arch",
+    "activation_fn",
+)
 NOISE_TYPES = ("normal", "ornstein-uhlenbeck", None)
 
 
@@ -245,7 +256,8 @@ def merge_entry(base: Mapping[str, Any], hyperparams: Mapping[str, Any]) -> dict
 
 
 class OptionalOFENetTrainer(OFENetTrainer):
-    """``OFENetTrainer`` for a policy that may have no OFENet: search trials with and without share one callback list."""
+    """``OFENetTrainer`` that idles when the policy has no OFENet: search trials with and without OFENet share
+    one callback list."""
 
     @property
     def active(self) -> bool:
@@ -383,9 +395,7 @@ class LargeExperimentManager(ExperimentManager):
 
     def write_best_entry(self, study: optuna.Study) -> str:
         """Write the best trial's YAML entry beside the newest matching report; returns its path."""
-        prefix = (
-            f"report_{self.env_name}_{self.n_trials}-trials-{self.n_timesteps}-{self.sampler}-{self.pruner}_"
-        )
+        prefix = f"report_{self.env_name}_{self.n_trials}-trials-{self.n_timesteps}-{self.sampler}-{self.pruner}_"
         reports = glob.glob(os.path.join(glob.escape(os.path.join(self.log_folder, self.algo)), prefix + "*.csv"))
         stamp = max((int(os.path.basename(r)[len(prefix) : -4]) for r in reports), default=None)
         name = f"{prefix}{stamp}.yml" if stamp is not None else f"{prefix[:-1]}.yml"

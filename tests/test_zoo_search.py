@@ -148,7 +148,9 @@ def test_best_entry_keeps_the_base_entry_and_its_other_callbacks(tmp_path):
     study.add_trial(
         optuna.trial.create_trial(
             params=_params(False, "sac"),
-            distributions={k: optuna.distributions.CategoricalDistribution([v]) for k, v in _params(False, "sac").items()},
+            distributions={
+                k: optuna.distributions.CategoricalDistribution([v]) for k, v in _params(False, "sac").items()
+            },
             value=-100.0,
         )
     )
