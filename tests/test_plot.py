@@ -108,7 +108,9 @@ def test_figure_has_one_series_per_experiment_and_panel(logs, tmp_path):
     assert bands == [len(labels) for labels in expected]
     td3_return = next(line for line in figure.axes[0].get_lines() if line.get_label().startswith("td3"))
     np.testing.assert_allclose(td3_return.get_ydata(), -850.0 + 100 * np.arange(6))  # mean of offsets 0, 50, 100
-    with pytest.raises(ValueError, match="keys: 'ofenet_zs_srank' is in no run; found: actor_dormant, actor_feature_dim,"):
+    with pytest.raises(
+        ValueError, match="keys: 'ofenet_zs_srank' is in no run; found: actor_dormant, actor_feature_dim,"
+    ):
         plot_runs(runs, keys=["ofenet_zs_srank"])
     assert len(plot_runs(runs, keys=["all"]).axes) == 1 + 10  # every diagnostics key of the real run
     path = save_figure(figure, tmp_path / "out.png")
