@@ -213,3 +213,26 @@ def test_launcher_parses_the_search_space():
 def test_the_sampler_refuses_other_algorithms():
     with pytest.raises(ValueError, match="algo: 'ppo' has no large-network sampler; allowed: sac, td3"):
         LargeSampler("ppo", SearchSpace())
+
+
+def test_trial_id_trains_a_stored_trial_with_its_trainer(tmp_path):
+    storage = str(tmp_path / "study.log")
+    study = optuna.create_study(
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage)),
+        study_name="large",
+        direction="maximize",
+    )
+    for ofenet in (False, True):
+        params = _params(ofenet, "sac")
+        distributions = {k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=-1.0))
+    manager = LargeExperimentManager(
+        argparse.Namespace(), "sac", "Pendulum-v1", str(tmp_path / "logs"), config=CONF, storage=storage,
+        study_name="large", trial_id=1, verbose=0,
+    )  # fmt: skip
+    hyperparams, saved = manager.read_hyperparameters()
+    for values in (hyperparams, saved):
+        assert values["policy"] == "sb3_large.policies.OFENetSACPolicy"
+        assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
+        assert values["policy_kwargs"]["ofenet"] == {"layers": 2, "growth": 4}
+        assert values["batch_size"] == 32 and values["n_timesteps"] == 20000
