@@ -28,6 +28,6 @@ def show(*_args, **_kwargs) -> None:
     for number in plt.get_fignums():
         figure = plt.figure(number)
         path = figure_path(folder, figure.get_label(), number)
-        figure.savefig(path)
+        figure.savefig(path, bbox_inches="tight")  # keep axis labels that the figure layout clips
         print(f"sb3_large: figure {figure.get_label() or number!r} saved to {path}")
         plt.close(figure)
