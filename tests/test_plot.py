@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch as th
 from PIL import Image
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.logger import configure
@@ -17,6 +18,15 @@ from sb3_large.diagnostics import RepresentationDiagnostics
 from sb3_large.plot import find_runs, mean_and_spread, panel_keys, plot_runs, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny networks gain nothing from more threads, and lose a lot on a busy machine; put the setting back after."""
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
 
 
 def _real_run(folder: Path, formats: list[str]) -> None:

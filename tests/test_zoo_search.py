@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch as th
 import yaml
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from stable_baselines3 import SAC
@@ -31,6 +32,15 @@ from sb3_large.zoo_search import (
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "hyperparams" / "sac_large.yml")
 TINY = dict(widths=(16, 32), depths=(1, 2), ofenet_layers=(1, 2), ofenet_growth=(4, 8))
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny networks gain nothing from more threads, and lose a lot on a busy machine; put the setting back after."""
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
 
 
 def _env() -> dict:
@@ -76,7 +86,7 @@ def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path):
 
 
 def _params(ofenet: bool, algo: str) -> dict:
-    params = dict(arch="residual", log2_width=4, depth=1, activation="swish", norm="layer", ofenet=ofenet)
+    params = dict(arch="residual", log2_width=4, depth=1, activation="elu", norm="layer", ofenet=ofenet)
     params.update(one_minus_gamma=0.01, learning_rate=1e-3, batch_size_pow=5, train_freq=2, tau=0.01)
     if ofenet:
         params.update(ofenet_layers=2, ofenet_growth=4)
@@ -88,7 +98,7 @@ def _params(ofenet: bool, algo: str) -> dict:
 @pytest.mark.parametrize("algo", ["sac", "td3"])
 @pytest.mark.parametrize("ofenet", [False, True])
 def test_sampled_models_train_with_the_optional_trainer(algo, ofenet):
-    sampler = LargeSampler(algo, SearchSpace(ofenet_kwargs={"pretrain_steps": 5}))
+    sampler = LargeSampler(algo, SearchSpace(**TINY, ofenet_kwargs={"pretrain_steps": 5}))
     trial = optuna.trial.FixedTrial(_params(ofenet, algo))
     kwargs = sampler(trial, n_actions=1, n_envs=1, additional_args={"using_her_replay_buffer": False})
     expected = {("sac", False): LargeSACPolicy, ("sac", True): OFENetSACPolicy}
