@@ -276,6 +276,9 @@ class OptionalOFENetTrainer(OFENetTrainer):
             super()._on_rollout_end()
 
 
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
 class _ZooDumper(yaml.SafeDumper):
     """Writes every float as ``!!float x``, RL Zoo's style (PyYAML reads a bare ``3e-4`` as a string)."""
 
@@ -284,7 +287,6 @@ class _ZooDumper(yaml.SafeDumper):
         return "" if self.event.tag == _FLOAT_TAG else super().choose_scalar_style()
 
 
-_FLOAT_TAG = "tag:yaml.org,2002:float"
 _ZooDumper.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != _FLOAT_TAG]
     for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()

@@ -146,3 +146,9 @@ def test_cli_writes_the_png(logs, tmp_path):
         [sys.executable, "-m", "sb3_large.plot", str(tmp_path / "empty")], env=env, capture_output=True, text=True
     )
     assert empty.returncode == 2 and "no runs under" in empty.stderr
+    (tmp_path / "broken" / "run_1").mkdir(parents=True)
+    (tmp_path / "broken" / "run_1" / "evaluations.npz").write_bytes(b"PK\x03\x04 truncated")
+    broken = subprocess.run(
+        [sys.executable, "-m", "sb3_large.plot", str(tmp_path / "broken")], env=env, capture_output=True, text=True
+    )
+    assert broken.returncode == 2 and "run_1: cannot read its logs" in broken.stderr

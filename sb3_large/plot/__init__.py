@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,10 @@ def is_run_folder(folder: Path) -> bool:
     )
 
 
-def _evaluations(path: Path) -> Series:
+def _evaluations(path: Path) -> Series | None:
+    """``EvalCallback``'s ``evaluations.npz``: (steps, mean return of each evaluation)."""
+    if not path.is_file():
+        return None
     with np.load(path, allow_pickle=False) as data:
         return np.asarray(data["timesteps"], dtype=float), np.asarray(data["results"], dtype=float).mean(axis=1)
 
@@ -113,10 +117,7 @@ def read_run(folder: Path, experiment: str, window: int = 10) -> Run:
         logged.update(_events(run.path))
     run.series = {k: v for k, v in logged.items() if k.startswith(DIAGNOSTICS)}
     candidates = [
-        (
-            "evaluation",
-            lambda: _evaluations(run.path / "evaluations.npz") if (run.path / "evaluations.npz").is_file() else None,
-        ),
+        ("evaluation", lambda: _evaluations(run.path / "evaluations.npz")),
         ("evaluation", lambda: logged.get("eval/mean_reward")),
         ("training episodes", lambda: _monitors(run.path, window)),
         ("training episodes", lambda: logged.get("rollout/ep_rew_mean")),
@@ -142,7 +143,10 @@ def find_runs(roots: Sequence[str | Path], window: int = 10) -> list[Run]:
             relative = folder.relative_to(root).as_posix() if folder != root else folder.name
             name = RUN_NUMBER.sub("", relative)
             experiment = f"{root.name}/{name}" if len(roots) > 1 else name
-            run = read_run(folder, experiment, window)
+            try:
+                run = read_run(folder, experiment, window)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                raise ValueError(f"{folder}: cannot read its logs: {exc!r}") from None
             if run.series:
                 runs.append(run)
     return runs
