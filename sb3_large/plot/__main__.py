@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"python -m sb3_large.plot: error: {exc}\n")
     out = save_figure(figure, args.out or f"{args.folders[0].rstrip('/')}/plot.png")
     experiments = sorted({run.experiment for run in runs})
-    print(f"{out}: {len(keys)} panels ({', '.join(keys)}); {len(experiments)} experiments from {len(runs)} runs")
+    print(f"{out}: panels {', '.join(keys)}; experiments (runs):")
     for name in experiments:
-        print(f"  {name}: {sum(run.experiment == name for run in runs)} runs")
+        print(f"  {name} ({sum(run.experiment == name for run in runs)})")
 
 
 if __name__ == "__main__":
