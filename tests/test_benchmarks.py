@@ -127,23 +127,23 @@ def test_returns_resumes_a_killed_run_exactly(tmp_path):
     assert {int(r["step"]) for r in partial} == {150, 300, 450}  # the 3rd is measured again after the resume
     assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["crossq_seed0.ckpt", "ota2021_seed0.ckpt"]
     resumed = run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut)], cwd=tmp_path)
-    assert "ota2021 seed 0: resumed at step 300" in resumed.stderr
+    assert "ota2021 seed 0: resumed at step 300" in resumed.stdout  # tqdm.write prints there
     for name in ("returns.csv", "diagnostics.csv"):
         assert sorted_rows(cut / name) == sorted_rows(full / name), name
     assert {int(r["step"]) for r in sorted_rows(cut / "returns.csv")} == {150, 300, 450, 600}
     wall = {
         r["config"]: float(r["wall_seconds"]) for r in sorted_rows(cut / "returns.csv", drop=()) if r["step"] == "600"
     }
-    assert all(w > 0 for w in wall.values())
+    assert len(wall) == 2 and all(w > 0 for w in wall.values())
 
     # A finished job is not run again: nothing is trained, the files stay as they are.
     done = {p.name: p.read_bytes() for p in (cut / "checkpoints").iterdir()}
-    finished_csv = (cut / "returns.csv").read_text()
+    finished_rows = sorted_rows(cut / "returns.csv", drop=())
     assert sorted(done) == ["crossq_seed0.done.json", "ota2021_seed0.done.json"]
     again = run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut)], cwd=tmp_path)
-    assert "resumed" not in again.stderr and "step 600:" not in again.stderr
+    assert "resumed" not in again.stdout and "step 600:" not in again.stdout
     assert {p.name: p.read_bytes() for p in (cut / "checkpoints").iterdir()} == done
-    assert (cut / "returns.csv").read_text() == finished_csv
+    assert sorted_rows(cut / "returns.csv", drop=()) == finished_rows  # rebuilt from the finished records
 
 
 def test_returns_refuses_checkpoints_of_other_settings(tmp_path):
