@@ -97,7 +97,8 @@ def zoo_entry(config: str, env_id: str) -> dict:
     path = HYPERPARAMS / YAML_CONFIGS[config]
     entries = yaml.safe_load(path.read_text())
     if env_id not in entries:
-        raise ValueError(f"--env: {path.name} has no entry {env_id!r}; it has {', '.join(sorted(entries))}")
+        envs = sorted(k for k, v in entries.items() if isinstance(v, dict) and "policy" in v)  # not the anchors
+        raise ValueError(f"--env: {path.name} has no entry {env_id!r}; it has {', '.join(envs)}")
     entry = entries[env_id]
     unsupported = sorted(set(entry) & set(ENV_KEYS))
     if unsupported:
@@ -283,15 +284,20 @@ class JobFiles:
 
 
 class Evaluator(BaseCallback):
-    """Evaluates (return and representation diagnostics) every ``every`` env steps.
+    """Evaluates (return and representation diagnostics) every ``every`` env steps before ``budget``; the job
+    evaluates at the budget itself once ``learn()`` has returned, after the last gradient steps (an Ape-X learner
+    can owe many when the actors' transitions reach the budget).
 
     Rows and progress go to the parent process through ``messages`` and are kept for the job's checkpoint.
     ``stop_after`` evaluations in this process end training at once, as a kill would.
     """
 
-    def __init__(self, config: str, seed: int, env_id: str, every: int, messages, stop_after: int | None = None):
+    def __init__(
+        self, config: str, seed: int, env_id: str, every: int, budget: int, messages, stop_after: int | None = None
+    ):
         super().__init__()
-        self.config, self.seed, self.every, self.messages, self.stop_after = config, seed, every, messages, stop_after
+        self.config, self.seed, self.every, self.budget = config, seed, every, budget
+        self.messages, self.stop_after = messages, stop_after
         self.eval_env = Monitor(gym.make(env_id))
         self.eval_env.reset(seed=10_000 + seed)
         self.next_eval, self.last_eval, self.reported, self.evaluations = every, -1, 0, 0
@@ -325,7 +331,7 @@ class Evaluator(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps - self.reported >= 500:
             self.report_progress()
-        if self.num_timesteps >= self.next_eval:
+        if self.next_eval <= self.num_timesteps < self.budget:
             self.evaluate()
             self.next_eval = (self.num_timesteps // self.every + 1) * self.every
             if self.stop_after is not None and self.evaluations >= self.stop_after:
@@ -408,7 +414,7 @@ def run_job(config: str, seed: int, args, messages) -> None:
     th.set_num_threads(args.threads)
     files, settings = JobFiles(args.out, config, seed), job_settings(config, args)
     header = files.header()
-    evaluator = Evaluator(config, seed, args.env, args.eval_every, messages, args.stop_after_evals)
+    evaluator = Evaluator(config, seed, args.env, args.eval_every, args.budget, messages, args.stop_after_evals)
     if header is None:
         model = make_model(config, args, seed)
     else:
@@ -591,10 +597,13 @@ def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]
     """Each job's finished record or checkpoint header; an error if one was made with other settings."""
     known = {}
     for config, seed in jobs:
+        try:
+            settings = job_settings(config, args)
+        except ValueError as exc:  # a YAML without the env, or with keys this script cannot honour
+            raise SystemExit(f"{config}: {exc}") from None
         header = JobFiles(args.out, config, seed).header()
         if header is None:
             continue
-        settings = job_settings(config, args)
         changed = [k for k in settings if header["settings"].get(k) != settings[k]]
         if changed:
             raise SystemExit(
