@@ -34,7 +34,8 @@ Running the same command again continues every job from its checkpoint and skips
 after a job's last checkpoint are measured again. A resumed job gives the same evaluations as an uninterrupted
 one with the same ``--checkpoint-every``, except ``ota2021_apex``, whose actor processes restart and run
 asynchronously. Settings that would change a job (env, budget, widths, YAML entry, ...) must match the ones
-its checkpoint was written with.
+its checkpoint was written with. Checkpoints are pickles, as SB3's replay buffer files are: resume only from
+folders this script wrote.
 """
 
 import argparse
