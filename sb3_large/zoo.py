@@ -38,11 +38,12 @@ def large_zoo(search_space=None) -> Iterator[None]:
 
     saved = ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager
     use_fast_learners()
-    rl_zoo3.train.ExperimentManager = functools.partial(LargeExperimentManager, search_space=search_space)
+    manager = functools.partial(LargeExperimentManager, search_space=search_space)
+    rl_zoo3.train.ExperimentManager = manager  # type: ignore[misc, assignment]
     try:
         yield
     finally:
-        ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager = saved
+        ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager = saved  # type: ignore[misc]
 
 
 def parse_search_space(pairs: list[str] | None):

@@ -175,7 +175,7 @@ class LargeSampler:
         """Draw one trial's parameters (Optuna names; RL Zoo's for the usual hyperparameters)."""
         space = self.space
         low, high = (int(math.log2(w)) for w in space.widths)
-        params = {
+        params: dict[str, Any] = {
             "arch": trial.suggest_categorical("arch", space.archs),
             "log2_width": trial.suggest_int("log2_width", low, high),
             "depth": trial.suggest_int("depth", *space.depths),
@@ -389,9 +389,9 @@ class LargeExperimentManager(ExperimentManager):
         with bound(HYPERPARAMS_SAMPLER, self.algo, self.large_sampler):
             super().hyperparameters_optimization()
         if self.study is not None:
-            self.best_entry_path = self.write_best_entry(self.study)
+            self.best_entry_path = self.write_best_entry(self.study, self.large_sampler)
 
-    def write_best_entry(self, study: optuna.Study) -> str:
+    def write_best_entry(self, study: optuna.Study, sampler: LargeSampler) -> str:
         """Write the best trial's YAML entry beside the newest matching report; returns its path."""
         prefix = f"report_{self.env_name}_{self.n_trials}-trials-{self.n_timesteps}-{self.sampler}-{self.pruner}_"
         reports = glob.glob(os.path.join(glob.escape(os.path.join(self.log_folder, self.algo)), prefix + "*.csv"))
@@ -399,7 +399,7 @@ class LargeExperimentManager(ExperimentManager):
         name = f"{prefix}{stamp}.yml" if stamp is not None else f"{prefix[:-1]}.yml"
         path = os.path.join(self.log_folder, self.algo, name)
         best = study.best_trial
-        entry = merge_entry(self.base_entry, self.large_sampler.hyperparams(best.params))
+        entry = merge_entry(self.base_entry, sampler.hyperparams(best.params))
         header = (
             f"Best of {len(study.trials)} trials (trial {best.number}, mean eval return {best.value:.6g}).\n"
             f"python -m rl_zoo3.train --algo {self.algo} --env {self.env_name.gym_id} -conf {path}"

@@ -136,8 +136,8 @@ def find_runs(roots: Sequence[str | Path], window: int = 10) -> list[Run]:
     for root in map(Path, roots):
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: no such folder")
-        for folder, _dirs, _files in sorted(os.walk(root)):
-            folder = Path(folder)
+        for walked, _dirs, _files in sorted(os.walk(root)):
+            folder = Path(walked)
             if not is_run_folder(folder):
                 continue
             relative = folder.relative_to(root).as_posix() if folder != root else folder.name

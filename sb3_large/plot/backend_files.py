@@ -27,7 +27,7 @@ def show(*_args, **_kwargs) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for number in plt.get_fignums():
         figure = plt.figure(number)
-        path = figure_path(folder, figure.get_label(), number)
+        path = figure_path(folder, str(figure.get_label()), number)
         figure.savefig(path, bbox_inches="tight")  # keep axis labels that the figure layout clips
         print(f"sb3_large: figure {figure.get_label() or number!r} saved to {path}")
         plt.close(figure)
