@@ -164,7 +164,7 @@ def test_best_entry_keeps_the_base_entry_and_its_other_callbacks(tmp_path):
             value=-100.0,
         )
     )
-    path = manager.write_best_entry(study)
+    path = manager.write_best_entry(study, manager.large_sampler)
     entry = yaml.safe_load(Path(path).read_text())["Pendulum-v1"]
     assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "ofenet_kwargs" not in entry["policy_kwargs"]
     assert entry["callback"] == [{"my.Callback": {"k": 1}}]  # no OFENet trainer without OFENet
