@@ -86,6 +86,19 @@ class StopWhen(BaseCallback):
         return True
 
 
+class WaitForActors(BaseCallback):
+    """Slows the learner's own steps down until the actors have delivered (their start takes seconds)."""
+
+    def __init__(self, collector):
+        super().__init__()
+        self.collector = collector
+
+    def _on_step(self) -> bool:
+        if not self.collector.actor_steps:
+            time.sleep(0.05)
+        return True
+
+
 def settings(model) -> dict:
     """The model's own settings (what a saved zip holds), leaving out the counters that learn() advances."""
     counters = {"num_timesteps", "_n_updates", "_episode_num", "_current_progress_remaining", "_total_timesteps"}
@@ -113,7 +126,7 @@ def test_add_batch_stores_what_replay_buffer_add_stores(n_envs):
     kwargs = dict(n_envs=n_envs, handle_timeout_termination=True)
     by_add = ReplayBuffer(size, obs_space, act_space, **kwargs)
     by_batch = ReplayBuffer(size, obs_space, act_space, **kwargs)
-    by_add.pos = by_batch.pos = 3
+    by_add.pos = by_batch.pos = 1
     n = rows * n_envs
     obs, next_obs = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
     actions, rewards = rng.uniform(-1, 1, size=(n, 1)), rng.normal(size=n)
@@ -242,9 +255,9 @@ def test_a_relaunch_right_after_an_exception_runs_and_stops_the_first_runs_actor
 @pytest.mark.parametrize("n_envs", [1, 2])
 def test_the_budget_is_the_budget_and_the_progress_bar_reaches_it(n_envs):
     model = SAC("LargeMlpPolicy", make_vec_env("Pendulum-v1", n_envs=n_envs), seed=0, policy_kwargs=dict(width=16))
-    model.learning_starts = 1_000_000  # collection only: the actors outrun the learner by far
+    model.learning_starts = 1_000_000  # collection only: once started, the actors outrun the learner by far
     collector, bar = ApeXCollector(n_actors=2, chunk_size=64), ProgressBarCallback()
-    model.learn(1500, callback=CallbackList([collector, bar]))
+    model.learn(1500, callback=CallbackList([collector, WaitForActors(collector), bar]))
     assert model.num_timesteps == 1500
     assert model.replay_buffer.pos * n_envs == 1500  # stored: exactly the budget
     assert collector.actor_steps > 0
