@@ -17,7 +17,7 @@ RAY_CLI = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 
 def require_loopback_namespace() -> None:
     """Fail (not skip) when run outside the namespace: these cases must never bind a real interface."""
-    interfaces = os.listdir("/sys/class/net")
+    interfaces = [name for _, name in socket.if_nameindex()]
     if interfaces != ["lo"]:
         pytest.fail(f"Ray cases must run inside test_apex_ray.py's network namespace; interfaces here: {interfaces}")
 

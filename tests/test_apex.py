@@ -100,14 +100,11 @@ class WaitForActors(BaseCallback):
 
 
 def settings(model) -> dict:
-    """The model's own settings (what a saved zip holds), leaving out the counters that learn() advances."""
+    """The model's own settings (what a saved zip holds), leaving out the counters that learn() advances (and
+    the None placeholders that learn() fills, such as the last observation)."""
     counters = {"num_timesteps", "_n_updates", "_episode_num", "_current_progress_remaining", "_total_timesteps"}
     counters |= {"_num_timesteps_at_start", "_n_calls", "start_time"}
-    return {
-        k: v
-        for k, v in vars(model).items()
-        if isinstance(v, (int, float, str, bool, tuple, type(None))) and k not in counters
-    }
+    return {k: v for k, v in vars(model).items() if isinstance(v, (int, float, str, bool, tuple)) and k not in counters}
 
 
 def test_exploration_schedule():
