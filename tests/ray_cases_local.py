@@ -35,9 +35,8 @@ def test_the_node_is_on_loopback():
     assert_nodes_on_loopback(ray, 1)
 
 
-@pytest.mark.parametrize("algo", [SAC, TD3])
-def test_two_actors_fill_the_buffer_and_receive_weights(algo):
-    model = make(algo, learning_starts=300)
+def test_two_actors_fill_the_buffer_and_receive_weights():
+    model = make(TD3, learning_starts=300)
     collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=50, sync_every=10)
 
     def done(c):

@@ -403,10 +403,12 @@ def test_env_fn_for_custom_envs():
 def test_rl_zoo_yaml_with_the_collector(tmp_path):
     conf = str(ROOT / "hyperparams" / "sac_large_apex.yml")
     train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", conf, "-n", "3000"]
-    out = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1"], cwd=tmp_path).stdout
+    proc = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", "--progress"], cwd=tmp_path)
+    out = proc.stdout
     assert "sb3_large.apex.ApeXCollector" in out
-    assert (tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
+    assert SAC.load(tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip").num_timesteps == 3000
     assert re.search(r"\| apex/ +\| +\|\n\| +actor_steps +\| \d+", out), out[-3000:]
+    assert "3,000/3,000" in out + proc.stderr  # the progress bar counted the actors' transitions too
 
 
 def test_ofenet_policy_actors_get_ofenet_weights_too():
