@@ -307,7 +307,7 @@ model = SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy
 collector = ApeXCollector(n_actors=2, chunk_size=50)
 model.learn(600, callback=collector)
 fds = open_fds()
-for _ in range(3):
+for _ in range(2):
     model.learn(600, callback=collector)
 print("fds", fds, open_fds(), "timesteps", model.num_timesteps, "actor steps", collector.actor_steps)
 """
