@@ -23,7 +23,10 @@ from sb3_large.apex.chunk import ActorFailure, Chunk
 from sb3_large.apex.worker import ActorWorker
 
 Weights = dict[str, np.ndarray]
-STOP_TIMEOUT = 5.0  # seconds actors get to exit on their own before they are terminated
+# Seconds a stopped actor gets to exit on its own (it checks between chunks) before SIGTERM: one still
+# starting up (importing torch) would otherwise keep the learner waiting; actors hold nothing worth saving.
+STOP_GRACE = 1.0
+STOP_TIMEOUT = 5.0  # seconds to wait for an ended process's exit code, or for a terminated one
 
 
 class Backend(Protocol):
@@ -123,8 +126,12 @@ class _ActorProcess:
         try:
             self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self._sender.join()  # returns: its pipe's reader has exited
         self.control.close()
         self.stderr.close()
@@ -168,7 +175,7 @@ class LocalBackend:
     def _stop(actors: list[_ActorProcess]) -> None:
         for actor in actors:
             actor.request_stop()
-        deadline = time.monotonic() + STOP_TIMEOUT
+        deadline = time.monotonic() + STOP_GRACE
         for actor in actors:
             actor.finish(deadline)
 

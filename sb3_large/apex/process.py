@@ -6,6 +6,7 @@ which the learner reads. Control messages: the pickled ``WorkerSpec`` first, the
 ``None`` to stop.
 """
 
+import os
 import queue
 import sys
 import threading
@@ -62,6 +63,9 @@ def run(data: Connection, control: Connection) -> None:
 def main() -> None:
     data_fd, control_fd = (int(arg) for arg in sys.argv[1:3])
     run(Connection(data_fd, readable=False), Connection(control_fd, writable=False))
+    # The actor holds nothing to save, and finalizing the interpreter (torch, the env) can take seconds.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
