@@ -11,6 +11,7 @@ import cloudpickle
 import numpy as np
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from stable_baselines3.common.type_aliases import TrainFrequencyUnit
 
 from sb3_large.apex.backends import Backend, make_backend
 from sb3_large.apex.chunk import ActorFailure, Chunk, Transitions
@@ -55,9 +56,10 @@ class ApeXCollector(BaseCallback):
     :param max_restarts: restarts of actors that had delivered transitions, per ``learn()``, before giving up
         (an actor that fails before delivering anything stops ``learn()`` at once)
     :param replay_ratio: learner gradient steps per stored transition, the actors' included (past
-        ``learning_starts``): before SB3's own ``train()`` the collector runs the updates owed beyond it.
-        ``None`` keeps SB3's schedule (``gradient_steps`` per learner step), under which the learner does ever
-        fewer updates per transition as actors are added. It never lowers SB3's own updates.
+        ``learning_starts``): once SB3 trains, the collector calls ``model.train()`` at each learner step for the
+        updates owed beyond SB3's own (no setting of the model is changed). ``None`` keeps SB3's schedule
+        (``gradient_steps`` per learner step), under which the learner does ever fewer updates per transition as
+        actors are added. It never lowers SB3's own updates.
     :param log_every: dump the logs at least every this many environment steps (and always at the end)
     """
 
@@ -112,6 +114,8 @@ class ApeXCollector(BaseCallback):
         self._budget = self.locals["total_timesteps"]
         self._progress = _progress_bars(self.locals["callback"])
         self._updates_at_start = model._n_updates
+        self._sb3_trains = False
+        self.extra_gradient_steps = 0
         self._first_counted = max(model.num_timesteps, model.learning_starts)
         self.restarts = self.weight_syncs = self.actor_steps = 0
         self.weights_version, self._last_sync_updates = 0, model._n_updates
@@ -212,12 +216,16 @@ class ApeXCollector(BaseCallback):
     # -- the learner's main thread ---------------------------------------------------------------------------
     def _on_step(self) -> bool:
         self._ingest_ready()
+        if self._sb3_trains:
+            self._train_owed()
         self._maybe_sync()
         return True
 
     def _on_rollout_end(self) -> None:
-        self._ingest_ready()
-        self._train_owed()
+        # From here on SB3 trains after every rollout. The collector's own updates start at the next step: after
+        # whatever precedes SB3's first update (the OFENet trainer's pretraining), and always before the callbacks'
+        # on_rollout_end, so that any of them (the OFENet trainer) sees every update done, whatever the order.
+        self._sb3_trains = self.model.num_timesteps > self.model.learning_starts
         self._record_logs()
         # SB3 dumps logs at the learner's own episode ends, which become rare when actors bring most of the data.
         if self.model.num_timesteps - self._last_dump >= self.log_every:
@@ -286,20 +294,21 @@ class ApeXCollector(BaseCallback):
             bar.pbar.update(n)
 
     def _train_owed(self) -> None:
-        """Run the gradient steps that ``replay_ratio`` owes beyond those SB3 runs right after this callback."""
+        """Run the gradient steps that ``replay_ratio`` owes beyond those SB3 runs at the end of this rollout."""
         model = self.model
-        if self.replay_ratio is None or model.num_timesteps <= model.learning_starts:
-            return  # SB3 trains past learning_starts only; so does the collector
+        if self.replay_ratio is None:
+            return
         target = int(self.replay_ratio * (model.num_timesteps - self._first_counted))
         done = model._n_updates - self._updates_at_start
-        # SB3's gradient_steps=-1 means one per env step of the learner in this rollout
-        by_sb3 = model.gradient_steps
-        if by_sb3 < 0:
-            by_sb3 = self.locals["num_collected_steps"] * model.n_envs
-        owed = target - done - by_sb3
+        upcoming = model.gradient_steps
+        if upcoming < 0:  # SB3's -1: one per transition of the learner's own env in this rollout
+            frequency, unit = model.train_freq
+            steps = frequency if unit == TrainFrequencyUnit.STEP else self.locals["num_collected_steps"]
+            upcoming = steps * model.n_envs
+        owed = target - done - upcoming
         if owed > 0:
             model.train(gradient_steps=owed, batch_size=model.batch_size)
-        self.logger.record("apex/extra_gradient_steps", max(owed, 0))
+            self.extra_gradient_steps += owed
 
     def _maybe_sync(self) -> None:
         model = self.model
@@ -317,6 +326,7 @@ class ApeXCollector(BaseCallback):
         self.logger.record("apex/actor_steps", self.actor_steps)
         self.logger.record("apex/steps_per_second", self.actor_steps / elapsed)
         self.logger.record("apex/restarts", self.restarts)
+        self.logger.record("apex/extra_gradient_steps", self.extra_gradient_steps)
         self.logger.record("apex/weight_syncs", self.weight_syncs)
         if self._episode_returns:
             self.logger.record("apex/ep_rew_mean", float(np.mean(self._episode_returns)))
