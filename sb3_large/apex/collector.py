@@ -242,8 +242,8 @@ class ApeXCollector(BaseCallback):
     def _handle_failure(self, failure: ActorFailure) -> None:
         actor_id = failure.actor_id
         if not self.delivered_since_start[actor_id]:
-            # Failing again before any transition (an env or import error, a script spawned actors cannot run)
-            # would only repeat: the actor's own error is the message.
+            # A restart would only fail the same way (an env or a package missing where the actor runs, a
+            # broken env_fn): the actor's own error is the message.
             raise RuntimeError(
                 f"ApeXCollector: actor {actor_id} failed before delivering any transition; "
                 f"its error:\n{failure.message}"
