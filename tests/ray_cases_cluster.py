@@ -7,7 +7,6 @@ the same RAY_AUTH_MODE (and token) for every node and the driver; the learner jo
 import time
 
 import pytest
-import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import CallbackList
 
@@ -23,8 +22,6 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def cluster():
     require_loopback_namespace()
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
     cluster = Cluster()
     try:
         ray.init(address=cluster.address, log_to_driver=False)
@@ -35,7 +32,6 @@ def cluster():
     finally:
         ray.shutdown()
         cluster.stop()
-        th.set_num_threads(threads)
 
 
 def free_cpus(address: str, timeout: float = 60.0) -> float:

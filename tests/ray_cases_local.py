@@ -5,7 +5,6 @@ import signal
 import tempfile
 
 import pytest
-import torch as th
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.callbacks import CallbackList
 
@@ -21,14 +20,10 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     require_loopback_namespace()
-    # On a 2-core machine a learner whose torch threads spin on both cores starves Ray's own processes.
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # not /tmp/ray: no `ray start` cluster is joined
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
     yield
     ray.shutdown()
-    th.set_num_threads(threads)
 
 
 def test_the_node_is_on_loopback():

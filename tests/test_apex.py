@@ -15,7 +15,6 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch as th
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
@@ -29,15 +28,6 @@ from sb3_large.apex.worker import ActorWorker, WorkerSpec, acting_tensors, actin
 from sb3_large.buffers import add_batch
 
 from .conftest import ROOT, run_python
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_learner_thread():
-    # Actors need the cores of a small machine more than the tiny learner does.
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 def make(algo, **kwargs):
