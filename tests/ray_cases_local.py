@@ -1,6 +1,7 @@
 """Ray in this process (1 node), run by test_apex_ray.py inside its loopback-only network namespace."""
 
 import os
+import shutil
 import signal
 import tempfile
 
@@ -24,6 +25,7 @@ def local_ray():
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
     yield
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_the_node_is_on_loopback():
