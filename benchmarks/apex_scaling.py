@@ -1,7 +1,11 @@
 """Ape-X collection scaling: environment steps/s and learner updates/s with 1, 2, ... N actors, in one run.
 
     python benchmarks/apex_scaling.py --env HalfCheetah-v4 --actors 1 2 --backends local ray --seconds 30
+    python benchmarks/apex_scaling.py --backends ray-cluster --ray-address 127.0.0.1:6379   # a running cluster
     python benchmarks/apex_scaling.py --quick          # seconds, for CI smoke tests
+
+``ray`` starts a Ray in this process; ``ray-cluster`` joins the cluster at ``--ray-address`` (or ``RAY_ADDRESS``),
+started as in the README's cluster recipe, whose nodes host the actors (one CPU each).
 
 For each backend and actor count, a SAC learner (large DenseNet policy) trains while the actors collect; the
 window starts once every actor has delivered a chunk (start-up excluded). ``--no-train`` keeps the learner
@@ -58,7 +62,12 @@ def measure(args, backend: str, n_actors: int) -> dict:
         seed=0,
         policy_kwargs=dict(arch="densenet", width=args.width, depth=2),
     )
-    collector = ApeXCollector(n_actors=n_actors, backend=backend, chunk_size=args.chunk_size)
+    collector = ApeXCollector(
+        n_actors=n_actors,
+        backend="local" if backend == "local" else "ray",
+        ray_address=args.ray_address if backend == "ray-cluster" else None,
+        chunk_size=args.chunk_size,
+    )
     window = Window(collector, args.seconds)
     model.learn(10**9, callback=CallbackList([collector, window]))
     if window.start is None:
@@ -80,7 +89,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v4")
     parser.add_argument("--actors", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--backends", nargs="+", default=["local", "ray"], choices=["local", "ray"])
+    parser.add_argument("--backends", nargs="+", default=["local", "ray"], choices=["local", "ray", "ray-cluster"])
+    parser.add_argument("--ray-address", default=os.environ.get("RAY_ADDRESS"), help="cluster of ray-cluster")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--chunk-size", type=int, default=256)
@@ -91,6 +101,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.env, args.width, args.seconds, args.backends, args.chunk_size = "Pendulum-v1", 32, 3.0, ["local"], 64
+    if "ray-cluster" in args.backends and not args.ray_address:
+        parser.error("--backends ray-cluster: give --ray-address host:port (or set RAY_ADDRESS)")
+    if "ray" in args.backends and "RAY_ADDRESS" in os.environ:
+        parser.error("--backends ray starts a Ray in this process: unset RAY_ADDRESS (or use ray-cluster)")
     th.set_num_threads(args.learner_threads)
 
     rows = []

@@ -1,172 +1,183 @@
 """Where the actors run: ``local`` processes on this machine (default) or ``ray`` actors on a cluster.
 
-A backend starts actors from a pickled ``WorkerSpec``, returns the messages they produced since the last
-``poll()`` without waiting, reports actors that died, delivers weights without blocking the learner, and
-stops everything. Messages are ``("chunk", actor_id, chunk)`` or ``("error", actor_id, text)``.
+Both follow ``Backend``: ``start`` an actor from a pickled ``WorkerSpec``, ``poll`` what actors produced since
+the last call without waiting, ``push_weights`` without blocking the learner, ``stop`` everything.
 """
 
-import multiprocessing as mp
 import os
-import queue
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
-import traceback
-from multiprocessing.connection import Connection, wait
-from typing import Any
+import time
+from multiprocessing import Pipe
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import cloudpickle
-import torch as th
+import numpy as np
 
+from sb3_large.apex.chunk import ActorFailure, Chunk
 from sb3_large.apex.worker import ActorWorker
 
-Message = tuple[str, int, Any]
+Weights = dict[str, np.ndarray]
+# Seconds a stopped actor gets to exit on its own (it checks between chunks) before SIGTERM: one still
+# starting up (importing torch) would otherwise keep the learner waiting; actors hold nothing worth saving.
+STOP_GRACE = 1.0
+STOP_TIMEOUT = 5.0  # seconds to wait for an ended process's exit code, or for a terminated one
 
 
-def _process_main(actor_id: int, payload: bytes, data_conn: Connection, ctrl_conn: Connection) -> None:
-    """Body of a local actor process: step, send chunks, apply weights, exit with the learner."""
-    parent = os.getppid()
-    try:
-        spec = cloudpickle.loads(payload)
-        worker = ActorWorker(spec)
-        # A sender thread keeps the actor stepping while the learner is busy; the bounded outbox is the
-        # backpressure that stops it from running arbitrarily far ahead.
-        outbox: queue.Queue = queue.Queue(maxsize=4)
+class Backend(Protocol):
+    """Runs actors for ``ApeXCollector``."""
 
-        def send_forever() -> None:
+    def start(self, actor_id: int, payload: bytes) -> None:
+        """Start actor ``actor_id`` from a cloudpickled ``WorkerSpec``, replacing one that ran under this id."""
+
+    def poll(self) -> list[Chunk | ActorFailure]:
+        """Chunks delivered and actors that stopped since the last call; never waits."""
+
+    def push_weights(self, version: int, weights: Weights) -> None:
+        """Hand newer acting weights to every actor, without waiting for them."""
+
+    def stop(self) -> None:
+        """Stop every actor (in parallel) and release what the backend holds."""
+
+
+class _ActorProcess:
+    """One local actor: its process, the pipe its chunks arrive through, and a thread that sends it its spec,
+    then the latest weights, then the stop message, so that a slow actor never blocks the learner."""
+
+    def __init__(self, actor_id: int, payload: bytes):
+        self.actor_id = actor_id
+        data_recv, data_send = Pipe(duplex=False)
+        control_recv, control_send = Pipe(duplex=False)
+        self.stderr = tempfile.TemporaryFile()
+        fds = (data_send.fileno(), control_recv.fileno())
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sb3_large.apex.process", *map(str, fds)],
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+            stdout=self.stderr,
+            stderr=self.stderr,
+            # what the learner can import, the actor can unpickle (as multiprocessing's spawn does)
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)},
+        )
+        data_send.close()
+        control_recv.close()
+        self.data, self.control = data_recv, control_send
+        self._latest: tuple[int, Weights] | None = None
+        self._stopping = False
+        self._changed = threading.Condition()
+        self._sender = threading.Thread(target=self._send, args=(payload,), daemon=True, name=f"apex-send-{actor_id}")
+        self._sender.start()
+
+    def _send(self, payload: bytes) -> None:
+        try:
+            self.control.send_bytes(payload)
+            sent = None
             while True:
-                data_conn.send(outbox.get())
-
-        sender = threading.Thread(target=send_forever, daemon=True)
-        sender.start()
-
-        def learner_alive() -> bool:  # the sender dies when the learner's end of the pipe is gone
-            return os.getppid() == parent and sender.is_alive()
-
-        while learner_alive():
-            while ctrl_conn.poll():
-                message = ctrl_conn.recv()
-                if message is None:
+                with self._changed:
+                    while not self._stopping and self._latest is sent:
+                        self._changed.wait()
+                    stopping, latest = self._stopping, self._latest
+                if stopping:
+                    self.control.send(None)
                     return
-                worker.set_weights(*message)
-            chunk = ("chunk", actor_id, worker.collect(spec.chunk_size))
-            while learner_alive():
-                try:
-                    outbox.put(chunk, timeout=1.0)
-                    break
-                except queue.Full:
-                    continue
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        return
-    except Exception:
-        data_conn.send(("error", actor_id, traceback.format_exc()))
-        raise SystemExit(1) from None
+                self.control.send(latest)
+                sent = latest
+        except OSError:  # the actor is gone; its end is reported by poll()
+            return
+
+    def push_weights(self, weights: tuple[int, Weights]) -> None:
+        with self._changed:
+            self._latest = weights
+            self._changed.notify()
+
+    def receive(self) -> list[Chunk | ActorFailure]:
+        messages: list[Chunk | ActorFailure] = []
+        try:
+            while self.data.poll():
+                messages.append(self.data.recv())
+        except (EOFError, OSError):  # the process ended, possibly mid-message: a partial chunk is dropped
+            messages.append(ActorFailure(self.actor_id, self._how_it_ended()))
+        return messages
+
+    def _how_it_ended(self) -> str:
+        try:
+            code = self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return "closed its pipe but did not exit"
+        how = f"exited with code {code}"
+        if code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        self.stderr.seek(0)
+        output = self.stderr.read().decode(errors="replace")[-8000:]
+        return f"{how}; its output:\n{output}" if output else how
+
+    def request_stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+        self.data.close()  # an actor blocked on sending a chunk sees the learner leave
+
+    def finish(self, deadline: float) -> None:
+        try:
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._sender.join()  # returns: its pipe's reader has exited
+        self.control.close()
+        self.stderr.close()
 
 
 class LocalBackend:
     """Actors as processes on this machine, each with its own pipes: a crash affects no other."""
 
-    def __init__(self, start_method: str = "spawn"):
-        # spawn: safe beside the learner's threads, and unlike forkserver it leaves no server process behind.
-        self.ctx = mp.get_context(start_method)
-        self.processes: dict[int, Any] = {}
-        self.data: dict[int, Connection] = {}
-        self.ctrl: dict[int, Connection] = {}
-        self.broken: set[int] = set()
-        self._weights: tuple[int, dict[str, th.Tensor]] | None = None
-        self._weights_ready = threading.Condition()
-        self._sent: dict[int, int] = {}  # actor -> weights version sent to it (sender thread's bookkeeping)
-        self._stopping = False
-        self._sender = threading.Thread(target=self._send_weights_forever, daemon=True)
-        self._sender.start()
+    def __init__(self):
+        self.actors: dict[int, _ActorProcess] = {}
+        self._weights: tuple[int, Weights] | None = None
 
     def start(self, actor_id: int, payload: bytes) -> None:
-        data_recv, data_send = self.ctx.Pipe(duplex=False)
-        ctrl_recv, ctrl_send = self.ctx.Pipe(duplex=False)
-        process = self.ctx.Process(
-            target=_process_main, args=(actor_id, payload, data_send, ctrl_recv), daemon=True, name=f"apex-{actor_id}"
-        )
-        process.start()
-        data_send.close()
-        ctrl_recv.close()
-        self.processes[actor_id], self.data[actor_id], self.ctrl[actor_id] = process, data_recv, ctrl_send
-        self.broken.discard(actor_id)
+        if actor_id in self.actors:
+            self._stop([self.actors.pop(actor_id)])
+        actor = _ActorProcess(actor_id, payload)
+        self.actors[actor_id] = actor
 
-    def pids(self) -> dict[int, int]:
-        return {i: p.pid for i, p in self.processes.items()}
-
-    def poll(self) -> list[Message]:
-        messages: list[Message] = []
-        conns = {conn: i for i, conn in self.data.items() if i not in self.broken}
-        while conns:
-            ready = wait(list(conns), timeout=0)
-            if not ready:
-                break
-            for conn in ready:
-                try:
-                    messages.append(conn.recv())
-                except (EOFError, OSError):  # the process died, possibly mid-message: drop the partial chunk
-                    self.broken.add(conns.pop(conn))
+    def poll(self) -> list[Chunk | ActorFailure]:
+        messages: list[Chunk | ActorFailure] = []
+        for actor in list(self.actors.values()):
+            received = actor.receive()
+            if received and isinstance(received[-1], ActorFailure):
+                self._stop([self.actors.pop(actor.actor_id)])
+            messages.extend(received)
         return messages
 
-    def dead(self) -> list[int]:
-        return [i for i, p in self.processes.items() if i in self.broken or not p.is_alive()]
+    def push_weights(self, version: int, weights: Weights) -> None:
+        for actor in self.actors.values():
+            actor.push_weights((version, weights))
 
-    def restart(self, actor_id: int, payload: bytes) -> None:
-        self._close(actor_id)
-        self.start(actor_id, payload)
-        with self._weights_ready:
-            self._sent.pop(actor_id, None)
-            self._weights_ready.notify()
-
-    def push_weights(self, version: int, state: dict[str, th.Tensor]) -> None:
-        with self._weights_ready:
-            self._weights = (version, state)
-            self._weights_ready.notify()
-
-    def _send_weights_forever(self) -> None:
-        sent = self._sent
-        while True:
-            with self._weights_ready:
-                self._weights_ready.wait(timeout=1.0)
-                if self._stopping:
-                    return
-                weights = self._weights
-            if weights is None:
-                continue
-            for actor_id, conn in list(self.ctrl.items()):
-                if sent.get(actor_id) == weights[0]:
-                    continue
-                try:
-                    conn.send(weights)
-                    sent[actor_id] = weights[0]
-                except (OSError, ValueError):  # actor gone or being restarted; it gets weights after restart
-                    sent.pop(actor_id, None)
-
-    def _close(self, actor_id: int) -> None:
-        process = self.processes.pop(actor_id)
-        for conn in (self.data.pop(actor_id), self.ctrl.pop(actor_id)):
-            conn.close()
-        if process.is_alive():
-            process.terminate()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.kill()
-            process.join()
+    def pids(self) -> dict[int, int]:
+        """Process id of each running actor."""
+        return {i: actor.process.pid for i, actor in self.actors.items()}
 
     def stop(self) -> None:
-        with self._weights_ready:
-            self._stopping = True
-            self._weights_ready.notify()
-        for conn in self.ctrl.values():
-            try:
-                if not conn.closed:
-                    conn.send(None)
-            except OSError:
-                pass
-        for actor_id in list(self.processes):
-            self.processes[actor_id].join(timeout=2)
-            self._close(actor_id)
+        actors, self.actors = list(self.actors.values()), {}
+        self._stop(actors)
+
+    @staticmethod
+    def _stop(actors: list[_ActorProcess]) -> None:
+        for actor in actors:
+            actor.request_stop()
+        deadline = time.monotonic() + STOP_GRACE
+        for actor in actors:
+            actor.finish(deadline)
 
 
 def check_ray_address(address: str, timeout: float = 3.0) -> None:
@@ -189,10 +200,10 @@ class _RayWorker:
     def __init__(self, payload: bytes):
         self.worker = ActorWorker(cloudpickle.loads(payload))
 
-    def collect(self) -> Message:
-        return ("chunk", self.worker.spec.actor_id, self.worker.collect(self.worker.spec.chunk_size))
+    def collect(self) -> Chunk:
+        return self.worker.collect(self.worker.spec.chunk_size)
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: tuple[int, Weights]) -> None:
         self.worker.set_weights(*weights)
 
     def pid(self) -> int:
@@ -211,71 +222,67 @@ class RayBackend:
         address = address or os.environ.get("RAY_ADDRESS")
         if address and address != "auto":
             check_ray_address(address)
-        # A Ray we start is ours to shut down at the end; one the user started stays up.
+        # A Ray we start or join is ours to disconnect from at the end; one the user initialised stays up.
         self.owns_ray = not ray.is_initialized()
         if self.owns_ray:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         self.remote_class = ray.remote(num_cpus=1)(_RayWorker)
         self.handles: dict[int, Any] = {}
         self.in_flight: dict[Any, int] = {}
-        self.broken: set[int] = set()
         self._weights_ref = None
 
     def start(self, actor_id: int, payload: bytes) -> None:
+        if actor_id in self.handles:
+            self._kill(actor_id)
         handle = self.remote_class.remote(payload)
         self.handles[actor_id] = handle
-        self.broken.discard(actor_id)
+        if self._weights_ref is not None:
+            handle.set_weights.remote(self._weights_ref)
         for _ in range(2):
             self.in_flight[handle.collect.remote()] = actor_id
 
-    def poll(self) -> list[Message]:
-        messages: list[Message] = []
+    def _kill(self, actor_id: int) -> None:
+        self.ray.kill(self.handles.pop(actor_id), no_restart=True)
+        self.in_flight = {ref: i for ref, i in self.in_flight.items() if i != actor_id}
+
+    def poll(self) -> list[Chunk | ActorFailure]:
+        messages: list[Chunk | ActorFailure] = []
         if not self.in_flight:
             return messages
         ready, _ = self.ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=0)
         for ref in ready:
-            actor_id = self.in_flight.pop(ref)
-            if actor_id in self.broken or actor_id not in self.handles:
+            actor_id = self.in_flight.pop(ref, None)
+            if actor_id is None:  # the actor failed on an earlier call of this poll
                 continue
             try:
                 messages.append(self.ray.get(ref))
                 self.in_flight[self.handles[actor_id].collect.remote()] = actor_id
-            except self.ray.exceptions.RayTaskError as exc:
-                messages.append(("error", actor_id, str(exc)))
-                self.broken.add(actor_id)
-            except self.ray.exceptions.RayError:
-                self.broken.add(actor_id)
+            except self.ray.exceptions.RayError as exc:
+                messages.append(ActorFailure(actor_id, str(exc)))
+                self._kill(actor_id)
         return messages
 
-    def pids(self) -> dict[int, int]:
-        ids = list(self.handles)
-        return dict(zip(ids, self.ray.get([self.handles[i].pid.remote() for i in ids]), strict=True))
-
-    def dead(self) -> list[int]:
-        return sorted(self.broken)
-
-    def restart(self, actor_id: int, payload: bytes) -> None:
-        self.ray.kill(self.handles.pop(actor_id), no_restart=True)
-        self.in_flight = {ref: i for ref, i in self.in_flight.items() if i != actor_id}
-        self.start(actor_id, payload)
-        if self._weights_ref is not None:
-            self.handles[actor_id].set_weights.remote(self._weights_ref)
-
-    def push_weights(self, version: int, state: dict[str, th.Tensor]) -> None:
-        self._weights_ref = self.ray.put((version, state))
+    def push_weights(self, version: int, weights: Weights) -> None:
+        self._weights_ref = self.ray.put((version, weights))
         for handle in self.handles.values():
             handle.set_weights.remote(self._weights_ref)
 
+    def pids(self) -> dict[int, int]:
+        """Process id of each running actor (on its own node)."""
+        ids = list(self.handles)
+        return dict(zip(ids, self.ray.get([self.handles[i].pid.remote() for i in ids]), strict=True))
+
     def stop(self) -> None:
-        for handle in self.handles.values():
-            self.ray.kill(handle, no_restart=True)
+        if self.ray.is_initialized():
+            for actor_id in list(self.handles):
+                self._kill(actor_id)
+            if self.owns_ray:
+                self.ray.shutdown()
         self.handles.clear()
         self.in_flight.clear()
-        if self.owns_ray:
-            self.ray.shutdown()
 
 
-def make_backend(name: str, ray_address: str | None, start_method: str):
+def make_backend(name: str, ray_address: str | None) -> Backend:
     if name == "local":
-        return LocalBackend(start_method)
+        return LocalBackend()
     return RayBackend(ray_address)

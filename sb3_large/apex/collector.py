@@ -1,30 +1,32 @@
 """``ApeXCollector``: Ape-X-style parallel actors feeding the model's own replay buffer, as an SB3 callback."""
 
 import copy
-import inspect
 import io
-import sys
-import threading
 import time
 import warnings
+import weakref
 from collections import deque
-from typing import Any
 
 import cloudpickle
 import numpy as np
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from stable_baselines3.common.type_aliases import TrainFrequencyUnit
 
-from sb3_large.apex.backends import make_backend
-from sb3_large.apex.worker import (
-    WorkerSpec,
-    acting_tensors,
-    exploration_levels,
-    make_env_from_spec,
-    weights_checksum,
-)
+from sb3_large.apex.backends import Backend, make_backend
+from sb3_large.apex.chunk import ActorFailure, Chunk, Transitions
+from sb3_large.apex.worker import WorkerSpec, acting_weights, exploration_levels, make_env_from_spec
+from sb3_large.buffers import add_batch
 
 BACKENDS = ("local", "ray")
+
+
+def _progress_bars(callback: BaseCallback) -> list[ProgressBarCallback]:
+    if isinstance(callback, ProgressBarCallback):
+        return [callback]
+    if isinstance(callback, CallbackList):
+        return [bar for child in callback.callbacks for bar in _progress_bars(child)]
+    return []
 
 
 class ApeXCollector(BaseCallback):
@@ -32,7 +34,12 @@ class ApeXCollector(BaseCallback):
 
     Works as ``model.learn(n, callback=ApeXCollector(n_actors=4))`` and in an RL Zoo YAML
     (``callback: [{sb3_large.apex.ApeXCollector: {n_actors: 4}}]``). ``num_timesteps`` counts every stored
-    transition, so the budget of ``learn()`` stays a number of environment steps.
+    transition, so the budget of ``learn()`` stays a number of environment steps, and SB3's progress bar
+    advances with the actors' transitions too.
+
+    SB3 tells no callback when ``learn()`` raises: the actors of such a run are stopped by the next ``learn()``
+    with this collector, by ``close()`` (or leaving ``with collector:``), when the collector is garbage
+    collected, or at interpreter exit. Until then they wait, idle, on their full outboxes.
 
     :param n_actors: number of actors
     :param backend: ``"local"`` (processes on this machine) or ``"ray"`` (Ray actors, ``pip install sb3-large[ray]``)
@@ -46,14 +53,14 @@ class ApeXCollector(BaseCallback):
         samples from the policy as it is)
     :param env_fn: a picklable callable that builds one environment, for envs that ``gym.make(spec)`` cannot
         rebuild (default: rebuilt from the learner's env spec)
-    :param max_restarts: restarts allowed per ``learn()`` before giving up
+    :param max_restarts: restarts of actors that had delivered transitions, per ``learn()``, before giving up
+        (an actor that fails before delivering anything stops ``learn()`` at once)
     :param replay_ratio: learner gradient steps per stored transition, the actors' included (past
-        ``learning_starts``); it sets ``model.gradient_steps`` before each ``train()``. ``None`` keeps SB3's own
-        schedule (``gradient_steps`` per learner step), under which the learner does ever fewer updates per
-        transition as actors are added
-    :param log_every: dump the logs at least every this many environment steps
-    :param start_method: multiprocessing start method of the local backend; with ``spawn`` (default) a script
-        that calls ``learn()`` needs the ``if __name__ == "__main__":`` guard, as with SB3's SubprocVecEnv
+        ``learning_starts``): once SB3 trains, the collector calls ``model.train()`` at each learner step for the
+        updates owed beyond SB3's own (no setting of the model is changed). ``None`` keeps SB3's schedule
+        (``gradient_steps`` per learner step), under which the learner does ever fewer updates per transition as
+        actors are added. It never lowers SB3's own updates.
+    :param log_every: dump the logs at least every this many environment steps (and always at the end)
     """
 
     def __init__(
@@ -68,7 +75,6 @@ class ApeXCollector(BaseCallback):
         scale_sac_std: bool = False,
         env_fn=None,
         max_restarts: int = 100,
-        start_method: str = "spawn",
         log_every: int = 5000,
         replay_ratio: float | None = None,
         verbose: int = 0,
@@ -81,17 +87,73 @@ class ApeXCollector(BaseCallback):
         for name, value in (("chunk_size", chunk_size), ("sync_every", sync_every), ("log_every", log_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
+            raise ValueError(f"max_restarts: must be an integer >= 0, got {max_restarts!r}")
         if replay_ratio is not None and (isinstance(replay_ratio, bool) or not replay_ratio > 0):
             raise ValueError(f"replay_ratio: must be a number > 0 or None, got {replay_ratio!r}")
         if not 0 < noise_base <= 1:
             raise ValueError(f"noise_base: must be in (0, 1], got {noise_base!r}")
         self.n_actors, self.backend_name, self.ray_address = n_actors, backend, ray_address
         self.chunk_size, self.sync_every, self.env_fn, self.max_restarts = chunk_size, sync_every, env_fn, max_restarts
-        self.noise_base, self.scale_sac_std, self.start_method = noise_base, scale_sac_std, start_method
+        self.noise_base, self.scale_sac_std = noise_base, scale_sac_std
         self.log_every, self.replay_ratio = log_every, replay_ratio
-        self._credit, self._counted = 0.0, 0
         self.exploration = exploration_levels(n_actors, noise_base, noise_alpha)
-        self.backend = None
+        self.backend: Backend | None = None
+        self._stop_backend: weakref.finalize | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def _on_training_start(self) -> None:
+        self.close()  # actors of an earlier learn() that raised belong to that run, not to this one
+        self._check_model()
+        self._worker_env_fn = self._env_fn()
+        try:
+            self._worker_env_fn().close()
+        except Exception as exc:
+            raise ValueError(f"ApeXCollector: the env cannot be rebuilt for a worker: {exc!r}") from exc
+        model = self.model
+        self._budget = self.locals["total_timesteps"]
+        self._progress = _progress_bars(self.locals["callback"])
+        self._updates_at_start = model._n_updates
+        self._sb3_trains = False
+        self.extra_gradient_steps = 0
+        self._first_counted = max(model.num_timesteps, model.learning_starts)
+        self.restarts = self.weight_syncs = self.actor_steps = 0
+        self.weights_version, self._last_sync_updates = 0, model._n_updates
+        self.steps_per_actor = [0] * self.n_actors
+        self.delivered_since_start = [False] * self.n_actors
+        self.versions_seen: list[set[int]] = [set() for _ in range(self.n_actors)]
+        self._episode_returns: deque = deque(maxlen=100)
+        self._pending: list[Transitions] = []
+        self._start_time = time.perf_counter()
+        self._last_dump = model.num_timesteps
+
+        backend = make_backend(self.backend_name, self.ray_address)
+        self.backend = backend
+        # Bound to this run's backend, not to the collector's state: stops exactly these actors, once.
+        self._stop_backend = weakref.finalize(self, backend.stop)
+        try:
+            for actor_id in range(self.n_actors):
+                backend.start(actor_id, self._payload(actor_id))
+        except BaseException:
+            self.close()
+            raise
+
+    def _on_training_end(self) -> None:
+        self._record_logs()
+        self.logger.dump(step=self.model.num_timesteps)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the actors of the current or last run (idempotent)."""
+        if self._stop_backend is not None:
+            self._stop_backend()
+        self._stop_backend, self.backend = None, None
+
+    def __enter__(self) -> "ApeXCollector":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     # -- set-up ---------------------------------------------------------------------------------------------
     def _check_model(self) -> None:
@@ -151,125 +213,102 @@ class ApeXCollector(BaseCallback):
         )
         return cloudpickle.dumps(spec)
 
-    def _on_training_start(self) -> None:
-        self._check_model()
-        self._credit, self._counted = 0.0, max(self.model.num_timesteps, self.model.learning_starts)
-        self._worker_env_fn = self._env_fn()
-        try:
-            self._worker_env_fn().close()
-        except Exception as exc:
-            raise ValueError(f"ApeXCollector: the env cannot be rebuilt for a worker: {exc!r}") from exc
-        self.restarts = self.weight_syncs = self.actor_steps = 0
-        self.weights_version, self._last_sync_updates = 0, 0
-        self.steps_per_actor = [0] * self.n_actors
-        self.versions_seen: list[dict[int, float]] = [{} for _ in range(self.n_actors)]
-        self.pushed_checksums: dict[int, float] = {}
-        self.errors: list[str] = []
-        self._episode_returns: deque = deque(maxlen=100)
-        self._pending: list[dict[str, np.ndarray]] = []
-        self._start_time = time.perf_counter()
-        self._last_dump = self.model.num_timesteps
-        self.backend = make_backend(self.backend_name, self.ray_address, self.start_method)
-        try:
-            for actor_id in range(self.n_actors):
-                self.backend.start(actor_id, self._payload(actor_id))
-        except BaseException:
-            self._shutdown()  # actors already started must not outlive a failed start
-            raise
-        self._start_watchdog()
-
     # -- the learner's main thread ---------------------------------------------------------------------------
     def _on_step(self) -> bool:
-        self._collect()
-        self._schedule_updates()
+        self._ingest_ready()
+        if self._sb3_trains:
+            self._train_owed()
         self._maybe_sync()
         return True
 
     def _on_rollout_end(self) -> None:
-        self._collect()
-        self._schedule_updates()
-        if self.replay_ratio is not None:
-            self._credit -= self.model.gradient_steps  # SB3 runs them right after this callback
-            self.logger.record("apex/gradient_steps", self.model.gradient_steps)
-        elapsed = max(time.perf_counter() - self._start_time, 1e-9)
-        self.logger.record("apex/actor_steps", self.actor_steps)
-        self.logger.record("apex/steps_per_second", self.actor_steps / elapsed)
-        self.logger.record("apex/restarts", self.restarts)
-        self.logger.record("apex/weight_syncs", self.weight_syncs)
-        if self._episode_returns:
-            self.logger.record("apex/ep_rew_mean", float(np.mean(self._episode_returns)))
-        for actor_id, level in enumerate(self.exploration):
-            self.logger.record(f"apex/exploration_{actor_id}", level)
+        # From here on SB3 trains after every rollout. The collector's own updates start at the next step: after
+        # whatever precedes SB3's first update (the OFENet trainer's pretraining), and always before the callbacks'
+        # on_rollout_end, so that any of them (the OFENet trainer) sees every update done, whatever the order.
+        self._sb3_trains = self.model.num_timesteps > self.model.learning_starts
+        self._record_logs()
         # SB3 dumps logs at the learner's own episode ends, which become rare when actors bring most of the data.
         if self.model.num_timesteps - self._last_dump >= self.log_every:
-            self._last_dump = self.model.num_timesteps
             self.logger.dump(step=self.model.num_timesteps)
+            self._last_dump = self.model.num_timesteps
 
-    def _on_training_end(self) -> None:
-        self._shutdown()
-
-    def _collect(self) -> None:
-        for kind, actor_id, body in self.backend.poll():
-            if kind == "chunk":
-                self._insert(body)
+    def _ingest_ready(self) -> None:
+        for message in self.backend.poll():
+            if isinstance(message, ActorFailure):
+                self._handle_failure(message)
             else:
-                self.errors.append(body)
-                warnings.warn(f"ApeXCollector: actor {actor_id} failed and is restarted:\n{body}", stacklevel=2)
-        for actor_id in self.backend.dead():
-            self.restarts += 1
-            if self.restarts > self.max_restarts:
-                raise RuntimeError(
-                    f"ApeXCollector: more than {self.max_restarts} actor restarts; last errors: {self.errors[-3:]}"
-                )
-            if self.verbose:
-                print(f"ApeXCollector: actor {actor_id} died; restarting ({self.restarts} restarts)")
-            self.backend.restart(actor_id, self._payload(actor_id))
+                self._ingest(message)
 
-    def _insert(self, chunk: dict[str, Any]) -> None:
-        """Write a chunk into the buffer's arrays at ``pos`` (with wrap-around), as ``ReplayBuffer.add`` would."""
-        actor_id, n = chunk["actor_id"], len(chunk["rewards"])
-        self.steps_per_actor[actor_id] += n
-        self.actor_steps += n
-        self.versions_seen[actor_id][chunk["weights_version"]] = chunk["weights_checksum"]
-        self._episode_returns.extend(chunk["episode_returns"])
+    def _handle_failure(self, failure: ActorFailure) -> None:
+        actor_id = failure.actor_id
+        if not self.delivered_since_start[actor_id]:
+            # A restart would only fail the same way (an env or a package missing where the actor runs, a
+            # broken env_fn): the actor's own error is the message.
+            raise RuntimeError(
+                f"ApeXCollector: actor {actor_id} failed before delivering any transition; "
+                f"its error:\n{failure.message}"
+            )
+        self.restarts += 1
+        if self.restarts > self.max_restarts:
+            raise RuntimeError(
+                f"ApeXCollector: more than {self.max_restarts} actor restarts; the last failure, actor {actor_id}:\n"
+                f"{failure.message}"
+            )
+        warnings.warn(f"ApeXCollector: actor {actor_id} stopped and is restarted:\n{failure.message}", stacklevel=2)
+        self.delivered_since_start[actor_id] = False
+        self.backend.start(actor_id, self._payload(actor_id))
 
-        buffer = self.model.replay_buffer
-        n_envs = buffer.n_envs
-        # The buffer stores rows of n_envs transitions; leftovers wait for the next chunk.
-        self._pending.append(chunk)
-        total = sum(len(c["rewards"]) for c in self._pending)
-        rows = total // n_envs
-        if rows == 0:
+    def _ingest(self, chunk: Chunk) -> None:
+        """Store what the budget still needs, in whole rows of the buffer's ``n_envs`` transitions."""
+        actor_id = chunk.actor_id
+        self.delivered_since_start[actor_id] = True
+        self.steps_per_actor[actor_id] += len(chunk.transitions)
+        self.versions_seen[actor_id].add(chunk.weights_version)
+        self._episode_returns.extend(chunk.episode_returns)
+
+        model = self.model
+        n_envs = model.replay_buffer.n_envs
+        room = self._budget - model.num_timesteps
+        self._pending.append(chunk.transitions)
+        available = sum(len(t) for t in self._pending)
+        n = min(available, max(room, 0)) // n_envs * n_envs
+        if n == 0:
+            if room < n_envs:
+                self._pending = []  # the budget is spent: the rest is not needed
             return
-        keys = ("obs", "next_obs", "actions", "rewards", "dones", "timeouts")
-        # With one env (the usual case) the single pending chunk is used as is, without a copy.
-        first = self._pending[0]
-        data = first if len(self._pending) == 1 else {k: np.concatenate([c[k] for c in self._pending]) for k in keys}
-        used = rows * n_envs
-        self._pending = [{k: data[k][used:] for k in keys}] if used < total else []
-        idx = (buffer.pos + np.arange(rows)) % buffer.buffer_size
-        buffer.observations[idx] = data["obs"][:used].reshape(rows, n_envs, *buffer.obs_shape)
-        buffer.next_observations[idx] = data["next_obs"][:used].reshape(rows, n_envs, *buffer.obs_shape)
-        buffer.actions[idx] = data["actions"][:used].reshape(rows, n_envs, buffer.action_dim)
-        buffer.rewards[idx] = data["rewards"][:used].reshape(rows, n_envs)
-        buffer.dones[idx] = data["dones"][:used].reshape(rows, n_envs)
-        if buffer.handle_timeout_termination:
-            buffer.timeouts[idx] = data["timeouts"][:used].reshape(rows, n_envs)
-        if buffer.pos + rows >= buffer.buffer_size:
-            buffer.full = True
-        buffer.pos = int((buffer.pos + rows) % buffer.buffer_size)
-        self.model.num_timesteps += used
+        batch = self._pending[0] if len(self._pending) == 1 else Transitions.concat(self._pending)
+        self._pending = [batch[n:]] if n < len(batch) and n < room else []
+        stored = batch[:n]
+        add_batch(
+            model.replay_buffer,
+            stored.obs,
+            stored.next_obs,
+            stored.actions,
+            stored.rewards,
+            stored.dones,
+            stored.timeouts,
+        )
+        model.num_timesteps += n
+        self.actor_steps += n
+        for bar in self._progress:
+            bar.pbar.update(n)
 
-    def _schedule_updates(self) -> None:
-        # Set in on_step, not only at the rollout's end, so that every callback's on_rollout_end (the OFENet
-        # trainer's) already sees this rollout's gradient_steps.
+    def _train_owed(self) -> None:
+        """Run the gradient steps that ``replay_ratio`` owes beyond those SB3 runs at the end of this rollout."""
+        model = self.model
         if self.replay_ratio is None:
             return
-        model = self.model
-        counted = max(model.num_timesteps, model.learning_starts)
-        self._credit += self.replay_ratio * (counted - self._counted)
-        self._counted = counted
-        model.gradient_steps = int(self._credit)
+        target = int(self.replay_ratio * (model.num_timesteps - self._first_counted))
+        done = model._n_updates - self._updates_at_start
+        upcoming = model.gradient_steps
+        if upcoming < 0:  # SB3's -1: one per transition of the learner's own env in this rollout
+            frequency, unit = model.train_freq
+            steps = frequency if unit == TrainFrequencyUnit.STEP else self.locals["num_collected_steps"]
+            upcoming = steps * model.n_envs
+        owed = target - done - upcoming
+        if owed > 0:
+            model.train(gradient_steps=owed, batch_size=model.batch_size)
+            self.extra_gradient_steps += owed
 
     def _maybe_sync(self) -> None:
         model = self.model
@@ -277,42 +316,19 @@ class ApeXCollector(BaseCallback):
             return  # actors act randomly during the warm-up, as the learner does
         if self.weights_version and model._n_updates - self._last_sync_updates < self.sync_every:
             return
-        state = {k: v.detach().to("cpu", copy=True) for k, v in acting_tensors(model.policy).items()}
         self.weights_version += 1
-        self.pushed_checksums[self.weights_version] = weights_checksum(state)
         self.weight_syncs += 1
         self._last_sync_updates = model._n_updates
-        self.backend.push_weights(self.weights_version, state)
+        self.backend.push_weights(self.weights_version, acting_weights(model.policy))
 
-    # -- stopping ---------------------------------------------------------------------------------------------
-    def _start_watchdog(self) -> None:
-        """Stop the actors when ``learn()`` is left by an exception or Ctrl-C, which SB3 reports to no callback.
-
-        The watchdog finds the frame of the running ``learn()`` once, then checks that it is still on the main
-        thread's stack.
-        """
-        frame = inspect.currentframe()
-        while frame is not None and not (frame.f_code.co_name == "learn" and frame.f_locals.get("self") is self.model):
-            frame = frame.f_back
-        if frame is None:
-            return
-        learn_frame, thread_id = frame, threading.get_ident()
-        self._watching = threading.Event()
-
-        def watch(stop: threading.Event) -> None:
-            while not stop.wait(0.5):
-                current = sys._current_frames().get(thread_id)
-                while current is not None and current is not learn_frame:
-                    current = current.f_back
-                if current is None:
-                    self._shutdown()
-                    return
-
-        threading.Thread(target=watch, args=(self._watching,), daemon=True, name="apex-watchdog").start()
-
-    def _shutdown(self) -> None:
-        if getattr(self, "_watching", None) is not None:
-            self._watching.set()
-        backend, self.backend = self.backend, None
-        if backend is not None:
-            backend.stop()
+    def _record_logs(self) -> None:
+        elapsed = max(time.perf_counter() - self._start_time, 1e-9)
+        self.logger.record("apex/actor_steps", self.actor_steps)
+        self.logger.record("apex/steps_per_second", self.actor_steps / elapsed)
+        self.logger.record("apex/restarts", self.restarts)
+        self.logger.record("apex/extra_gradient_steps", self.extra_gradient_steps)
+        self.logger.record("apex/weight_syncs", self.weight_syncs)
+        if self._episode_returns:
+            self.logger.record("apex/ep_rew_mean", float(np.mean(self._episode_returns)))
+        for actor_id, level in enumerate(self.exploration):
+            self.logger.record(f"apex/exploration_{actor_id}", level)

@@ -1,19 +1,20 @@
 """One Ape-X actor: its own environment, a CPU copy of the acting networks, its own exploration level.
 
 The same ``ActorWorker`` runs inside a local process or a Ray actor; the backends only move its inputs
-(a pickled ``WorkerSpec``, weights) and outputs (chunks of transitions).
+(a pickled ``WorkerSpec``, weights) and outputs (``Chunk``).
 """
 
 import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.policies import BasePolicy
+
+from sb3_large.apex.chunk import Chunk, Transitions
 
 
 def exploration_levels(n_actors: int, base: float, alpha: float) -> list[float]:
@@ -33,9 +34,9 @@ def acting_tensors(policy: BasePolicy) -> dict[str, th.Tensor]:
     return tensors
 
 
-def weights_checksum(tensors: dict[str, th.Tensor]) -> float:
-    """A sum over the acting weights: lets the learner see which weights an actor acted with."""
-    return float(sum(t.detach().double().sum() for t in tensors.values() if t.is_floating_point()))
+def acting_weights(policy: BasePolicy) -> dict[str, np.ndarray]:
+    """A CPU copy of the acting tensors as numpy arrays: plain bytes to pickle, no shared-memory handles."""
+    return {k: v.detach().to("cpu", copy=True).numpy() for k, v in acting_tensors(policy).items()}
 
 
 def make_env_from_spec(spec: gym.envs.registration.EnvSpec) -> gym.Env:
@@ -79,10 +80,10 @@ class ActorWorker:
         # SAC-style actors expose their Gaussian; others (TD3) are deterministic and get Gaussian action noise.
         self.stochastic = hasattr(self.policy.actor, "get_action_dist_params")
 
-    def set_weights(self, version: int, state: dict[str, th.Tensor]) -> None:
+    def set_weights(self, version: int, weights: dict[str, np.ndarray]) -> None:
         with th.no_grad():
             for name, tensor in self.tensors.items():
-                tensor.copy_(state[name])
+                tensor.copy_(th.from_numpy(weights[name]))
         self.weights_version = version
 
     def _scaled_action(self) -> np.ndarray:
@@ -100,36 +101,22 @@ class ActorWorker:
         noise = self.rng.normal(0.0, self.spec.exploration, size=action.shape)
         return np.clip(action + noise, -1.0, 1.0)
 
-    def collect(self, n_steps: int) -> dict[str, Any]:
-        obs_shape, act_shape = self.env.observation_space.shape, self.env.action_space.shape
-        chunk = {
-            "obs": np.empty((n_steps, *obs_shape), dtype=self.env.observation_space.dtype),
-            "next_obs": np.empty((n_steps, *obs_shape), dtype=self.env.observation_space.dtype),
-            "actions": np.empty((n_steps, *act_shape), dtype=np.float32),
-            "rewards": np.empty(n_steps, dtype=np.float32),
-            "dones": np.empty(n_steps, dtype=np.float32),
-            "timeouts": np.empty(n_steps, dtype=bool),
-        }
-        episode_returns, episode_lengths = [], []
+    def collect(self, n_steps: int) -> Chunk:
+        space = self.env.observation_space
+        data = Transitions.empty(n_steps, space.shape, space.dtype, self.env.action_space.shape)
+        chunk = Chunk(self.spec.actor_id, self.weights_version, data)
         for t in range(n_steps):
             scaled = self._scaled_action()
             next_obs, reward, terminated, truncated, _ = self.env.step(self.policy.unscale_action(scaled))
-            chunk["obs"][t], chunk["next_obs"][t], chunk["actions"][t] = self.obs, next_obs, scaled
-            chunk["rewards"][t], chunk["dones"][t] = reward, terminated or truncated
-            chunk["timeouts"][t] = truncated and not terminated  # what SB3 stores as TimeLimit.truncated
+            data.obs[t], data.next_obs[t], data.actions[t] = self.obs, next_obs, scaled
+            data.rewards[t], data.dones[t] = reward, terminated or truncated
+            data.timeouts[t] = truncated and not terminated
             self.episode_return += float(reward)
             self.episode_length += 1
             if terminated or truncated:
-                episode_returns.append(self.episode_return)
-                episode_lengths.append(self.episode_length)
+                chunk.episode_returns.append(self.episode_return)
+                chunk.episode_lengths.append(self.episode_length)
                 self.episode_return, self.episode_length = 0.0, 0
                 next_obs, _ = self.env.reset()
             self.obs = next_obs
-        chunk.update(
-            actor_id=self.spec.actor_id,
-            weights_version=self.weights_version,
-            weights_checksum=weights_checksum(self.tensors),
-            episode_returns=episode_returns,
-            episode_lengths=episode_lengths,
-        )
         return chunk

@@ -1,0 +1,72 @@
+"""Entry point of a local actor process: ``python -m sb3_large.apex.process <data fd> <control fd>``.
+
+A fresh interpreter that imports only sb3-large (never the user's ``__main__``, unlike multiprocessing's spawn),
+so that scripts run from stdin or a notebook work and an actor that fails leaves its traceback on its stderr,
+which the learner reads. Control messages: the pickled ``WorkerSpec`` first, then ``(version, weights)``, then
+``None`` to stop.
+"""
+
+import os
+import queue
+import sys
+import threading
+from multiprocessing.connection import Connection
+
+import cloudpickle
+
+from sb3_large.apex.worker import ActorWorker
+
+OUTBOX_CHUNKS = 4  # how far an actor may run ahead of a busy learner
+
+
+def run(data: Connection, control: Connection) -> None:
+    worker = ActorWorker(cloudpickle.loads(control.recv_bytes()))
+    # A sender thread keeps the actor stepping while the learner is busy; the bounded outbox is the
+    # backpressure that stops it from running arbitrarily far ahead.
+    outbox: queue.Queue = queue.Queue(maxsize=OUTBOX_CHUNKS)
+
+    def send_forever() -> None:
+        try:
+            while True:
+                data.send(outbox.get())
+        except OSError:  # the learner closed its end: the run is over
+            return
+
+    sender = threading.Thread(target=send_forever, daemon=True)
+    sender.start()
+
+    def apply_control() -> bool:
+        """Apply pending weights; False once the learner said stop or is gone."""
+        try:
+            while control.poll():
+                message = control.recv()
+                if message is None:
+                    return False
+                worker.set_weights(*message)
+        except (EOFError, OSError):
+            return False
+        return True
+
+    while apply_control():
+        chunk = worker.collect(worker.spec.chunk_size)
+        while sender.is_alive():
+            try:
+                outbox.put(chunk, timeout=0.05)
+                break
+            except queue.Full:
+                if not apply_control():
+                    return
+        else:
+            return
+
+
+def main() -> None:
+    data_fd, control_fd = (int(arg) for arg in sys.argv[1:3])
+    run(Connection(data_fd, readable=False), Connection(control_fd, writable=False))
+    # The actor holds nothing to save, and finalizing the interpreter (torch, the env) can take seconds.
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Ray in this process (1 node), run by test_apex_ray.py inside its loopback-only network namespace."""
+
+import os
+import shutil
+import signal
+import tempfile
+
+import pytest
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.callbacks import CallbackList
+
+import sb3_large  # noqa: F401  (registers the policy aliases)
+from sb3_large.apex import ApeXCollector
+
+from .ray_helpers import assert_nodes_on_loopback, require_loopback_namespace
+from .test_apex import StopWhen, WaitForActors, make, wait_until_gone
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    require_loopback_namespace()
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # not /tmp/ray: no `ray start` cluster is joined
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, _temp_dir=temp_dir)
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_the_node_is_on_loopback():
+    assert_nodes_on_loopback(ray, 1)
+
+
+def test_two_actors_fill_the_buffer_and_receive_weights():
+    model = make(TD3, learning_starts=300)
+    collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=50, sync_every=10)
+
+    def done(c):
+        return all(c.versions_seen) and all(max(seen) >= 1 for seen in c.versions_seen) and c.weight_syncs >= 2
+
+    stopper = StopWhen(collector, done)
+    model.learn(1_000_000, callback=CallbackList([collector, stopper]))
+    assert done(collector), (collector.versions_seen, collector.weight_syncs)
+    assert model.replay_buffer.pos == model.num_timesteps - 1
+    assert collector.backend is None
+    assert wait_until_gone(stopper.pids.values()) == []  # a Ray the user started stays; our actors do not
+
+
+def test_kill_an_actor_mid_learn_it_is_restarted():
+    model = make(SAC, learning_starts=200)
+    collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=50, sync_every=20)
+    killed_at = {}
+
+    def kill(cb):
+        killed_at["steps"] = cb.collector.steps_per_actor[0]
+        os.kill(cb.pids[0], signal.SIGKILL)
+
+    def restarted_and_delivering(c):
+        return c.restarts >= 1 and c.steps_per_actor[0] > killed_at.get("steps", 1e18) + 100
+
+    stopper = StopWhen(collector, restarted_and_delivering, action=kill)
+    with pytest.warns(UserWarning, match=r"actor 0 stopped and is restarted"):
+        model.learn(1_000_000, callback=CallbackList([collector, stopper]))
+    assert collector.restarts == 1
+    assert restarted_and_delivering(collector)
+
+
+def test_the_budget_is_the_budget():
+    model = make(SAC, learning_starts=10**6)
+    collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=64)
+    model.learn(1200, callback=CallbackList([collector, WaitForActors(collector)]))
+    assert model.num_timesteps == model.replay_buffer.pos == 1200
+    assert collector.actor_steps > 0
