@@ -66,7 +66,7 @@ class StopWhen(BaseCallback):
 
     def _on_step(self) -> bool:
         if not self.pids and all(self.collector.steps_per_actor):
-            self.pids = self.collector.backend.pids()
+            self.pids = dict(self.collector.actor_pids)
             if self.action is not None:
                 self.action(self)
         if self.pids and self.condition(self.collector) or time.monotonic() > self.deadline:
@@ -328,7 +328,7 @@ torch.set_num_threads(1)
 class Report(BaseCallback):
     def _on_step(self):
         if all(collector.steps_per_actor) and not hasattr(self, "done"):
-            self.done = print("pids", *collector.backend.pids().values(), flush=True)
+            self.done = print("pids", *collector.actor_pids.values(), flush=True)
         return True
 
 model = SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy_kwargs=dict(width=16))
@@ -354,13 +354,13 @@ def test_ctrl_c_in_a_script_stops_its_actors(tmp_path):
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match=r"n_actors: must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"n_actors: must be a positive integer, got 0"):
         ApeXCollector(n_actors=0)
     with pytest.raises(ValueError, match=r"backend: unknown value 'mpi'; allowed: local, ray"):
         ApeXCollector(backend="mpi")
     with pytest.raises(ValueError, match=r"max_restarts: must be an integer >= 0, got -1"):
         ApeXCollector(max_restarts=-1)
-    with pytest.raises(ValueError, match="replay_ratio: must be a number > 0 or None"):
+    with pytest.raises(ValueError, match="replay_ratio: must be a number > 0"):
         ApeXCollector(replay_ratio=0)
 
     env = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))

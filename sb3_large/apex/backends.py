@@ -163,10 +163,6 @@ class LocalBackend:
         for actor in self.actors.values():
             actor.push_weights((version, weights))
 
-    def pids(self) -> dict[int, int]:
-        """Process id of each running actor."""
-        return {i: actor.process.pid for i, actor in self.actors.items()}
-
     def stop(self) -> None:
         actors, self.actors = list(self.actors.values()), {}
         self._stop(actors)
@@ -206,9 +202,6 @@ class _RayWorker:
     def set_weights(self, weights: tuple[int, Weights]) -> None:
         self.worker.set_weights(*weights)
 
-    def pid(self) -> int:
-        return os.getpid()
-
 
 class RayBackend:
     """Actors as Ray actors (1 CPU each); two ``collect`` calls in flight per actor keep it stepping."""
@@ -229,12 +222,12 @@ class RayBackend:
         self.remote_class = ray.remote(num_cpus=1)(_RayWorker)
         self.handles: dict[int, Any] = {}
         self.in_flight: dict[Any, int] = {}
-        self._weights_ref = None
+        self._weights_ref: Any = None
 
     def start(self, actor_id: int, payload: bytes) -> None:
         if actor_id in self.handles:
             self._kill(actor_id)
-        handle = self.remote_class.remote(payload)
+        handle: Any = self.remote_class.remote(payload)  # type: ignore[attr-defined]
         self.handles[actor_id] = handle
         if self._weights_ref is not None:
             handle.set_weights.remote(self._weights_ref)
@@ -266,11 +259,6 @@ class RayBackend:
         self._weights_ref = self.ray.put((version, weights))
         for handle in self.handles.values():
             handle.set_weights.remote(self._weights_ref)
-
-    def pids(self) -> dict[int, int]:
-        """Process id of each running actor (on its own node)."""
-        ids = list(self.handles)
-        return dict(zip(ids, self.ray.get([self.handles[i].pid.remote() for i in ids]), strict=True))
 
     def stop(self) -> None:
         if self.ray.is_initialized():

@@ -40,13 +40,14 @@ class Transitions:
 
 @dataclass
 class Chunk:
-    """What an actor sends: its transitions, the weights version it acted with and the episodes that ended."""
+    """What an actor sends: its transitions, the weights version it acted with, the returns of the episodes that
+    ended, and its process id (on its own node), which failure warnings name."""
 
     actor_id: int
     weights_version: int
     transitions: Transitions
+    pid: int
     episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
 
 
 @dataclass

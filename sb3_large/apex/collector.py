@@ -11,12 +11,14 @@ import cloudpickle
 import numpy as np
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, ProgressBarCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.type_aliases import TrainFrequencyUnit
 
 from sb3_large.apex.backends import Backend, make_backend
 from sb3_large.apex.chunk import ActorFailure, Chunk, Transitions
 from sb3_large.apex.worker import WorkerSpec, acting_weights, exploration_levels, make_env_from_spec
 from sb3_large.buffers import add_batch
+from sb3_large.checks import check_choice, check_int, check_number
 
 BACKENDS = ("local", "ray")
 
@@ -63,6 +65,8 @@ class ApeXCollector(BaseCallback):
     :param log_every: dump the logs at least every this many environment steps (and always at the end)
     """
 
+    model: OffPolicyAlgorithm
+
     def __init__(
         self,
         n_actors: int = 2,
@@ -80,17 +84,13 @@ class ApeXCollector(BaseCallback):
         verbose: int = 0,
     ):
         super().__init__(verbose)
-        if isinstance(n_actors, bool) or not isinstance(n_actors, int) or n_actors < 1:
-            raise ValueError(f"n_actors: must be an integer >= 1, got {n_actors!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: unknown value {backend!r}; allowed: {', '.join(BACKENDS)}")
+        check_int("n_actors", n_actors)
+        check_choice("backend", backend, BACKENDS)
         for name, value in (("chunk_size", chunk_size), ("sync_every", sync_every), ("log_every", log_every)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-            raise ValueError(f"max_restarts: must be an integer >= 0, got {max_restarts!r}")
-        if replay_ratio is not None and (isinstance(replay_ratio, bool) or not replay_ratio > 0):
-            raise ValueError(f"replay_ratio: must be a number > 0 or None, got {replay_ratio!r}")
+            check_int(name, value)
+        check_int("max_restarts", max_restarts, minimum=0)
+        if replay_ratio is not None:
+            check_number("replay_ratio", replay_ratio, inclusive=False)
         if not 0 < noise_base <= 1:
             raise ValueError(f"noise_base: must be in (0, 1], got {noise_base!r}")
         self.n_actors, self.backend_name, self.ray_address = n_actors, backend, ray_address
@@ -120,6 +120,7 @@ class ApeXCollector(BaseCallback):
         self.restarts = self.weight_syncs = self.actor_steps = 0
         self.weights_version, self._last_sync_updates = 0, model._n_updates
         self.steps_per_actor = [0] * self.n_actors
+        self.actor_pids: dict[int, int] = {}
         self.delivered_since_start = [False] * self.n_actors
         self.versions_seen: list[set[int]] = [set() for _ in range(self.n_actors)]
         self._episode_returns: deque = deque(maxlen=100)
@@ -197,7 +198,7 @@ class ApeXCollector(BaseCallback):
 
     def _payload(self, actor_id: int) -> bytes:
         buffer = io.BytesIO()
-        self.model.policy.save(buffer)
+        self.model.policy.save(buffer)  # type: ignore[arg-type]  # SB3 saves to file objects too
         spec = WorkerSpec(
             actor_id=actor_id,
             env_fn=self._worker_env_fn,
@@ -232,8 +233,14 @@ class ApeXCollector(BaseCallback):
             self.logger.dump(step=self.model.num_timesteps)
             self._last_dump = self.model.num_timesteps
 
+    def _running(self) -> Backend:
+        """The backend of the run in progress (there is one between training start and end)."""
+        if self.backend is None:
+            raise RuntimeError("ApeXCollector: no run in progress")
+        return self.backend
+
     def _ingest_ready(self) -> None:
-        for message in self.backend.poll():
+        for message in self._running().poll():
             if isinstance(message, ActorFailure):
                 self._handle_failure(message)
             else:
@@ -254,20 +261,25 @@ class ApeXCollector(BaseCallback):
                 f"ApeXCollector: more than {self.max_restarts} actor restarts; the last failure, actor {actor_id}:\n"
                 f"{failure.message}"
             )
-        warnings.warn(f"ApeXCollector: actor {actor_id} stopped and is restarted:\n{failure.message}", stacklevel=2)
+        pid = self.actor_pids.pop(actor_id, "not known yet")
+        warnings.warn(
+            f"ApeXCollector: actor {actor_id} (pid {pid}) stopped and is restarted:\n{failure.message}", stacklevel=2
+        )
         self.delivered_since_start[actor_id] = False
-        self.backend.start(actor_id, self._payload(actor_id))
+        self._running().start(actor_id, self._payload(actor_id))
 
     def _ingest(self, chunk: Chunk) -> None:
         """Store what the budget still needs, in whole rows of the buffer's ``n_envs`` transitions."""
         actor_id = chunk.actor_id
         self.delivered_since_start[actor_id] = True
         self.steps_per_actor[actor_id] += len(chunk.transitions)
+        self.actor_pids[actor_id] = chunk.pid
         self.versions_seen[actor_id].add(chunk.weights_version)
         self._episode_returns.extend(chunk.episode_returns)
 
-        model = self.model
-        n_envs = model.replay_buffer.n_envs
+        model, buffer = self.model, self.model.replay_buffer
+        assert buffer is not None  # learn() has set the model up
+        n_envs = buffer.n_envs
         room = self._budget - model.num_timesteps
         self._pending.append(chunk.transitions)
         available = sum(len(t) for t in self._pending)
@@ -280,7 +292,7 @@ class ApeXCollector(BaseCallback):
         self._pending = [batch[n:]] if n < len(batch) and n < room else []
         stored = batch[:n]
         add_batch(
-            model.replay_buffer,
+            buffer,
             stored.obs,
             stored.next_obs,
             stored.actions,
@@ -302,7 +314,7 @@ class ApeXCollector(BaseCallback):
         done = model._n_updates - self._updates_at_start
         upcoming = model.gradient_steps
         if upcoming < 0:  # SB3's -1: one per transition of the learner's own env in this rollout
-            frequency, unit = model.train_freq
+            frequency, unit = model.train_freq  # type: ignore[misc]  # a TrainFreq once learn() has started
             steps = frequency if unit == TrainFrequencyUnit.STEP else self.locals["num_collected_steps"]
             upcoming = steps * model.n_envs
         owed = target - done - upcoming
@@ -319,7 +331,7 @@ class ApeXCollector(BaseCallback):
         self.weights_version += 1
         self.weight_syncs += 1
         self._last_sync_updates = model._n_updates
-        self.backend.push_weights(self.weights_version, acting_weights(model.policy))
+        self._running().push_weights(self.weights_version, acting_weights(model.policy))
 
     def _record_logs(self) -> None:
         elapsed = max(time.perf_counter() - self._start_time, 1e-9)

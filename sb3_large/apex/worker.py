@@ -6,8 +6,10 @@ The same ``ActorWorker`` runs inside a local process or a Ray actor; the backend
 
 import io
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -24,7 +26,7 @@ def exploration_levels(n_actors: int, base: float, alpha: float) -> list[float]:
     return [base ** (1 + alpha * i / (n_actors - 1)) for i in range(n_actors)]
 
 
-def acting_tensors(policy: BasePolicy) -> dict[str, th.Tensor]:
+def acting_tensors(policy: Any) -> dict[str, th.Tensor]:
     """The live tensors that decide actions: the actor's state and, for OFENet policies, OFENet's weights."""
     tensors = dict(policy.actor.state_dict(keep_vars=True))
     ofenet = getattr(policy, "ofenet", None)
@@ -69,14 +71,14 @@ class ActorWorker:
         th.set_num_threads(1)
         self.spec = spec
         self.env = spec.env_fn()
-        self.policy = spec.policy_class.load(io.BytesIO(spec.policy_bytes), device="cpu")
+        self.policy: Any = spec.policy_class.load(io.BytesIO(spec.policy_bytes), device="cpu")  # type: ignore[arg-type]
         self.policy.set_training_mode(False)
         self.tensors = acting_tensors(self.policy)
         self.weights_version = spec.weights_version
         self.rng = np.random.default_rng(spec.seed)
         self.env.action_space.seed(spec.seed)
         self.obs, _ = self.env.reset(seed=spec.seed)
-        self.episode_return, self.episode_length = 0.0, 0
+        self.episode_return = 0.0
         # SAC-style actors expose their Gaussian; others (TD3) are deterministic and get Gaussian action noise.
         self.stochastic = hasattr(self.policy.actor, "get_action_dist_params")
 
@@ -103,8 +105,8 @@ class ActorWorker:
 
     def collect(self, n_steps: int) -> Chunk:
         space = self.env.observation_space
-        data = Transitions.empty(n_steps, space.shape, space.dtype, self.env.action_space.shape)
-        chunk = Chunk(self.spec.actor_id, self.weights_version, data)
+        data = Transitions.empty(n_steps, space.shape, space.dtype, self.env.action_space.shape)  # type: ignore[arg-type]
+        chunk = Chunk(self.spec.actor_id, self.weights_version, data, os.getpid())
         for t in range(n_steps):
             scaled = self._scaled_action()
             next_obs, reward, terminated, truncated, _ = self.env.step(self.policy.unscale_action(scaled))
@@ -112,11 +114,9 @@ class ActorWorker:
             data.rewards[t], data.dones[t] = reward, terminated or truncated
             data.timeouts[t] = truncated and not terminated
             self.episode_return += float(reward)
-            self.episode_length += 1
             if terminated or truncated:
                 chunk.episode_returns.append(self.episode_return)
-                chunk.episode_lengths.append(self.episode_length)
-                self.episode_return, self.episode_length = 0.0, 0
+                self.episode_return = 0.0
                 next_obs, _ = self.env.reset()
             self.obs = next_obs
         return chunk
