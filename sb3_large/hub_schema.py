@@ -158,8 +158,8 @@ def space_from_json(data: Mapping[str, Any]) -> spaces.Box:
 
 def trusted_modules(extra: Iterable[str] = ()) -> tuple[str, ...]:
     """Module prefixes a config may name: the built-in list, installed plugins' modules, then ``extra``."""
-    plugins = sorted({ep.module for ep in entry_points(group=GROUP)})
-    return (*TRUSTED_MODULES, *plugins, *extra)
+    plugins = sorted({ep.module for ep in entry_points(group=GROUP)} - set(TRUSTED_MODULES))
+    return (*TRUSTED_MODULES, *(m for m in plugins if not _within(m, TRUSTED_MODULES)), *extra)
 
 
 def _within(module: str, prefixes: Iterable[str]) -> bool:
