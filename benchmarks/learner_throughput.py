@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import stable_baselines3 as sb3
 import torch as th
+from tables import markdown_table
 from torch import nn
 
 import sb3_large
@@ -229,27 +230,24 @@ def main() -> None:
                 for width in args.widths:
                     rows.append(measure(args, algo, arch, width, device))
                     print(f"{device} {algo} {arch} {width}x{args.depth}: speedup {rows[-1]['speedup']}", flush=True)
-    print(
-        "\n| device | algo | arch | width | SB3 upd/s | ours upd/s | speedup | ours GFLOP/s | peak fraction "
-        "| peak memory MB SB3 / ours |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['device']} | {r['algo']} | {r['arch']} | {r['width']}x{r['depth']} | {r['sb3_updates_per_s']} | "
-            f"{r['ours_updates_per_s']} | {r['speedup']} | {r['ours_gflops']} | {r['peak_fraction']} | "
-            f"{r['sb3_peak_rss_mb']} / {r['ours_peak_rss_mb']} |"
-        )
+    headers = ["device", "algo", "arch", "width", "SB3 upd/s", "ours upd/s", "speedup", "ours GFLOP/s"]
+    headers += ["peak fraction", "peak memory MB SB3 / ours"]
+    cells = [
+        [r["device"], r["algo"], r["arch"], f"{r['width']}x{r['depth']}", r["sb3_updates_per_s"]]
+        + [r["ours_updates_per_s"], r["speedup"], r["ours_gflops"], r["peak_fraction"]]
+        + [f"{r['sb3_peak_rss_mb']} / {r['ours_peak_rss_mb']}"]
+        for r in rows
+    ]
+    print("\n" + markdown_table(headers, cells))
     if args.profile:
-        print("\n| algo | arch | width | learner | ms/update (profiled) | " + " | ".join(PROFILE_GROUPS) + " | other |")
-        print("|---" * (6 + len(PROFILE_GROUPS)) + "|")
-        for r in rows:
-            for name, p in r["profile"].items():
-                shares = " | ".join(f"{p[g]:.0%}" for g in [*PROFILE_GROUPS, "other"])
-                print(
-                    f"| {r['algo']} | {r['arch']} | {r['width']}x{r['depth']} | {name} | {p['ms_per_update']} "
-                    f"| {shares} |"
-                )
+        headers = ["algo", "arch", "width", "learner", "ms/update (profiled)", *PROFILE_GROUPS, "other"]
+        cells = [
+            [r["algo"], r["arch"], f"{r['width']}x{r['depth']}", name, p["ms_per_update"]]
+            + [f"{p[g]:.0%}" for g in [*PROFILE_GROUPS, "other"]]
+            for r in rows
+            for name, p in r["profile"].items()
+        ]
+        print("\n" + markdown_table(headers, cells))
     for r in rows:
         print(json.dumps(r))
 

@@ -15,6 +15,7 @@ import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
+from tables import markdown_table
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.ofenet import OFENetTrainer
@@ -65,9 +66,8 @@ def main() -> None:
 
     rows = [run(config, args) for config in ("densenet", "densenet+ofenet")]
     print(f"\n{args.env}, seed {args.seed}, {args.budget} steps, width {args.width}x{args.depth}")
-    print("| config | return (10 eps) | wall s |\n|---|---|---|")
-    for row in rows:
-        print(f"| {row['config']} | {row['mean_return']} +/- {row['std_return']} | {row['wall_seconds']} |")
+    cells = [[row["config"], f"{row['mean_return']} +/- {row['std_return']}", row["wall_seconds"]] for row in rows]
+    print(markdown_table(["config", "return (10 eps)", "wall s"], cells))
     for row in rows:
         print(json.dumps(row))
 

@@ -7,12 +7,10 @@ import argparse
 
 import numpy as np
 from gymnasium import spaces
+from tables import markdown_table
 
+from sb3_large.networks import count_parameters
 from sb3_large.policies import LargeSACPolicy
-
-
-def count(module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def main() -> None:
@@ -27,14 +25,14 @@ def main() -> None:
     obs_space = spaces.Box(-np.inf, np.inf, (args.obs_dim,), np.float32)
     act_space = spaces.Box(-1, 1, (args.act_dim,), np.float32)
     print(f"SAC, obs {args.obs_dim}, act {args.act_dim}, depth {args.depth}: trainable parameters (actor + 2 critics)")
-    print("| arch | " + " | ".join(f"width {w}" for w in args.widths) + " |")
-    print("|---|" + "---|" * len(args.widths))
+    rows = []
     for arch in args.archs:
-        cells = []
+        cells = [arch]
         for width in args.widths:
             policy = LargeSACPolicy(obs_space, act_space, lambda _: 3e-4, arch=arch, width=width, depth=args.depth)
-            cells.append(f"{(count(policy.actor) + count(policy.critic)) / 1e6:.2f}M")
-        print(f"| {arch} | " + " | ".join(cells) + " |")
+            cells.append(f"{(count_parameters(policy.actor) + count_parameters(policy.critic)) / 1e6:.2f}M")
+        rows.append(cells)
+    print(markdown_table(["arch", *(f"width {w}" for w in args.widths)], rows))
 
 
 if __name__ == "__main__":

@@ -8,27 +8,20 @@
 """
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch import nn
 
+from sb3_large.checks import check_int
 from sb3_large.networks.ensemble import EnsembleLinear
+from sb3_large.networks.layers import ACTIVATIONS
 
-# Every element-wise activation torch ships: their outputs are the units whose dormancy is measured.
-ACTIVATION_TYPES = (
-    nn.ReLU,
-    nn.SiLU,
-    nn.ELU,
-    nn.GELU,
-    nn.Tanh,
-    nn.LeakyReLU,
-    nn.Mish,
-    nn.SELU,
-    nn.Sigmoid,
-    nn.Softplus,
-)
+# The units whose dormancy is measured: the outputs of the activations our bodies can use.
+ACTIVATION_TYPES = tuple(set(ACTIVATIONS.values()))
 
 
 def srank(features: th.Tensor, delta: float = 0.01) -> int:
@@ -99,6 +92,8 @@ class _Probe:
 
 
 def _stats(name: str, probe: _Probe, module: nn.Module, delta: float, tau: float) -> Iterator[tuple[str, float]]:
+    if probe.features is None:
+        raise RuntimeError(f"{name}: the forward pass never reached the last linear layer")
     features = probe.features[0] if probe.features.dim() == 3 else probe.features  # an ensemble's first member
     yield f"{name}_srank", srank(features, delta)
     yield f"{name}_feature_dim", features.shape[-1]
@@ -108,7 +103,7 @@ def _stats(name: str, probe: _Probe, module: nn.Module, delta: float, tau: float
 
 
 def representation_stats(
-    policy: nn.Module, obs: th.Tensor, actions: th.Tensor, delta: float = 0.01, tau: float = 0.025
+    policy: Any, obs: th.Tensor, actions: th.Tensor, delta: float = 0.01, tau: float = 0.025
 ) -> dict[str, float]:
     """Diagnostics of an SB3 actor-critic policy (SAC, TD3, TQC, CrossQ; ours or stock) on a batch.
 
@@ -145,7 +140,7 @@ def representation_stats(
                 stats["ofenet_dormant"] = dormant_fraction(probe.activations, tau)
                 stats["ofenet_weight_norm"] = weight_norm(ofenet)
     finally:
-        policy.set_training_mode(was_training)
+        policy.train(was_training)
     return stats
 
 
@@ -162,13 +157,14 @@ class RepresentationDiagnostics(BaseCallback):
     :param dormant_tau: normalised activation at or below which a unit counts as dormant
     """
 
+    model: OffPolicyAlgorithm
+
     def __init__(
         self, every: int = 10_000, batch_size: int = 1024, srank_delta: float = 0.01, dormant_tau: float = 0.025
     ):
         super().__init__()
-        for name, value in (("every", every), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        check_int("every", every)
+        check_int("batch_size", batch_size)
         if not 0.0 <= srank_delta < 1.0:
             raise ValueError(f"srank_delta: must be in [0, 1), got {srank_delta!r}")
         if dormant_tau < 0:
@@ -193,8 +189,10 @@ class RepresentationDiagnostics(BaseCallback):
         return True
 
     def measure(self) -> dict[str, float]:
-        """Measure now on a replay batch and log the values; returns them (empty while the buffer is empty)."""
+        """Measure now on a replay batch and log the values; returns them (empty while there is no data)."""
         buffer = self.model.replay_buffer
+        if buffer is None:
+            return {}
         size = buffer.buffer_size if buffer.full else buffer.pos
         if size == 0:
             return {}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_large.registry import GROUP
+from sb3_large.networks.registry import GROUP
 
 CONFIG_NAME = "sb3_large_config.json"
 FORMAT_VERSION = 1

@@ -10,11 +10,17 @@ ARCHS = ("mlp", "densenet", "d2rl", "residual")
 
 
 def run_python(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python <args>`` in a fresh interpreter; fail the test with its output if it fails."""
+    """Run ``python <args>`` in a fresh interpreter; fail the test with its output if it fails.
+
+    The checkout under test comes first on ``PYTHONPATH``, whatever ``cwd`` is, so the fresh interpreter imports
+    this ``sb3_large`` even where another copy is installed.
+    """
+    env = {**os.environ, **(env or {})}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -74,7 +74,7 @@ def test_ofenet_features_are_measured():
         "OFENetPolicy",
         "Pendulum-v1",
         learning_starts=100,
-        policy_kwargs=dict(width=16, ofenet=dict(layers=2, growth=4, pretrain_steps=10)),
+        policy_kwargs=dict(width=16, ofenet_kwargs=dict(layers=2, growth=4, pretrain_steps=10)),
         seed=0,
     )
     callback = RepresentationDiagnostics(every=150, batch_size=64)

@@ -3,10 +3,9 @@ import torch as th
 from stable_baselines3.common.torch_layers import create_mlp
 from torch import nn
 
-from sb3_large import registry
-from sb3_large.networks import NetSpec, build
+from sb3_large.networks import NetSpec, build, registry
 
-from .conftest import ARCHS
+from .conftest import ARCHS, run_python
 
 IN_DIM = 11
 
@@ -15,8 +14,25 @@ def expected_out_dim(arch: str, width: int, depth: int) -> int:
     return IN_DIM + depth * width if arch == "densenet" else width
 
 
-def test_builtins_are_registered_through_the_entry_point_group():
-    assert set(ARCHS) <= set(registry.available())
+def test_builtins_are_registered_in_code_and_listed_with_the_plugins():
+    assert set(ARCHS) == set(registry.BUILTINS) and set(ARCHS) <= set(registry.available())
+
+
+NO_ENTRY_POINTS = """
+import importlib.metadata
+
+importlib.metadata.entry_points = lambda **_: []  # as in a checkout that was never pip-installed
+from sb3_large.networks import NetSpec, build
+
+for arch in ("mlp", "densenet", "d2rl", "residual"):
+    net, out_dim = build(NetSpec(arch=arch, width=8, depth=2), 5)
+    print(arch, out_dim, sum(p.numel() for p in net.parameters()) > 0)
+"""
+
+
+def test_builtins_build_without_any_installed_entry_point(tmp_path):
+    out = run_python(["-c", NO_ENTRY_POINTS], cwd=tmp_path).stdout.split()
+    assert out == ["mlp", "8", "True", "densenet", "21", "True", "d2rl", "8", "True", "residual", "8", "True"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -14,7 +14,7 @@ TINY_OFENET = dict(layers=2, growth=8, pretrain_steps=0)
 
 
 def make(algo=SAC, env="Pendulum-v1", ofenet=None, **kwargs):
-    policy_kwargs = dict(arch="densenet", width=16, ofenet={**TINY_OFENET, **(ofenet or {})})
+    policy_kwargs = dict(arch="densenet", width=16, ofenet_kwargs={**TINY_OFENET, **(ofenet or {})})
     return algo("OFENetPolicy", env, seed=0, policy_kwargs=policy_kwargs, **kwargs)
 
 
@@ -62,7 +62,9 @@ def test_one_rl_step_leaves_ofenet_unchanged_and_one_aux_update_leaves_rl_networ
     model = make(SAC, batch_size=64)
     fill_buffer(model, 300)
     policy = model.policy
-    policy.ofenet_trainer_attached = True
+    batch = model.replay_buffer.sample(64)
+    policy.ofenet.update(batch.observations, batch.actions, batch.next_observations)  # as the trainer would
+    policy.ofenet.optimizer.zero_grad()
 
     ofenet_before, actor_before, critic_before = (
         snapshot(policy.ofenet),
@@ -98,8 +100,9 @@ def test_ofenet_is_not_in_the_rl_optimizers_or_target_unless_joint():
 def test_joint_mode_lets_the_critic_loss_train_ofenet():
     model = make(SAC, batch_size=64, ofenet=dict(joint=True))
     fill_buffer(model, 300)
-    model.policy.ofenet_trainer_attached = True
     before = snapshot(model.policy.ofenet)
+    batch = model.replay_buffer.sample(64)
+    model.policy.ofenet.update(batch.observations, batch.actions, batch.next_observations)
     model.train(gradient_steps=1, batch_size=64)
     assert "phi_s.layers.0.0.weight" in changed(before, model.policy.ofenet)
 
@@ -108,7 +111,8 @@ def test_rl_features_use_batch_norm_running_statistics():
     model = make(SAC)
     fill_buffer(model, 300)
     policy = model.policy
-    policy.ofenet_trainer_attached = True
+    batch = model.replay_buffer.sample(32)
+    policy.ofenet.update(batch.observations, batch.actions, batch.next_observations)
     policy.set_training_mode(True)  # what SAC.train does before every RL update
     obs = th.as_tensor(model.replay_buffer.sample(32).observations).float()
     z_s = policy.actor.features_extractor(obs)
@@ -219,19 +223,35 @@ def test_config_defaults_are_the_original_ones():
     assert (net.state_dim, net.state_action_dim) == (27 + 240, 27 + 8 + 480)
 
 
-def test_state_features_are_reused_only_while_the_weights_and_batch_are_the_same():
-    model = make(SAC)
-    fill_buffer(model, 300)
-    ofenet = model.policy.ofenet
-    obs = th.as_tensor(model.replay_buffer.sample(16).observations).float()
-    first = ofenet.state_features(obs)
-    assert ofenet.state_features(obs.clone()) is first
-    other = obs + 1
-    assert not th.equal(ofenet.state_features(other), first)
-    batch = model.replay_buffer.sample(16)
-    ofenet.update(batch.observations, batch.actions, batch.next_observations)
-    after_update = ofenet.state_features(obs)
-    assert after_update is not first and not th.equal(after_update, first)
-    with th.no_grad():
-        ofenet.phi_s.layers[0][0].weight.add_(1.0)  # e.g. a weight sync or a load
-    assert not th.equal(ofenet.state_features(obs), after_update)
+def test_ofenet_is_the_policys_module_and_is_called_not_owned_by_the_rl_networks():
+    policy = make(TD3).policy
+    assert dict(policy.named_children())["ofenet"] is policy.ofenet
+    for name in ("actor", "actor_target", "critic", "critic_target"):
+        network = getattr(policy, name)
+        assert not any(m is policy.ofenet for m in network.modules()), name
+    assert {k.split(".")[0] for k in policy.state_dict() if ".phi_s." in k or k.startswith("phi_s")} == {"ofenet"}
+
+
+def test_schedule_follows_sb3_step_counting_with_several_envs():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    # gradient_steps=-1: SB3 runs one gradient step per transition its own envs collected in the rollout
+    model = make(SAC, env=env, learning_starts=100, train_freq=3, gradient_steps=-1)
+    model.learn(400, callback=OFENetTrainer())
+    assert model._n_updates > 0
+    assert int(model.policy.ofenet.n_updates) == model._n_updates
+
+
+def test_old_kwarg_name_is_accepted_and_both_names_together_are_refused():
+    old = SAC("OFENetPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, ofenet=dict(layers=1, growth=4)))
+    assert old.policy.ofenet.state_dim == 3 + 4
+    assert old.policy._get_constructor_parameters()["ofenet_kwargs"]["layers"] == 1
+    with pytest.raises(TypeError, match=r"policy_kwargs: 'ofenet' is the old name of 'ofenet_kwargs'"):
+        SAC("OFENetPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, ofenet={}, ofenet_kwargs={}))
+
+
+def test_a_large_policy_takes_an_ofenet_as_an_option():
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, ofenet_kwargs=TINY_OFENET))
+    assert isinstance(model.policy.ofenet, OFENet)
+    assert SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8)).policy.ofenet is None

@@ -58,12 +58,10 @@ def test_rl_losses_reach_every_actor_and_critic_parameter(algo):
             assert param.grad is not None and param.grad.abs().sum() > 0, f"{net_name}.{name}"
 
 
-def test_per_network_overrides_and_input_widths():
-    model = SAC(
-        "LargeMlpPolicy",
-        "Pendulum-v1",
-        policy_kwargs=dict(arch="densenet", width=8, depth=3, actor=dict(arch="mlp", width=12), critic=dict(depth=1)),
-    )
+@pytest.mark.parametrize("actor_key, critic_key", [("actor_net", "critic_net"), ("actor", "critic")])
+def test_per_network_overrides_and_input_widths(actor_key, critic_key):
+    overrides = {actor_key: dict(arch="mlp", width=12), critic_key: dict(depth=1)}
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="densenet", width=8, depth=3, **overrides))
     actor, critic = model.policy.actor, model.policy.critic
     assert actor.latent_pi[0][0].in_features == 3
     assert actor.mu.in_features == 12
@@ -96,7 +94,7 @@ def test_gsde_and_batch_norm_work():
 
 
 def test_policy_keeps_our_kwargs_for_standalone_save(tmp_path):
-    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=tiny("d2rl", norm="layer", critic=dict(width=24)))
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=tiny("d2rl", norm="layer", critic_net=dict(width=24)))
     model.policy.save(tmp_path / "policy.pth")
     loaded = LargeSACPolicy.load(tmp_path / "policy.pth")
     obs = np.zeros((1, 3), dtype=np.float32)
@@ -112,8 +110,10 @@ BAD_KWARGS = [
     ),
     (dict(width=0), ValueError, r"policy_kwargs\.width: must be a positive integer, got 0"),
     (dict(depth=0), ValueError, r"policy_kwargs\.depth: must be a positive integer, got 0"),
-    (dict(actor=dict(width=-4)), ValueError, r"actor\.width: must be a positive integer, got -4"),
-    (dict(critic=dict(widht=4)), ValueError, r"critic: unknown option 'widht'; allowed: arch, width"),
+    (dict(actor_net=dict(width=-4)), ValueError, r"actor_net\.width: must be a positive integer, got -4"),
+    (dict(critic_net=dict(widht=4)), ValueError, r"critic_net: unknown option 'widht'; allowed: arch, width"),
+    (dict(actor=dict(width=-4)), ValueError, r"actor_net\.width: must be a positive integer, got -4"),
+    (dict(actor={}, actor_net={}), TypeError, r"policy_kwargs: 'actor' is the old name of 'actor_net'"),
     (dict(widht=4), TypeError, r"policy_kwargs: unknown option 'widht' for LargeSACPolicy; allowed: arch, width"),
     (dict(arch="mlp", arch_kwargs=dict(expansion=2)), TypeError, r"expansion: architecture 'mlp' does not take"),
     (dict(activation="sigmoidal"), ValueError, r"activation: unknown value 'sigmoidal'"),

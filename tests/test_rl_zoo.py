@@ -12,7 +12,7 @@ from sb3_large.ofenet import OFENetConfig
 from .conftest import ROOT, run_python
 
 MUJOCO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
-SMALL_OFENET = "policy_kwargs:dict(width=32, ofenet=dict(layers=2, growth=8, pretrain_steps=100))"
+SMALL_OFENET = "policy_kwargs:dict(width=32, ofenet_kwargs=dict(layers=2, growth=8, pretrain_steps=100))"
 REQUIRED = [f"{env}-{v}" for env in MUJOCO for v in ("v4", "v5")] + ["Pendulum-v1", "InvertedPendulum-v4"]
 
 
@@ -28,14 +28,14 @@ def test_yaml_has_every_env_with_a_valid_typed_config(algo):
         if env_id.split("-")[0] in MUJOCO:  # the full recipe
             assert entry["policy"] == f"sb3_large.policies.OFENet{algo.upper()}Policy", env_id
             assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"], env_id
-            ofenet = OFENetConfig.from_kwargs(kwargs.pop("ofenet"))
+            ofenet = OFENetConfig.from_kwargs(kwargs.pop("ofenet_kwargs"))
             obs_dim = gym.make(env_id).observation_space.shape[0]
             assert (ofenet.predict_dims or obs_dim) <= obs_dim, env_id
         else:
             assert entry["policy"] == f"sb3_large.policies.Large{algo.upper()}Policy", env_id
         NetSpec(**kwargs)
-    assert config["Ant-v5"]["policy_kwargs"]["ofenet"]["predict_dims"] == 27
-    assert config["Humanoid-v4"]["policy_kwargs"]["ofenet"] == {"layers": 8, "growth": 30, "predict_dims": 292}
+    assert config["Ant-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 27
+    assert config["Humanoid-v4"]["policy_kwargs"]["ofenet_kwargs"] == {"layers": 8, "growth": 30, "predict_dims": 292}
 
 
 @pytest.mark.parametrize(

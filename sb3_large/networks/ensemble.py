@@ -9,6 +9,7 @@ separate members converts by stacking (``stack_state_dict``).
 """
 
 import copy
+from typing import cast
 
 import torch as th
 from torch import nn
@@ -66,6 +67,10 @@ class EnsembleBatchNorm1d(EnsembleLeaf):
     ``num_batches_tracked`` is shared (it only matters for ``momentum=None``, which is refused).
     """
 
+    running_mean: th.Tensor
+    running_var: th.Tensor
+    num_batches_tracked: th.Tensor
+
     def __init__(self, members: list[nn.BatchNorm1d]):
         super().__init__()
         first = members[0]
@@ -74,9 +79,10 @@ class EnsembleBatchNorm1d(EnsembleLeaf):
         self.eps, self.momentum = first.eps, first.momentum
         self.weight = nn.Parameter(th.stack([m.weight.detach() for m in members]))
         self.bias = nn.Parameter(th.stack([m.bias.detach() for m in members]))
-        self.register_buffer("running_mean", th.stack([m.running_mean for m in members]))
-        self.register_buffer("running_var", th.stack([m.running_var for m in members]))
-        self.register_buffer("num_batches_tracked", first.num_batches_tracked.clone())
+        # Not None: running statistics are tracked (checked above).
+        self.register_buffer("running_mean", th.stack([cast(th.Tensor, m.running_mean) for m in members]))
+        self.register_buffer("running_var", th.stack([cast(th.Tensor, m.running_var) for m in members]))
+        self.register_buffer("num_batches_tracked", cast(th.Tensor, first.num_batches_tracked).clone())
 
     def forward(self, x: th.Tensor) -> th.Tensor:
         n, batch, dim = x.shape

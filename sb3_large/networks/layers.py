@@ -12,6 +12,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
     "mish": nn.Mish,
     "selu": nn.SELU,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
 }
 
 NORMS = ("none", "layer", "batch")
@@ -46,7 +48,7 @@ def norm_layer(norm: str, dim: int) -> nn.Module:
 
 def dense_layer(in_dim: int, width: int, activation: str | type[nn.Module], norm: str) -> nn.Sequential:
     """``act(norm(W x + b))``: the unit every MLP-like body stacks."""
-    layers = [nn.Linear(in_dim, width)]
+    layers: list[nn.Module] = [nn.Linear(in_dim, width)]
     if norm != "none":
         layers.append(norm_layer(norm, width))
     layers.append(activation_class(activation)())

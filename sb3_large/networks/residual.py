@@ -3,6 +3,7 @@
 import torch as th
 from torch import nn
 
+from sb3_large.checks import check_int
 from sb3_large.networks.layers import activation_class, check_norm, norm_layer
 
 
@@ -36,8 +37,7 @@ def residual(
     would couple samples of the replay batch.
     """
     norm = check_norm(norm or "layer", allowed=("layer", "none"), arch="residual")
-    if not isinstance(expansion, int) or isinstance(expansion, bool) or expansion <= 0:
-        raise ValueError(f"expansion: must be a positive integer, got {expansion!r}")
+    expansion = check_int("expansion", expansion)
     net = nn.Sequential(
         nn.Linear(in_dim, width),
         *(ResidualBlock(width, expansion, activation, norm) for _ in range(depth)),

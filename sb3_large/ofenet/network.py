@@ -11,6 +11,7 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_large.checks import check_bool, check_int, check_number
 from sb3_large.networks import NetSpec, build
 
 
@@ -51,14 +52,15 @@ class OFENetConfig:
         return cls(**kwargs)
 
     def __post_init__(self):
-        for name in ("layers", "growth"):
-            _check(name, getattr(self, name), lambda v: _is_int(v) and v > 0, "a positive integer")
+        check_int("ofenet.layers", self.layers)
+        check_int("ofenet.growth", self.growth)
         for name in ("predict_dims", "batch_size"):
-            _check(name, getattr(self, name), lambda v: v is None or (_is_int(v) and v > 0), "None or an integer > 0")
-        _check("pretrain_steps", self.pretrain_steps, lambda v: _is_int(v) and v >= 0, "an integer >= 0")
-        _check("updates_per_step", self.updates_per_step, lambda v: _is_number(v) and v >= 0, "a number >= 0")
-        _check("learning_rate", self.learning_rate, lambda v: _is_number(v) and v > 0, "a number > 0")
-        _check("joint", self.joint, lambda v: isinstance(v, bool), "true or false")
+            if getattr(self, name) is not None:
+                check_int(f"ofenet.{name}", getattr(self, name))
+        check_int("ofenet.pretrain_steps", self.pretrain_steps, minimum=0)
+        check_number("ofenet.updates_per_step", self.updates_per_step)
+        check_number("ofenet.learning_rate", self.learning_rate, inclusive=False)
+        check_bool("ofenet.joint", self.joint)
         try:
             self.body_spec()
         except (ValueError, TypeError) as exc:
@@ -73,19 +75,6 @@ class OFENetConfig:
         return asdict(self)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check(name: str, value, ok, expected: str) -> None:
-    if not ok(value):
-        raise ValueError(f"ofenet.{name}: must be {expected}, got {value!r}")
-
-
 class OFENet(nn.Module):
     """phi_s, phi_sa and the next-observation head, with its own Adam optimizer and update counter.
 
@@ -94,6 +83,8 @@ class OFENet(nn.Module):
     respect to the action but never produce gradients for OFENet. The optimizer state travels in the
     module's ``state_dict`` (extra state), so SB3's ``save``/``load`` keep it.
     """
+
+    n_updates: th.Tensor
 
     def __init__(self, obs_dim: int, action_dim: int, config: OFENetConfig):
         super().__init__()
@@ -109,28 +100,17 @@ class OFENet(nn.Module):
         self.phi_sa, self.state_action_dim = build(spec, self.state_dim + action_dim)
         self.head = nn.Linear(self.state_action_dim, self.predict_dims)
         self.register_buffer("n_updates", th.zeros((), dtype=th.long))
-        self._feature_cache: list[tuple[tuple, th.Tensor, th.Tensor]] = []
         self.optimizer = th.optim.Adam(self.parameters(), lr=config.learning_rate)
         self.eval()
         self.requires_grad_(config.joint)
 
-    def state_features(self, obs: th.Tensor) -> th.Tensor:
-        """``z_s``, with batch-norm running statistics.
+    def untrained(self) -> bool:
+        """True while no update has run although the settings ask for some: nothing is training this OFENet."""
+        return int(self.n_updates) == 0 and (self.config.pretrain_steps > 0 or self.config.updates_per_step > 0)
 
-        One SAC update asks for ``z_s`` of the same batch up to three times (actor, critic, actor loss). While
-        OFENet is frozen for RL (decoupled) the last two results are reused, keyed on the batch's content and
-        on the version of every OFENet tensor, so any change of the weights (an update, a load, a sync) misses.
-        """
-        self._eval_mode()
-        if self.config.joint:
-            return self.phi_s(obs)
-        weights = tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
-        for cached_weights, cached_obs, z_s in self._feature_cache:
-            if cached_weights == weights and cached_obs.shape == obs.shape and th.equal(cached_obs, obs):
-                return z_s
-        z_s = self.phi_s(obs)
-        self._feature_cache = [(weights, obs.detach().clone(), z_s), *self._feature_cache[:1]]
-        return z_s
+    def state_features(self, obs: th.Tensor) -> th.Tensor:
+        """``z_s``, with batch-norm running statistics."""
+        return self._eval_mode().phi_s(obs)
 
     def state_action_features(self, z_s: th.Tensor, actions: th.Tensor) -> th.Tensor:
         """``z_sa`` from ``z_s`` and the (squashed, in [-1, 1]) action, with batch-norm running statistics."""

@@ -1,63 +1,72 @@
 """The callback that trains a policy's OFENet from the model's replay buffer, beside SB3's RL updates."""
 
+import math
+
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from torch import nn
 
 from sb3_large.ofenet.network import OFENet
 
 
 class OFENetTrainer(BaseCallback):
     """Trains ``model.policy.ofenet``: ``pretrain_steps`` updates once ``learning_starts`` is passed, then
-    ``updates_per_step`` updates per RL gradient step. Logs ``ofenet/aux_loss`` and ``ofenet/updates``.
+    ``updates_per_step`` updates per RL gradient step, always ahead of the RL update they precede. Logs
+    ``ofenet/aux_loss`` and ``ofenet/updates``.
 
     Use ``model.learn(n, callback=OFENetTrainer())``, or in an RL Zoo YAML entry
     ``callback: [sb3_large.ofenet.OFENetTrainer]``. The settings are the policy's ``ofenet`` kwarg.
+
+    The RL gradient steps are those SB3 has run (its update counter) plus those it is about to run:
+    ``model.gradient_steps``, or, for ``gradient_steps=-1``, the transitions of the learner's own env in the
+    rollout (``n_envs`` per step). Another callback may change ``model.gradient_steps`` (the Ape-X collector
+    does): whatever it sets after this callback has read it is counted at the next rollout's end, so the order
+    of the callbacks does not matter.
     """
+
+    model: OffPolicyAlgorithm
 
     def __init__(self, verbose: int = 0):
         super().__init__(verbose)
-        self._last_timesteps = 0
-        self._fractional_updates = 0.0
+        self._rollout_steps = 0
+        self._start_updates = 0
+        self._updates_done = 0
 
     @property
     def ofenet(self) -> OFENet:
-        return self.model.policy.ofenet
+        return _ofenet_of(self.model.policy)
 
     def _on_training_start(self) -> None:
-        if not isinstance(getattr(self.model.policy, "ofenet", None), OFENet):
-            raise ValueError(
-                f"OFENetTrainer: policy {type(self.model.policy).__name__} has no OFENet; "
-                "use sb3_large.policies.OFENetSACPolicy / OFENetTD3Policy (alias 'OFENetPolicy')"
-            )
-        self.model.policy.ofenet_trainer_attached = True
-        self._last_timesteps = self.model.num_timesteps
-
-    def _on_training_end(self) -> None:
-        self.model.policy.ofenet_trainer_attached = False
+        _ofenet_of(self.model.policy)  # refuse a policy without one before any step
+        self._rollout_steps = self._updates_done = 0
+        self._start_updates = self.model._n_updates
 
     def _on_step(self) -> bool:
+        self._rollout_steps += 1
         return True
 
     def _on_rollout_end(self) -> None:
         model = self.model
-        new_steps = model.num_timesteps - self._last_timesteps
-        self._last_timesteps = model.num_timesteps
+        rollout_steps, self._rollout_steps = self._rollout_steps, 0
         # SB3 trains after this rollout only past learning_starts; OFENet follows the same rule.
         if model.num_timesteps <= model.learning_starts:
             return
         config = self.ofenet.config
-        gradient_steps = model.gradient_steps if model.gradient_steps >= 0 else new_steps // model.n_envs
-        self._fractional_updates += config.updates_per_step * gradient_steps
-        n_updates = int(self._fractional_updates)
-        self._fractional_updates -= n_updates
         pretrain = max(0, config.pretrain_steps - int(self.ofenet.n_updates))
         if pretrain:
             self._train(pretrain, pretraining=True)
-        if n_updates:
-            self._train(n_updates, pretraining=False)
+        upcoming = model.gradient_steps if model.gradient_steps >= 0 else rollout_steps * model.n_envs
+        rl_steps = model._n_updates - self._start_updates + upcoming
+        # Rounded up, so that OFENet is never behind: a ratio of 0.5 updates it before the first RL step.
+        target = math.ceil(round(config.updates_per_step * rl_steps, 9))
+        if target > self._updates_done:
+            self._train(target - self._updates_done, pretraining=False)
+            self._updates_done = target
 
     def _train(self, n_updates: int, pretraining: bool) -> None:
         model, ofenet = self.model, self.ofenet
+        assert model.replay_buffer is not None  # learn() has set the model up
         batch_size = ofenet.config.batch_size or model.batch_size
         report_every = max(1, n_updates // 10)
         losses = []
@@ -68,3 +77,13 @@ class OFENetTrainer(BaseCallback):
                 print(f"OFENet pretraining {i}/{n_updates}: aux loss {losses[-1].item():.5f}")
         self.logger.record("ofenet/aux_loss", th.stack(losses).mean().item())
         self.logger.record("ofenet/updates", int(ofenet.n_updates))
+
+
+def _ofenet_of(policy: nn.Module) -> OFENet:
+    ofenet = getattr(policy, "ofenet", None)
+    if not isinstance(ofenet, OFENet):
+        raise ValueError(
+            f"OFENetTrainer: policy {type(policy).__name__} has no OFENet; use sb3_large.policies.OFENetSACPolicy / "
+            "OFENetTD3Policy (alias 'OFENetPolicy') or a large policy with ofenet_kwargs"
+        )
+    return ofenet

@@ -1,23 +1,23 @@
-"""Code shared by every large-network policy: kwargs -> specs, space checks, and bodies under SB3's heads.
+"""What every large-network policy shares: policy kwargs -> body specs, the Q critics, the policy mixin.
 
-SB3's actor and critic classes build ``create_mlp(in_dim, out_dim, net_arch)``; with ``net_arch=[]`` that is
-just the output head. The classes here let SB3 build those heads, then put our body in front of them, so
-SB3's algorithms (losses, gSDE, target networks, saving) work unchanged.
+SB3's policies build their networks in ``make_actor`` / ``make_critic``. ``LargePolicyMixin`` overrides both:
+the critics are ours (``LargeCritic``), built directly; the actors are SB3's own with ``net_arch=[]`` (only
+the output heads, sized for our body) and our body in the slot SB3 leaves empty. SB3's algorithms (losses,
+gSDE, target networks, saving) then work unchanged.
 """
 
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import ContinuousCritic
-from stable_baselines3.common.preprocessing import get_action_dim, is_image_space
+from stable_baselines3.common.policies import BaseModel, BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim, is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.sac.policies import Actor as SB3SACActor
-from stable_baselines3.td3.policies import Actor as SB3TD3Actor
 from torch import nn
 
+from sb3_large.checks import check_bool
 from sb3_large.networks import NetSpec, build
 from sb3_large.networks.ensemble import (
     EnsembleMember,
@@ -26,9 +26,16 @@ from sb3_large.networks.ensemble import (
     convert_optimizer_state,
     stack_state_dict,
 )
+from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
 
 BODY_FIELDS = NetSpec.field_names()
 FUSED_ADAM = (th.optim.Adam, th.optim.AdamW)
+# Old names of policy kwargs, still accepted (models saved by sb3-large 0.1 carry them).
+RENAMED = {"actor": "actor_net", "critic": "critic_net", "ofenet": "ofenet_kwargs"}
+TRAINER_HINT = (
+    "pass callback=sb3_large.ofenet.OFENetTrainer() to learn() "
+    "(RL Zoo: add `callback: [sb3_large.ofenet.OFENetTrainer]` to the YAML entry)"
+)
 
 
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -76,8 +83,8 @@ def _from_net_arch(net_arch: list[int]) -> dict[str, Any]:
 
 def resolve_specs(
     body: Mapping[str, Any],
-    actor: Mapping[str, Any] | None,
-    critic: Mapping[str, Any] | None,
+    actor_net: Mapping[str, Any] | None,
+    critic_net: Mapping[str, Any] | None,
     net_arch: list[int] | dict[str, list[int]] | None,
 ) -> tuple[NetSpec, NetSpec]:
     """Shared body options, then SB3's ``net_arch`` shorthand, then the per-network overrides."""
@@ -90,83 +97,48 @@ def resolve_specs(
         actor_values.update(_from_net_arch(net_arch))
         critic_values.update(_from_net_arch(net_arch))
     return (
-        _spec("actor", _override("actor", actor_values, actor)),
-        _spec("critic", _override("critic", critic_values, critic)),
+        _spec("actor_net", _override("actor_net", actor_values, actor_net)),
+        _spec("critic_net", _override("critic_net", critic_values, critic_net)),
     )
 
 
-def attach_q_bodies(critic: nn.Module, spec: NetSpec, in_dim: int, out_dim: int) -> None:
-    """Replace each of ``critic.q_networks`` by ``body(q_input) -> Linear(out_dim)``."""
-    for idx in range(len(critic.q_networks)):
-        body, body_dim = build(spec, in_dim)
-        q_net = nn.Sequential(body, nn.Linear(body_dim, out_dim))
-        critic.add_module(f"qf{idx}", q_net)
-        critic.q_networks[idx] = q_net
+class LargeCritic(BaseModel):
+    """``n_critics`` Q networks, each a large body with a linear output of ``out_dim``.
 
-
-def compile_forward(network: nn.Module) -> None:
-    """Compile a network's dense part in place: the critics' Q passes, the actor's body.
-
-    The compiled functions replace bound methods, not modules, so parameter names (and saved files) do not
-    change. The actor's distribution code stays eager: it would break the graph anyway.
-    """
-    if isinstance(network, LargeCritic):
-        network.forward = th.compile(network.forward)
-        network.q1_forward = th.compile(network.q1_forward)
-        return
-    body = network.latent_pi if hasattr(network, "latent_pi") else network.mu
-    body.forward = th.compile(body.forward)
-
-
-class LatentBodyMixin:
-    """For SAC-style actors (``latent_pi -> mu, log_std``): our body becomes ``latent_pi``.
-
-    SB3 builds the mean, log-std and gSDE heads for ``features_dim=latent_dim`` and an empty ``latent_pi``.
+    The Q networks read ``concat(features, action)``, or OFENet's ``z_sa`` when an ``ofenet`` is given
+    (called, not owned: the policy owns it). The input is computed once for all Q networks. With
+    ``ensemble=True`` the Q networks are built as separate networks, then stacked into one ``QEnsemble``
+    (``sb3_large.networks.ensemble``): same initial weights and math, one batched matmul per layer; a body with
+    a layer that has no stacked version stays separate. Saved state dicts of either form load into both.
     """
 
-    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
-        latent_pi, latent_dim = build(body, features_dim)
-        super().__init__(features_dim=latent_dim, **kwargs)
-        self.latent_pi = latent_pi
-        self.features_dim = features_dim
-        self.body = body
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "body": self.body}
-
-
-class LargeSACActor(LatentBodyMixin, SB3SACActor):
-    """SB3's SAC actor with a large body."""
-
-
-class LargeTD3Actor(SB3TD3Actor):
-    """SB3's TD3 actor whose ``mu`` is ``body -> Linear -> Tanh``."""
-
-    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
-        net, latent_dim = build(body, features_dim)
-        super().__init__(features_dim=latent_dim, **kwargs)
-        self.mu = nn.Sequential(net, *self.mu)
-        self.features_dim = features_dim
-        self.body = body
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "body": self.body}
-
-
-class LargeCritic(ContinuousCritic):
-    """SB3's twin Q critic with each Q network a large body plus a linear output.
-
-    The Q networks read ``q_input(features, actions)``, computed once for all of them; subclasses change
-    that input (OFENet's ``z_sa``) by overriding ``q_input`` and ``q_input_dim``. With ``ensemble=True``
-    the Q networks are built as separate networks, as SB3 would, then stacked into one
-    ``QEnsemble`` (``sb3_large.networks.ensemble``): same initial weights and math, one batched matmul per
-    layer. A body with a layer that has no stacked version stays separate. Saved state dicts of either form
-    load into both.
-    """
-
-    def __init__(self, *, body: NetSpec, features_dim: int, ensemble: bool = False, **kwargs):
-        super().__init__(features_dim=features_dim, **kwargs)
-        attach_q_bodies(self, body, self.q_input_dim(features_dim), out_dim=1)
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        body: NetSpec,
+        normalize_images: bool = True,
+        n_critics: int = 2,
+        share_features_extractor: bool = True,
+        out_dim: int = 1,
+        ensemble: bool = False,
+        ofenet: OFENet | None = None,
+    ):
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
+        self.share_features_extractor = share_features_extractor
+        self.n_critics = n_critics
+        self.state_action_features = None if ofenet is None else ofenet.state_action_features
+        in_dim = features_dim + get_action_dim(action_space) if ofenet is None else ofenet.state_action_dim
+        self.q_networks: list[nn.Module] = []
+        for idx in range(n_critics):
+            q_body, body_dim = build(body, in_dim)
+            q_net = nn.Sequential(q_body, nn.Linear(body_dim, out_dim))
+            self.add_module(f"qf{idx}", q_net)
+            self.q_networks.append(q_net)
         self.q_ensemble: QEnsemble | None = None
         if ensemble:
             try:
@@ -174,9 +146,9 @@ class LargeCritic(ContinuousCritic):
             except NotStackable:
                 pass
         if self.q_ensemble is not None:
-            for idx in range(self.n_critics):
+            for idx in range(n_critics):
                 delattr(self, f"qf{idx}")
-            self.q_networks = [EnsembleMember(self.q_ensemble, idx) for idx in range(self.n_critics)]
+            self.q_networks = [EnsembleMember(self.q_ensemble, idx) for idx in range(n_critics)]
         self._register_load_state_dict_pre_hook(self._convert_state_dict)
 
     def _convert_state_dict(self, state_dict, prefix, *_args) -> None:
@@ -193,19 +165,18 @@ class LargeCritic(ContinuousCritic):
     def convert_optimizer_state(self, optimizer: th.optim.Optimizer, state_dict: dict) -> dict:
         """Optimizer pre-load hook: a state saved with the other critic form, rewritten for this one."""
         stacked = self.q_ensemble is not None
-        n_stacked = len(list((self.q_ensemble if stacked else self.q_networks[0]).parameters()))
+        n_stacked = len(list((self.q_ensemble or self.q_networks[0]).parameters()))
         n_leading = len(optimizer.param_groups[0]["params"]) - n_stacked * (1 if stacked else self.n_critics)
         return convert_optimizer_state(state_dict, self.n_critics, n_leading, n_stacked, stacked)
 
-    def q_input_dim(self, features_dim: int) -> int:
-        return features_dim + get_action_dim(self.action_space)
-
     def q_input(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        if self.state_action_features is not None:
+            return self.state_action_features(features, actions)
         return th.cat([features, actions], dim=1)
 
     def q_values(self, obs: th.Tensor, actions: th.Tensor, grad_features: bool) -> tuple[th.Tensor, ...]:
         with th.set_grad_enabled(grad_features and th.is_grad_enabled()):
-            features = self.extract_features(obs, self.features_extractor)
+            features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
         q_input = self.q_input(features, actions)
         if self.q_ensemble is not None:
             return tuple(self.q_ensemble(q_input).unbind(0))
@@ -217,17 +188,40 @@ class LargeCritic(ContinuousCritic):
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         with th.no_grad():
-            features = self.extract_features(obs, self.features_extractor)
+            features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
         q_input = self.q_input(features, actions)
         if self.q_ensemble is not None:
             return self.q_ensemble(q_input, members=slice(0, 1))[0]
         return self.q_networks[0](q_input)
 
 
-class LargePolicyMixin:
-    """Turns the body kwargs into actor/critic specs and builds SB3's networks from them.
+def compile_forward(network: nn.Module) -> None:
+    """Compile a network's dense part in place: the critics' Q passes, the actor's body.
 
-    Used as ``class LargeSACPolicy(LargePolicyMixin, SACPolicy)`` with ``actor_class`` / ``critic_class`` set.
+    The compiled functions replace bound methods, not modules, so parameter names (and saved files) do not
+    change. The actor's distribution code stays eager: it would break the graph anyway.
+    """
+    if isinstance(network, LargeCritic):
+        network.forward = th.compile(network.forward)  # type: ignore[method-assign]
+        network.q1_forward = th.compile(network.q1_forward)  # type: ignore[method-assign]
+        return
+    body = network.get_submodule("latent_pi" if hasattr(network, "latent_pi") else "mu")
+    body.forward = th.compile(body.forward)  # type: ignore[method-assign]
+
+
+if TYPE_CHECKING:
+    # For the type checker only: the mixin always goes in front of an SB3 actor-critic policy class.
+    _PolicyBase = BasePolicy
+else:
+    _PolicyBase = object
+
+
+class LargePolicyMixin(_PolicyBase):
+    """Turns the body kwargs into actor/critic specs and builds the policy's networks from them.
+
+    Used as ``class LargeSACPolicy(LargePolicyMixin, SACPolicy)`` with ``actor_class`` set (and ``critic_class``
+    where the critic is not ``LargeCritic``);
+    every other kwarg is the SB3 policy's own.
 
     :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual`` or a plugin)
     :param width: layer width of the body
@@ -235,22 +229,29 @@ class LargePolicyMixin:
     :param activation: activation name (``relu``, ``silu``/``swish``, ``elu``, ``tanh``, ...)
     :param norm: ``none``, ``layer`` or ``batch``; ``None`` lets the architecture choose
     :param arch_kwargs: extra options of the architecture
-    :param actor: overrides of the options above for the actor only
-    :param critic: overrides of the options above for the critics only
+    :param actor_net: overrides of the options above for the actor only (old name: ``actor``)
+    :param critic_net: overrides of the options above for the critics only (old name: ``critic``)
     :param net_arch: SB3 shorthand, ``[w] * d`` (or ``dict(pi=..., qf=...)``) sets ``width=max``, ``depth=len``
     :param activation_fn: SB3 shorthand for ``activation`` (a ``nn.Module`` class)
     :param ensemble_critics: run the twin critics as one stacked ensemble: same math, half the kernel launches
-        (worth it on a GPU; on CPU the batched matmul's backward is slower than two plain ones, see the README).
-        SAC and TD3; TQC's quantile critics stay separate.
+        (worth it on a GPU; on CPU the batched matmul's backward is slower than two plain ones, see the README)
     :param compile: ``torch.compile`` the actor body and the critics' forward passes (state dicts unchanged;
         the first updates pay the compilation, about a minute on a small CPU)
+    :param ofenet_kwargs: ``None`` (no OFENet), or the settings of an OFENet (``sb3_large.ofenet.OFENetConfig``)
+        whose features the actor (``z_s``) and critics (``z_sa``) read, trained by ``OFENetTrainer``
+        (old name: ``ofenet``)
 
     Without ``optimizer_kwargs``, Adam and AdamW run fused (``fused=True``); pass ``optimizer_kwargs={}`` for
     PyTorch's default implementation.
     """
 
     actor_class: type[nn.Module]
-    critic_class: type[nn.Module]
+    critic_class: type[LargeCritic] = LargeCritic
+    # Set by SB3's policy classes.
+    actor_kwargs: dict[str, Any]
+    critic_kwargs: dict[str, Any]
+    critic: Any
+    ofenet: OFENet | None
 
     def __init__(
         self,
@@ -263,16 +264,19 @@ class LargePolicyMixin:
         activation: str | type[nn.Module] = "relu",
         norm: str | None = None,
         arch_kwargs: Mapping[str, Any] | None = None,
-        actor: Mapping[str, Any] | None = None,
-        critic: Mapping[str, Any] | None = None,
+        actor_net: Mapping[str, Any] | None = None,
+        critic_net: Mapping[str, Any] | None = None,
         net_arch: list[int] | dict[str, list[int]] | None = None,
         activation_fn: type[nn.Module] | None = None,
         ensemble_critics: bool = False,
         compile: bool = False,
+        ofenet_kwargs: Mapping[str, Any] | None = None,
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
-        self._check_kwargs(kwargs)
+        renamed = self._take_old_names(kwargs, actor_net=actor_net, critic_net=critic_net, ofenet_kwargs=ofenet_kwargs)
+        actor_net, critic_net, ofenet_kwargs = renamed["actor_net"], renamed["critic_net"], renamed["ofenet_kwargs"]
+        self._check_sb3_kwargs(kwargs)
         if kwargs.get("optimizer_kwargs") is None and kwargs.get("optimizer_class", th.optim.Adam) in FUSED_ADAM:
             # One kernel per step instead of a dozen per parameter tensor: the Adam step of a 2048-wide
             # policy is memory-bound, and at width 256 its Python loop costs as much as the matmuls.
@@ -285,54 +289,85 @@ class LargePolicyMixin:
             norm=norm,
             arch_kwargs=dict(arch_kwargs or {}),
         )
-        # Set before SB3's __init__, which builds the networks through make_actor / make_critic.
-        self.actor_spec, self.critic_spec = resolve_specs(body, actor, critic, net_arch)
-        for name, value in (("ensemble_critics", ensemble_critics), ("compile", compile)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name}: must be True or False, got {value!r}")
-        self.ensemble_critics, self.compile = ensemble_critics, compile
+        # Set before SB3's __init__, which builds the networks through _build / make_actor / make_critic.
+        self.actor_spec, self.critic_spec = resolve_specs(body, actor_net, critic_net, net_arch)
+        self.ensemble_critics = check_bool("ensemble_critics", ensemble_critics)
+        self.compile_networks = check_bool("compile", compile)
+        if ofenet_kwargs is not None and not isinstance(ofenet_kwargs, Mapping):
+            raise TypeError(f"ofenet_kwargs: must be a mapping of OFENet settings or None, got {ofenet_kwargs!r}")
+        self.ofenet_config = None if ofenet_kwargs is None else OFENetConfig.from_kwargs(dict(ofenet_kwargs))
         self.body_kwargs = {
             **body,
-            "actor": actor,
-            "critic": critic,
+            "actor_net": actor_net,
+            "critic_net": critic_net,
             "net_arch": net_arch,
             "ensemble_critics": ensemble_critics,
             "compile": compile,
+            "ofenet_kwargs": None if self.ofenet_config is None else self.ofenet_config.as_kwargs(),
         }
-        super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)  # type: ignore[call-arg]
 
-    def _check_kwargs(self, kwargs: dict[str, Any]) -> None:
+    @staticmethod
+    def _take_old_names(kwargs: dict[str, Any], **new: Any) -> dict[str, Any]:
+        for old, name in RENAMED.items():
+            if old in kwargs:
+                if new[name] is not None:
+                    raise TypeError(f"policy_kwargs: {old!r} is the old name of {name!r}; give only {name!r}")
+                new[name] = kwargs.pop(old)
+        return new
+
+    def _check_sb3_kwargs(self, kwargs: dict[str, Any]) -> None:
         # A typo in a YAML's policy_kwargs should name the field and the choices, not fail in SB3's __init__.
-        sb3_options = [
-            n for n in inspect.signature(super().__init__).parameters if n not in ("net_arch", "activation_fn")
-        ]
+        taken = ("self", "observation_space", "action_space", "lr_schedule", "net_arch", "activation_fn", "kwargs")
+        sb3_options = [n for n in inspect.signature(super().__init__).parameters if n not in taken]
         unknown = sorted(set(kwargs) - set(sb3_options))
         if unknown:
-            ours = [n for n in inspect.signature(LargePolicyMixin.__init__).parameters if n not in ("self", "kwargs")]
+            ours = [n for n in inspect.signature(LargePolicyMixin.__init__).parameters if n not in taken]
             raise TypeError(
                 f"policy_kwargs: unknown option {unknown[0]!r} for {type(self).__name__}; "
-                f"allowed: {', '.join(ours[3:] + sb3_options[3:])}"
+                f"allowed: {', '.join(ours + sb3_options)}"
             )
 
     def _build(self, lr_schedule) -> None:
-        super()._build(lr_schedule)
-        if isinstance(self.critic, LargeCritic):
-            # A file saved with the other critic form (or before ensembles existed) must load into this one.
-            self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
-        if self.compile:
+        # Runs inside SB3's __init__, after nn.Module's: the OFENet must exist before the networks that read it.
+        self.ofenet = None
+        if self.ofenet_config is not None:
+            self.ofenet = OFENet(
+                get_flattened_obs_dim(self.observation_space), get_action_dim(self.action_space), self.ofenet_config
+            )
+        super()._build(lr_schedule)  # type: ignore[misc]
+        # A file saved with the other critic form (or before ensembles existed) must load into this one.
+        self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
+        if self.ofenet is not None and self.ofenet.config.joint:
+            self.critic.optimizer.add_param_group({"params": list(self.ofenet.parameters())})
+        if self.compile_networks:
             for name in ("actor", "actor_target", "critic", "critic_target"):
                 if getattr(self, name, None) is not None:
                     compile_forward(getattr(self, name))
 
-    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
+        if features_extractor is None and self.ofenet is not None:
+            features_extractor = OFENetStateFeatures(self.observation_space, self.ofenet, trainable=False)
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return self.actor_class(body=self.actor_spec, **actor_kwargs).to(self.device)
 
-    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> nn.Module:
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
+        if features_extractor is None and self.ofenet is not None:
+            trainable = self.ofenet.config.joint
+            features_extractor = OFENetStateFeatures(self.observation_space, self.ofenet, trainable=trainable)
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        if issubclass(self.critic_class, LargeCritic):
-            critic_kwargs["ensemble"] = self.ensemble_critics
-        return self.critic_class(body=self.critic_spec, **critic_kwargs).to(self.device)
+        # Our Q networks replace SB3's net_arch / activation_fn.
+        del critic_kwargs["net_arch"], critic_kwargs["activation_fn"]
+        critic = self.critic_class(
+            body=self.critic_spec, ensemble=self.ensemble_critics, ofenet=self.ofenet, **critic_kwargs
+        )
+        return critic.to(self.device)
+
+    def set_training_mode(self, mode: bool) -> None:
+        # SB3's train() starts with set_training_mode(True): the last moment to refuse an untrained OFENet.
+        if mode and self.ofenet is not None and self.ofenet.untrained():
+            raise RuntimeError(f"{type(self).__name__}: nothing trains its OFENet; {TRAINER_HINT}")
+        super().set_training_mode(mode)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -340,12 +375,4 @@ class LargePolicyMixin:
         return {**data, **self.body_kwargs}
 
 
-__all__ = [
-    "LargeCritic",
-    "LargePolicyMixin",
-    "LargeSACActor",
-    "LatentBodyMixin",
-    "LargeTD3Actor",
-    "check_spaces",
-    "resolve_specs",
-]
+__all__ = ["LargeCritic", "LargePolicyMixin", "check_spaces", "compile_forward", "resolve_specs"]

@@ -1,29 +1,29 @@
-"""Large-network policy for TQC (sb3-contrib)."""
+"""Large-network policy for TQC (sb3-contrib): SAC's actor structure, quantile critics."""
 
-from sb3_contrib.tqc.policies import Actor as TQCActor
-from sb3_contrib.tqc.policies import Critic as TQCCritic
+import torch as th
 from sb3_contrib.tqc.policies import TQCPolicy
-from stable_baselines3.common.preprocessing import get_action_dim
 
-from sb3_large.networks import NetSpec
-from sb3_large.policies.common import LargePolicyMixin, LatentBodyMixin, attach_q_bodies
-
-
-class LargeTQCActor(LatentBodyMixin, TQCActor):
-    """TQC's actor has SAC's structure (``latent_pi``, ``mu``, ``log_std``); the same body slots in."""
+from sb3_large.policies.common import LargeCritic, LargePolicyMixin
+from sb3_large.policies.sac import LargeSACActor
 
 
-class LargeTQCCritic(TQCCritic):
-    """TQC's quantile critics, each a large body with ``n_quantiles`` outputs."""
+class LargeTQCCritic(LargeCritic):
+    """TQC's quantile critics: each Q network a large body with ``n_quantiles`` outputs.
 
-    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
-        super().__init__(features_dim=features_dim, **kwargs)
-        in_dim = features_dim + get_action_dim(self.action_space)
-        attach_q_bodies(self, body, in_dim, out_dim=self.n_quantiles)
+    ``forward`` returns ``(batch, n_critics, n_quantiles)``, as sb3-contrib's critic does.
+    """
+
+    def __init__(self, *, n_quantiles: int = 25, **kwargs):
+        super().__init__(out_dim=n_quantiles, **kwargs)
+        self.n_quantiles = n_quantiles
+        self.quantiles_total = n_quantiles * self.n_critics
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        return th.stack(super().forward(obs, actions), dim=1)
 
 
 class LargeTQCPolicy(LargePolicyMixin, TQCPolicy):
     """TQC policy whose actor and quantile critics are large bodies (see ``LargePolicyMixin`` for the options)."""
 
-    actor_class = LargeTQCActor
+    actor_class = LargeSACActor
     critic_class = LargeTQCCritic
