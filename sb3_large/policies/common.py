@@ -30,6 +30,8 @@ from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
 
 BODY_FIELDS = NetSpec.field_names()
 FUSED_ADAM = (th.optim.Adam, th.optim.AdamW)
+# Key of the critic form (stacked or separate, number of critics) in the critic optimizer's state dict.
+OPTIMIZER_LAYOUT = "sb3_large_critic_layout"
 # Old names of policy kwargs, still accepted (models saved by sb3-large 0.1 carry them).
 RENAMED = {"actor": "actor_net", "critic": "critic_net", "ofenet": "ofenet_kwargs"}
 TRAINER_HINT = (
@@ -162,12 +164,35 @@ class LargeCritic(BaseModel):
                 for idx, member in enumerate(members):
                     state_dict[member + key[len(stacked) :]] = value if value.dim() == 0 else value[idx]
 
+    def record_optimizer_layout(self, optimizer: th.optim.Optimizer, state_dict: dict) -> dict:
+        """Optimizer state-dict post hook: say which critic form the saved state is laid out for."""
+        state_dict[OPTIMIZER_LAYOUT] = {"stacked": self.q_ensemble is not None, "n_critics": self.n_critics}
+        return state_dict
+
     def convert_optimizer_state(self, optimizer: th.optim.Optimizer, state_dict: dict) -> dict:
         """Optimizer pre-load hook: a state saved with the other critic form, rewritten for this one."""
         stacked = self.q_ensemble is not None
         n_stacked = len(list((self.q_ensemble or self.q_networks[0]).parameters()))
         n_leading = len(optimizer.param_groups[0]["params"]) - n_stacked * (1 if stacked else self.n_critics)
+        layout = state_dict.pop(OPTIMIZER_LAYOUT, None)
+        saved_stacked = self._saved_stacked(state_dict, n_leading) if layout is None else layout["stacked"]
+        if saved_stacked == stacked:
+            return state_dict
         return convert_optimizer_state(state_dict, self.n_critics, n_leading, n_stacked, stacked)
+
+    def _saved_stacked(self, state_dict: dict, n_leading: int) -> bool:
+        """For files that predate the recorded layout (sb3-large 0.1): read it from the saved moments' shapes.
+
+        A stacked member parameter has one more dimension than a separate one (with one critic, the counts of
+        the two forms are equal, and only the shapes tell them apart).
+        """
+        first = next(iter((self.q_ensemble or self.q_networks[0]).parameters()))
+        separate_dim = first.dim() - (1 if self.q_ensemble is not None else 0)
+        saved_id = state_dict["param_groups"][0]["params"][n_leading]
+        moments = [v for v in state_dict["state"].get(saved_id, {}).values() if th.is_tensor(v) and v.dim() > 0]
+        if not moments:  # nothing to convert: no step taken yet
+            return self.q_ensemble is not None
+        return moments[0].dim() == separate_dim + 1
 
     def q_input(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         if self.state_action_features is not None:
@@ -336,7 +361,8 @@ class LargePolicyMixin(_PolicyBase):
                 get_flattened_obs_dim(self.observation_space), get_action_dim(self.action_space), self.ofenet_config
             )
         super()._build(lr_schedule)  # type: ignore[misc]
-        # A file saved with the other critic form (or before ensembles existed) must load into this one.
+        # The critic optimizer's saved state says which critic form it holds, so that it loads into either.
+        self.critic.optimizer.register_state_dict_post_hook(self.critic.record_optimizer_layout)
         self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
         if self.ofenet is not None and self.ofenet.config.joint:
             self.critic.optimizer.add_param_group({"params": list(self.ofenet.parameters())})
