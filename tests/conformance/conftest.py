@@ -59,6 +59,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for name, fast in (("SAC", sb3_large.SAC), ("TD3", sb3_large.TD3)):
                 if getattr(item.module, name, None) is getattr(sb3, name):
                     setattr(item.module, name, fast)
+            for table in [v for v in vars(item.module).values() if isinstance(v, dict)]:  # e.g. {SAC: helper}
+                for stock in [k for k in table if isinstance(k, type) and k in FAST]:
+                    table.setdefault(FAST[stock], table[stock])
             if hasattr(item, "callspec"):
                 for key, value in item.callspec.params.items():
                     if isinstance(value, type) and value in FAST:
