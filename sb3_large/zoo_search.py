@@ -119,7 +119,7 @@ class SearchSpace:
             if name in self.ofenet_kwargs:
                 raise ValueError(f"search_space.ofenet_kwargs.{name}: sampled; set search_space.ofenet_{name} instead")
         OFENetConfig.from_kwargs(dict(self.ofenet_kwargs))
-        sampled = sorted(set(self.policy_kwargs) & {*BODY_KWARGS, "ofenet"})
+        sampled = sorted(set(self.policy_kwargs) & {*BODY_KWARGS, "ofenet", "ofenet_kwargs"})
         if sampled:
             raise ValueError(f"search_space.policy_kwargs.{sampled[0]}: sampled by the search, cannot be fixed")
         # Every combination a trial can draw must build: a bad one would stop the whole study, not prune a trial.
@@ -210,7 +210,7 @@ class LargeSampler:
             "norm": params["norm"],
         }
         if params["ofenet"]:
-            policy_kwargs["ofenet"] = {
+            policy_kwargs["ofenet_kwargs"] = {
                 **self.space.ofenet_kwargs,
                 "layers": params["ofenet_layers"],
                 "growth": params["ofenet_growth"],
@@ -266,10 +266,6 @@ class OptionalOFENetTrainer(OFENetTrainer):
     def _on_training_start(self) -> None:
         if self.active:
             super()._on_training_start()
-
-    def _on_training_end(self) -> None:
-        if self.active:
-            super()._on_training_end()
 
     def _on_rollout_end(self) -> None:
         if self.active:

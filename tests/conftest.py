@@ -4,8 +4,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch as th
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tiny networks, several processes (actors, fresh interpreters) on 2 cores: one torch thread each avoids
+# oversubscription, which made runs many times slower on a loaded machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+th.set_num_threads(1)
 ARCHS = ("mlp", "densenet", "d2rl", "residual")
 
 

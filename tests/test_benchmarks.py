@@ -1,9 +1,21 @@
 """The benchmark scripts run (smoke tests: figures are never asserted, only that rows come out)."""
 
 import csv
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
 
 from .conftest import ROOT, run_python
+
+RETURNS = ROOT / "benchmarks" / "returns.py"
+MUJOCO = [f"{env}-{v}" for env in ("Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid") for v in ("v4", "v5")]
 
 
 def json_rows(stdout: str) -> list[dict]:
@@ -32,21 +44,141 @@ def test_learner_throughput_quick(tmp_path):
 
 def test_returns_smoke(tmp_path):
     out_dir = tmp_path / "out"
-    args = [str(ROOT / "benchmarks" / "returns.py"), "--env", "Pendulum-v1", "--budget", "3000", "--seeds", "1"]
-    args += ["--configs", "sac", "densenet", "ofenet", "apex", "crossq", "--out", str(out_dir), "--eval-every", "1500"]
-    args += ["--learning-starts", "500", "--width", "32", "--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
+    configs = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet"]
+    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "2000", "--seeds", "1", "--configs", *configs]
+    args += ["--out", str(out_dir), "--eval-every", "1000", "--learning-starts", "500", "--width", "32"]
+    args += ["--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
     out = run_python(args, cwd=tmp_path).stdout
     rows = list(csv.DictReader((out_dir / "returns.csv").open()))
     assert set(rows[0]) == {"config", "seed", "step", "mean_return", "std_return", "wall_seconds"}
-    assert {r["config"] for r in rows} == {"sac", "densenet", "ofenet", "apex", "crossq"}
-    for config in ("sac", "densenet", "ofenet", "apex", "crossq"):
+    assert {r["config"] for r in rows} == set(configs)
+    for config in configs:
         steps = [int(r["step"]) for r in rows if r["config"] == config]
-        assert max(steps) >= 3000, (config, steps)  # the final evaluation
+        assert max(steps) >= 2000, (config, steps)  # the final evaluation
         # Ape-X actors can bring the whole Pendulum budget between two learner steps: one evaluation then.
-        assert config == "apex" or len(steps) >= 2, (config, steps)
+        assert config == "ota2021_apex" or len(steps) >= 2, (config, steps)
     assert (out_dir / "returns.png").read_bytes()[:4] == b"\x89PNG"
     diagnostics = list(csv.DictReader((out_dir / "diagnostics.csv").open()))
     metrics = {(r["config"], r["metric"]) for r in diagnostics}
-    assert {("sac", "actor_srank"), ("crossq", "critic_dormant"), ("ofenet", "ofenet_zsa_srank")} <= metrics
+    assert {("sac", "actor_srank"), ("crossq", "critic_dormant"), ("ota2021", "ofenet_zsa_srank")} <= metrics
     summary = (out_dir / "summary.md").read_text()
-    assert summary in out and all(f"| {c} |" in summary for c in ("sac", "ofenet", "apex", "crossq"))
+    assert summary in out and all(f"| {c} |" in summary for c in configs)
+    finished = {p.name for p in (out_dir / "checkpoints").iterdir()}
+    assert finished == {f"{c}_seed0.done.json" for c in configs}
+
+
+def load_returns_module():
+    spec = importlib.util.spec_from_file_location("returns_benchmark", RETURNS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v4"])
+def test_env_state_restores_the_episode_exactly(env_id):
+    returns = load_returns_module()
+    env = gym.make(env_id)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    state = returns.env_state(env)
+    actions = [rng.uniform(env.action_space.low, env.action_space.high) for _ in range(1200)]
+
+    def rollout(env) -> list:
+        # Long enough for the time limit: episode ends and resets draw from the env's own generator.
+        trace = []
+        for action in actions:
+            obs, reward, terminated, truncated, _ = env.step(action)
+            trace.append((obs, reward, terminated, truncated))
+            if terminated or truncated:
+                trace.append(env.reset()[0])
+        return trace
+
+    expected = rollout(env)
+    restored = gym.make(env_id)
+    restored.reset(seed=99)  # another seed, another episode: the state must overwrite all of it
+    returns.set_env_state(restored, state)
+    got = rollout(restored)
+    assert len(got) == len(expected) and any(isinstance(item, np.ndarray) for item in expected)  # a reset happened
+    for a, b in zip(got, expected, strict=True):
+        a, b = (a, b) if isinstance(a, tuple) else ((a,), (b,))
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+RESUME_ARGS = ["--env", "Pendulum-v1", "--budget", "600", "--seeds", "1", "--configs", "ota2021", "crossq"]
+RESUME_ARGS += ["--eval-every", "150", "--checkpoint-every", "2", "--learning-starts", "150", "--width", "32"]
+RESUME_ARGS += ["--crossq-width", "32", "--pretrain", "50", "--workers", "2"]
+
+
+def sorted_rows(path, drop=("wall_seconds",)) -> list[dict]:
+    rows = [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(path.open())]
+    return sorted(rows, key=lambda r: (r["config"], int(r["step"]), r.get("metric", "")))
+
+
+def test_returns_resumes_a_killed_run_exactly(tmp_path):
+    """A run stopped after its 3rd evaluation (checkpoint after the 2nd) and run again gives the evaluations and
+    diagnostics (weight norms, ranks of the networks' features) of a run never stopped, to the last digit."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run_python([str(RETURNS), *RESUME_ARGS, "--out", str(full)], cwd=tmp_path)
+    run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut), "--stop-after-evals", "3"], cwd=tmp_path)
+    partial = sorted_rows(cut / "returns.csv")
+    assert {int(r["step"]) for r in partial} == {150, 300, 450}  # the 3rd is measured again after the resume
+    assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["crossq_seed0.ckpt", "ota2021_seed0.ckpt"]
+    resumed = run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut)], cwd=tmp_path)
+    assert "ota2021 seed 0: resumed at step 300" in resumed.stdout  # tqdm.write prints there
+    for name in ("returns.csv", "diagnostics.csv"):
+        assert sorted_rows(cut / name) == sorted_rows(full / name), name
+    assert {int(r["step"]) for r in sorted_rows(cut / "returns.csv")} == {150, 300, 450, 600}
+    wall = {
+        r["config"]: float(r["wall_seconds"]) for r in sorted_rows(cut / "returns.csv", drop=()) if r["step"] == "600"
+    }
+    assert len(wall) == 2 and all(w > 0 for w in wall.values())
+
+    # A finished job is not run again: nothing is trained, the files stay as they are.
+    done = {p.name: p.read_bytes() for p in (cut / "checkpoints").iterdir()}
+    finished_rows = sorted_rows(cut / "returns.csv", drop=())
+    assert sorted(done) == ["crossq_seed0.done.json", "ota2021_seed0.done.json"]
+    again = run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut)], cwd=tmp_path)
+    assert "resumed" not in again.stdout and "step 600:" not in again.stdout
+    assert {p.name: p.read_bytes() for p in (cut / "checkpoints").iterdir()} == done
+    assert sorted_rows(cut / "returns.csv", drop=()) == finished_rows  # rebuilt from the finished records
+
+
+def test_returns_refuses_checkpoints_of_other_settings(tmp_path):
+    args = [str(RETURNS), "--env", "Pendulum-v1", "--seeds", "1", "--configs", "crossq", "--eval-every", "150"]
+    args += ["--checkpoint-every", "1", "--learning-starts", "150", "--crossq-width", "32", "--out", str(tmp_path)]
+    run_python([*args, "--budget", "600", "--stop-after-evals", "2"], cwd=tmp_path)
+    assert (tmp_path / "checkpoints" / "crossq_seed0.ckpt").exists()
+    proc = subprocess.run(
+        [sys.executable, *args, "--budget", "900"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "crossq seed 0 was started with budget=600, this run has 900" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["sac_ota2021.yml", "sac_ota2021_apex.yml"])
+def test_ota2021_yamls_are_the_papers_recipe(name):
+    config = yaml.safe_load((ROOT / "hyperparams" / name).read_text())
+    sizes = {"Hopper": (6, 40), "Walker2d": (6, 40), "Ant": (6, 40), "HalfCheetah": (8, 30), "Humanoid": (8, 30)}
+    for env_id in MUJOCO:
+        entry = config[env_id]
+        kwargs = entry["policy_kwargs"]
+        assert entry["policy"] == "sb3_large.policies.OFENetSACPolicy", env_id
+        assert {k: kwargs[k] for k in ("arch", "width", "depth")} == {"arch": "densenet", "width": 2048, "depth": 2}
+        layers, growth = sizes[env_id.split("-")[0]]
+        assert (kwargs["ofenet_kwargs"]["layers"], kwargs["ofenet_kwargs"]["growth"]) == (layers, growth), env_id
+        assert entry["learning_starts"] == 10_000 and entry["batch_size"] == 256 and entry["learning_rate"] == 3e-4
+        assert entry["callback"][0] == "sb3_large.ofenet.OFENetTrainer", env_id
+        if name == "sac_ota2021_apex.yml":
+            (collector,) = [c for c in entry["callback"] if isinstance(c, dict)]
+            assert collector == {"sb3_large.apex.ApeXCollector": {"n_actors": 4, "replay_ratio": 1.0}}, env_id
+        else:
+            assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"], env_id
+    assert config["Ant-v4"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 27
+    assert config["Humanoid-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 270

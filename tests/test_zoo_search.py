@@ -71,7 +71,7 @@ def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path):
     assert entry["policy"] == "sb3_large.policies.OFENetSACPolicy"
     assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
     kwargs = entry["policy_kwargs"]
-    assert kwargs["width"] in (16, 32) and kwargs["depth"] in (1, 2) and kwargs["ofenet"]["pretrain_steps"] == 10
+    assert kwargs["width"] in (16, 32) and kwargs["depth"] in (1, 2) and kwargs["ofenet_kwargs"]["pretrain_steps"] == 10
     assert isinstance(entry["learning_rate"], float) and entry["learning_starts"] == 100
     assert entry["gradient_steps"] == entry["train_freq"]
 
@@ -105,7 +105,7 @@ def test_sampled_models_train_with_the_optional_trainer(algo, ofenet):
     expected.update({("td3", False): LargeTD3Policy, ("td3", True): OFENetTD3Policy})
     assert kwargs["policy"] is expected[algo, ofenet]
     assert kwargs["gamma"] == pytest.approx(0.99) and kwargs["batch_size"] == 32 and kwargs["gradient_steps"] == 2
-    assert ("ofenet" in kwargs["policy_kwargs"]) is ofenet
+    assert ("ofenet_kwargs" in kwargs["policy_kwargs"]) is ofenet
     if algo == "td3":
         assert isinstance(kwargs["action_noise"], NormalActionNoise)
     model = {"sac": sb3_large.SAC, "td3": sb3_large.TD3}[algo](env="Pendulum-v1", learning_starts=50, **kwargs)
@@ -166,7 +166,7 @@ def test_best_entry_keeps_the_base_entry_and_its_other_callbacks(tmp_path):
     )
     path = manager.write_best_entry(study)
     entry = yaml.safe_load(Path(path).read_text())["Pendulum-v1"]
-    assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "ofenet" not in entry["policy_kwargs"]
+    assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "ofenet_kwargs" not in entry["policy_kwargs"]
     assert entry["callback"] == [{"my.Callback": {"k": 1}}]  # no OFENet trainer without OFENet
     assert entry["n_timesteps"] == 20000 and entry["learning_starts"] == 100
     assert entry["policy_kwargs"]["width"] == 16 and entry["policy_kwargs"]["arch"] == "residual"
@@ -244,5 +244,5 @@ def test_trial_id_trains_a_stored_trial_with_its_trainer(tmp_path):
     for values in (hyperparams, saved):
         assert values["policy"] == "sb3_large.policies.OFENetSACPolicy"
         assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
-        assert values["policy_kwargs"]["ofenet"] == {"layers": 2, "growth": 4}
+        assert values["policy_kwargs"]["ofenet_kwargs"] == {"layers": 2, "growth": 4}
         assert values["batch_size"] == 32 and values["n_timesteps"] == 20000
