@@ -8,18 +8,21 @@
     python -m sb3_large.hub download org/name --zoo-folder logs --algo sac --env Ant-v4   # then rl_zoo3.enjoy
     python -m sb3_large.hub push my_model --repo-id org/name
 
-A folder or repo that only holds an SB3 ``.zip`` (pickled, e.g. RL Zoo's models) loads only with
-``trust_pickle=True``: unpickling runs whatever code the file's author put in it.
+Loading is data, never code: classes named in the config are imported only from trusted modules
+(``sb3_large.hub_schema``; ``trust_modules=[...]`` / ``--trust-module`` adds one), the config is checked field by
+field and the weights' header against the policy before anything large is allocated. A folder or repo that only
+holds an SB3 ``.zip`` (pickled, e.g. RL Zoo's models) loads only with ``trust_pickle=True``: unpickling runs
+whatever code the file's author put in it.
 """
 
 import argparse
-import importlib
 import json
 import os
 import platform
-import shutil
+import re
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +31,46 @@ import stable_baselines3
 import torch as th
 from gymnasium import spaces
 from huggingface_hub import HfApi, snapshot_download
-from safetensors import SafetensorError
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import BasePolicy
+from torch.overrides import TorchFunctionMode
 
 import sb3_large
+from sb3_large.hub_schema import (
+    ALGORITHM_KWARGS,
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    ConfigError,
+    decode_kwargs,
+    resolve_class,
+    space_from_json,
+    validate_config,
+)
 
-CONFIG_NAME = "sb3_large_config.json"
 WEIGHTS_NAME = "model.safetensors"
-FORMAT_VERSION = 1
+CARD_NAME = "README.md"
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"SAC": SAC, "TD3": TD3, "DDPG": DDPG, "TQC": TQC}
-# What a fine-tune needs beyond the networks; optimizer states and SAC's entropy coefficient are not stored.
-ALGORITHM_KWARGS = ("gamma", "tau", "batch_size", "buffer_size", "learning_starts", "gradient_steps", "policy_delay")
+# The names safetensors gives torch dtypes in a file's header.
+SAFETENSORS_DTYPES = {
+    th.float64: "F64",
+    th.float32: "F32",
+    th.float16: "F16",
+    th.bfloat16: "BF16",
+    th.int64: "I64",
+    th.int32: "I32",
+    th.int16: "I16",
+    th.int8: "I8",
+    th.uint8: "U8",
+    th.bool: "BOOL",
+}
+# RL Zoo folder names: a plain gymnasium id (no namespace "ns/", no "module:" import) and a plain algo name.
+PLAIN_ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+PLAIN_ALGO = re.compile(r"[a-z0-9_]+")
 
 
 class PickleRefusedError(ValueError):
@@ -61,38 +90,10 @@ def _encode(value: Any, where: str) -> Any:
     raise TypeError(f"{where}: {type(value).__name__} cannot be stored in {CONFIG_NAME} (use names or classes)")
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"__class__"}:
-            return _import(value["__class__"], "policy_kwargs")
-        return {k: _decode(v) for k, v in value.items()}
-    return value
-
-
-def _import(path: str, field: str):
-    module, _, name = path.rpartition(".")
-    try:
-        obj = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ValueError(
-            f"{CONFIG_NAME}: {field} {path!r} cannot be imported ({exc}); is its package installed?"
-        ) from None
-    if not isinstance(obj, type):
-        raise ValueError(f"{CONFIG_NAME}: {field} {path!r} is not a class")
-    return obj
-
-
 def _space_to_json(space: spaces.Space) -> dict[str, Any]:
     if not isinstance(space, spaces.Box):
         raise TypeError(f"only Box spaces are stored, got {type(space).__name__}")
     return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(), "dtype": str(space.dtype)}
-
-
-def _space_from_json(data: dict[str, Any]) -> spaces.Box:
-    dtype = np.dtype(data["dtype"])
-    return spaces.Box(np.array(data["low"], dtype=dtype), np.array(data["high"], dtype=dtype), dtype=dtype)
 
 
 def _count(module: th.nn.Module) -> int:
@@ -132,13 +133,30 @@ Weights are safetensors and the config is JSON: loading runs no pickle.
 """
 
 
+def _check_destination(folder: Path) -> None:
+    """Refuse a folder that holds anything but an earlier ``save_pretrained``: its files are the user's."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"folder: {folder} is a file; save_pretrained writes a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / CONFIG_NAME).is_file():
+        raise FileExistsError(
+            f"folder: {folder} is not empty and holds no {CONFIG_NAME} (not an sb3-large model folder); "
+            "nothing was written. Choose a new or empty folder."
+        )
+
+
 def save_pretrained(
     model: BaseAlgorithm, folder: str | os.PathLike, env_id: str | None = None, metrics: dict | None = None
 ) -> Path:
-    """Write ``model`` to ``folder`` (weights, config, model card); the folder is replaced atomically."""
+    """Write ``model`` to ``folder``: weights, config and model card, each replaced atomically.
+
+    ``folder`` must be new, empty, or an earlier sb3-large model folder; only those three files are
+    written, anything else in the folder (a Hub clone's ``.git``, a user's notes) is left alone.
+    """
     algorithm = type(model).__name__
     if algorithm not in ALGORITHMS:
         raise ValueError(f"model: algorithm {algorithm} is not supported; allowed: {', '.join(ALGORITHMS)}")
+    folder = Path(folder)
+    _check_destination(folder)
     policy = model.policy
     if env_id is None and model.get_env() is not None:
         spec = model.get_env().get_attr("spec", [0])[0]
@@ -166,41 +184,59 @@ def save_pretrained(
         "metrics": _encode(dict(metrics or {}), "metrics"),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items() if isinstance(v, th.Tensor)}
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    writers = {
+        WEIGHTS_NAME: lambda path: save_file(tensors, path, metadata={"format": "sb3-large"}),
+        CARD_NAME: lambda path: Path(path).write_text(_model_card(config)),
+        CONFIG_NAME: lambda path: Path(path).write_text(json.dumps(config, indent=2) + "\n"),  # last: marks the folder
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, str] = {}
     try:
-        save_file(tensors, str(tmp / WEIGHTS_NAME), metadata={"format": "sb3-large"})
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        (tmp / "README.md").write_text(_model_card(config))
-        old = folder.with_name(f".{folder.name}.old") if folder.exists() else None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-            folder.rename(old)
-        tmp.rename(folder)
-        if old is not None:
-            shutil.rmtree(old)
+        for name, write in writers.items():
+            handle, staged[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            os.close(handle)
+            write(staged[name])
+        for name, path in staged.items():
+            os.replace(path, folder / name)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for path in staged.values():
+            Path(path).unlink(missing_ok=True)
     return folder
 
 
 # -- loading -------------------------------------------------------------------------------------------------
-def resolve(source: str | os.PathLike, revision: str | None = None) -> Path:
-    """A local folder, or a Hub repo id fetched into (or, offline, read from) the huggingface_hub cache."""
-    path = Path(source)
+def _repo_id(source: str | os.PathLike) -> str | None:
+    """``source`` as a Hub repo id, or None where it can only be meant as a path."""
+    if not isinstance(source, str) or source.startswith((".", "/", "~")) or "\\" in source or source.count("/") != 1:
+        return None
+    if Path(source.split("/")[0]).is_dir():  # "models/sac" next to a folder "models" is a mistyped path
+        return None
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return None
+    return None if Path(source).suffix in (".zip", ".json", ".safetensors") else source
+
+
+def resolve(
+    source: str | os.PathLike, revision: str | None = None, files: Iterable[str] = (CONFIG_NAME, WEIGHTS_NAME)
+) -> Path:
+    """A local folder, or a Hub repo id of which only ``files`` are fetched into the huggingface_hub cache."""
+    path = Path(source).expanduser()
     if path.is_dir():
         return path
-    source = str(source)
-    if source.count("/") != 1 or path.suffix:
-        raise FileNotFoundError(f"source: {source!r} is neither a folder nor a Hub repo id ('org/name')")
+    if path.exists():
+        raise NotADirectoryError(f"source: {source} is a file; give the model's folder (or a Hub repo id)")
+    repo_id = _repo_id(source)
+    if repo_id is None:
+        raise FileNotFoundError(f"source: no folder {str(source)!r} (and it is not a Hub repo id 'org/name')")
     try:
-        return Path(snapshot_download(source, revision=revision, library_name="sb3-large"))
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(files), library_name="sb3-large"))
     except Exception as exc:  # offline with no cache, unknown repo, network down: one clear error
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise FileNotFoundError(
-            f"source: repo {source!r}{f' at {revision!r}' if revision else ''} is not in the local Hugging Face "
-            f"cache and could not be downloaded{offline}: {type(exc).__name__}: {exc}"
+            f"source: no local folder {repo_id!r}, and repo {repo_id!r}{f' at {revision!r}' if revision else ''} is "
+            f"not in the local Hugging Face cache and could not be downloaded{offline}: {type(exc).__name__}: {exc}"
         ) from None
 
 
@@ -218,7 +254,8 @@ def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
 def _load_pickled(folder: Path, trust_pickle: bool, env, device) -> BaseAlgorithm:
     zips = sorted(folder.glob("*.zip"))
     if not zips:
-        raise ValueError(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip")
+        hint = "" if trust_pickle else " (a Hub repo's .zip files are fetched only with trust_pickle=True)"
+        raise ValueError(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
     if not trust_pickle:
         raise PickleRefusedError(
             f"source: {folder} holds a pickled SB3 model ({zips[0].name}) and no {CONFIG_NAME}; unpickling runs "
@@ -228,16 +265,56 @@ def _load_pickled(folder: Path, trust_pickle: bool, env, device) -> BaseAlgorith
 
 
 def read_config(folder: Path) -> dict[str, Any]:
+    """The folder's config, parsed and checked against the format (``sb3_large.hub_schema``)."""
     try:
         config = json.loads((folder / CONFIG_NAME).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{CONFIG_NAME}: format_version {config.get('format_version')!r} is not {FORMAT_VERSION}")
-    missing = {"algorithm", "policy_class", "policy_kwargs", "observation_space", "action_space"} - set(config)
-    if missing:
-        raise ValueError(f"{CONFIG_NAME}: missing fields {sorted(missing)}")
-    return config
+    return validate_config(config, ALGORITHMS)
+
+
+class _MetaTensors(TorchFunctionMode):
+    """Under ``torch.device("meta")``: keep ``.to(device)`` on meta tensors, skip data-dependent value checks.
+
+    SB3's policies move each network to their device while it is built; a meta tensor cannot be copied out.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is th.Tensor.to and args[0].is_meta:
+            return args[0]
+        if func is th._is_all_true and args[0].is_meta:  # torch.distributions' argument validation
+            return True
+        return func(*args, **(kwargs or {}))
+
+
+def _expected_tensors(model: BaseAlgorithm) -> dict[str, th.Tensor]:
+    """The policy's state dict as shapes and dtypes only: built on the meta device, so nothing is allocated."""
+    with th.device("meta"), _MetaTensors():
+        policy = model.policy_class(model.observation_space, model.action_space, lambda _: 0.0, **model.policy_kwargs)
+    return {k: v for k, v in policy.state_dict().items() if isinstance(v, th.Tensor)}
+
+
+def _check_header(path: Path, expected: dict[str, th.Tensor]) -> None:
+    """The weights file's header (names, shapes, dtypes) against the policy the config describes."""
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            header = {
+                k: (tuple(weights.get_slice(k).get_shape()), weights.get_slice(k).get_dtype()) for k in weights.keys()
+            }
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{WEIGHTS_NAME}: cannot be read ({exc}); the file is missing, truncated or corrupt") from None
+    missing, unexpected = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{WEIGHTS_NAME} does not match {CONFIG_NAME}: missing tensors {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    for name, tensor in expected.items():
+        want = (tuple(tensor.shape), SAFETENSORS_DTYPES.get(tensor.dtype, str(tensor.dtype)))
+        if header[name] != want:
+            raise ValueError(
+                f"{WEIGHTS_NAME} does not match {CONFIG_NAME}: tensor {name!r} is {header[name][1]} "
+                f"{list(header[name][0])}, the policy needs {want[1]} {list(want[0])}"
+            )
 
 
 def load_pretrained(
@@ -246,45 +323,50 @@ def load_pretrained(
     device: str = "auto",
     revision: str | None = None,
     trust_pickle: bool = False,
+    trust_modules: Iterable[str] = (),
 ) -> BaseAlgorithm:
-    """A ready SB3 model from a folder or Hub repo written by ``save_pretrained`` (or, trusted, a pickled zip)."""
+    """A ready SB3 model from a folder or Hub repo written by ``save_pretrained`` (or, trusted, a pickled zip).
+
+    Classes named in the config are imported only from trusted modules (see ``sb3_large.hub_schema``);
+    ``trust_modules=["my_pkg"]`` adds a package whose code you trust. The weights' names, shapes and dtypes
+    are checked against the config's policy before anything large is allocated; NaN or Inf is refused.
+    """
+    trust_modules = [trust_modules] if isinstance(trust_modules, str) else list(trust_modules)
     folder = resolve(source, revision)
     if not (folder / CONFIG_NAME).is_file():
+        if trust_pickle and not (Path(source).expanduser().is_dir()):
+            folder = resolve(source, revision, files=("*.zip",))
         return _load_pickled(folder, trust_pickle, env, device)
     config = read_config(folder)
-    if config["algorithm"] not in ALGORITHMS:
-        raise ValueError(f"{CONFIG_NAME}: algorithm {config['algorithm']!r} unknown; allowed: {', '.join(ALGORITHMS)}")
     algo_class = ALGORITHMS[config["algorithm"]]
-    policy_class = _import(config["policy_class"], "policy_class")
-    policy_kwargs = _decode(config["policy_kwargs"])
+    policy_class = resolve_class(config["policy_class"], "policy_class", trust_modules)
+    if not issubclass(policy_class, BasePolicy):
+        raise ConfigError("policy_class", f"{config['policy_class']!r} is not an SB3 policy (BasePolicy subclass)")
+    policy_kwargs = decode_kwargs(config["policy_kwargs"], "policy_kwargs", trust_modules)
+    observation_space = space_from_json(config["observation_space"])
+    action_space = space_from_json(config["action_space"])
     kwargs = dict(config.get("algorithm_kwargs", {}), policy_kwargs=policy_kwargs, device=device)
+    if env is not None:
+        model = algo_class(policy_class, env, _init_setup_model=False, **kwargs)
+        for name, space in (("observation_space", observation_space), ("action_space", action_space)):
+            if getattr(model, name) != space:
+                raise ValueError(f"env: its {name} {getattr(model, name)} differs from the model's {space}")
+    else:
+        model = algo_class(policy_class, None, _init_setup_model=False, **kwargs)
+        model.observation_space, model.action_space, model.n_envs = observation_space, action_space, 1
+        if getattr(model, "target_entropy", None) == "auto":  # SAC/TQC derive it from an env we do not have
+            model.target_entropy = -float(np.prod(model.action_space.shape))
     try:
-        if env is not None:
-            model = algo_class(policy_class, env, **kwargs)
-        else:
-            model = algo_class(policy_class, None, _init_setup_model=False, **kwargs)
-            model.observation_space = _space_from_json(config["observation_space"])
-            model.action_space = _space_from_json(config["action_space"])
-            model.n_envs = 1
-            if getattr(model, "target_entropy", None) == "auto":  # SAC/TQC derive it from an env we do not have
-                model.target_entropy = -float(np.prod(model.action_space.shape))
-            model._setup_model()
-    except ValueError as exc:
+        expected = _expected_tensors(model)
+    except (ValueError, TypeError) as exc:
         raise ValueError(f"{CONFIG_NAME}: the policy cannot be built: {exc}") from None
-    try:
-        tensors = load_file(str(folder / WEIGHTS_NAME), device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{WEIGHTS_NAME}: cannot be read ({exc}); the file is missing, truncated or corrupt") from None
-    expected = {k for k, v in model.policy.state_dict().items() if isinstance(v, th.Tensor)}
-    if set(tensors) != expected:
-        raise ValueError(
-            f"{WEIGHTS_NAME} does not match {CONFIG_NAME}: missing {sorted(expected - set(tensors))[:5]}, "
-            f"unexpected {sorted(set(tensors) - expected)[:5]}"
-        )
-    try:
-        model.policy.load_state_dict(tensors, strict=False)
-    except RuntimeError as exc:
-        raise ValueError(f"{WEIGHTS_NAME} does not match {CONFIG_NAME}: {exc}") from None
+    _check_header(folder / WEIGHTS_NAME, expected)
+    model._setup_model()
+    tensors = load_file(str(folder / WEIGHTS_NAME), device="cpu")
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(th.isfinite(tensor).all()):
+            raise ValueError(f"{WEIGHTS_NAME}: tensor {name!r} holds NaN or Inf; refusing non-finite weights")
+    model.policy.load_state_dict(tensors, strict=False)
     if hasattr(model.policy, "critic_target"):
         model.policy.critic_target.load_state_dict(model.policy.critic.state_dict())
     return model
@@ -308,9 +390,30 @@ def push_to_hub(
     return str(getattr(info, "commit_url", info))
 
 
+def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
+    """RL Zoo's run folder ``<folder>/<algo>/<env_id>_1``, checked to stay inside ``folder``.
+
+    ``env_id`` and ``algo`` become path parts: only plain names are accepted, and the run folder and the file
+    in it must resolve (symbolic links followed) inside ``folder``.
+    """
+    if not isinstance(env_id, str) or not PLAIN_ENV_ID.fullmatch(env_id):
+        raise ValueError(
+            f"env_id: {env_id!r:.80} is not a plain gymnasium id (letters, digits, '_', '.', '-'; "
+            "no namespace '/', no 'module:' prefix)"
+        )
+    if not isinstance(algo, str) or not PLAIN_ALGO.fullmatch(algo):
+        raise ValueError(f"algo: {algo!r:.80} is not an RL Zoo algo name (lower-case letters, digits, '_')")
+    root = Path(folder).resolve()
+    run = root / algo / f"{env_id}_1"
+    for path in (run, run / f"{env_id}.zip"):
+        if not path.resolve().is_relative_to(root):
+            raise ValueError(f"zoo folder: {path} leads outside {root} (a symbolic link?); nothing was written")
+    return run
+
+
 def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, env_id: str) -> Path:
     """Lay ``model`` out as RL Zoo's ``<folder>/<algo>/<env_id>_1/<env_id>.zip`` for stock ``rl_zoo3.enjoy``."""
-    run = Path(folder) / algo / f"{env_id}_1"
+    run = zoo_run_folder(folder, algo, env_id)
     run.mkdir(parents=True, exist_ok=True)
     model.save(run / f"{env_id}.zip")
     return run
@@ -329,24 +432,36 @@ def main(argv: list[str] | None = None) -> None:
     download.add_argument("--algo", help="RL Zoo algo name, e.g. sac")
     download.add_argument("--env", help="env id, e.g. Ant-v4 (default: the config's)")
     download.add_argument("--trust-pickle", action="store_true", help="allow a pickled SB3 zip")
+    download.add_argument(
+        "--trust-module", action="append", default=[], help="also import classes from this package (repeatable)"
+    )
     push = commands.add_parser("push", help="upload a folder written by save_pretrained")
     push.add_argument("folder")
     push.add_argument("--repo-id", required=True)
     push.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)
 
+    try:
+        _run(parser, args)
+    except (ValueError, OSError) as exc:  # bad input: one line naming the field, no traceback
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.command == "info":
-        folder = resolve(args.source, args.revision)
-        print(json.dumps(read_config(folder), indent=2))
+        print(json.dumps(read_config(resolve(args.source, args.revision, files=(CONFIG_NAME,))), indent=2))
     elif args.command == "download":
         folder = resolve(args.source, args.revision)
         print(f"model files: {folder}")
         if args.zoo_folder:
-            model = load_pretrained(folder, trust_pickle=args.trust_pickle)
             config = read_config(folder) if (folder / CONFIG_NAME).is_file() else {}
             env_id = args.env or config.get("env_id")
             if not (args.algo and env_id):
                 parser.error("--zoo-folder needs --algo and --env (or an env_id in the config)")
+            zoo_run_folder(args.zoo_folder, args.algo, env_id)  # refuse a bad name before loading anything
+            model = load_pretrained(
+                args.source, revision=args.revision, trust_pickle=args.trust_pickle, trust_modules=args.trust_module
+            )
             print(f"RL Zoo layout: {export_rl_zoo(model, args.zoo_folder, args.algo, env_id)}")
     else:
         folder = Path(args.folder)

@@ -1,14 +1,20 @@
 """Hub format: safetensors + JSON, loaded from a folder or from a real huggingface_hub cache, offline."""
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
+from safetensors.torch import load_file, save_file
 from stable_baselines3 import SAC, TD3
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.hub import CONFIG_NAME, WEIGHTS_NAME, PickleRefusedError, load_pretrained, save_pretrained
+from sb3_large.hub import main as hub_main
 from sb3_large.ofenet import OFENetTrainer
 
 from .conftest import run_python
@@ -96,9 +102,14 @@ def test_a_pickled_zip_needs_trust_pickle(tmp_path):
     assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
 
 
+@pytest.fixture(scope="module")
+def saved_once(tmp_path_factory):
+    return save_pretrained(trained(SAC, "LargeMlpPolicy"), tmp_path_factory.mktemp("saved") / "model")
+
+
 @pytest.fixture
-def saved(tmp_path):
-    return save_pretrained(trained(SAC, "LargeMlpPolicy"), tmp_path / "model")
+def saved(tmp_path, saved_once):
+    return shutil.copytree(saved_once, tmp_path / "model")
 
 
 def _edit_config(folder, **changes):
@@ -135,15 +146,233 @@ def test_bad_inputs(tmp_path, saved):
     with pytest.raises(ValueError, match=r"sb3_large_config.json: not valid JSON"):
         load_pretrained(broken_json)
 
-    with pytest.raises(FileNotFoundError, match=r"neither a folder nor a Hub repo id"):
-        load_pretrained(tmp_path / "nope.zip")
+
+# -- a model folder is data: nothing in it runs -------------------------------------------------------------------
+PLANTED = """
+import pathlib
+pathlib.Path({marker!r}).write_text("this code ran")
+import torch
+class Policy(torch.nn.ReLU):
+    pass
+"""
 
 
-def test_save_replaces_an_existing_folder(tmp_path, saved):
+@pytest.mark.parametrize("field", ["policy_class", "policy_kwargs.activation_fn"])
+def test_a_module_shipped_in_the_folder_is_never_imported(tmp_path, saved, field):
+    """The folder is first on sys.path (as the current directory is after cloning a Hub repo)."""
+    module = f"planted_{field.replace('.', '_')}"
+    marker = tmp_path / "ran.txt"
+    (saved / f"{module}.py").write_text(PLANTED.format(marker=str(marker)))
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    if field == "policy_class":
+        config["policy_class"] = f"{module}.Policy"
+    else:
+        config["policy_kwargs"]["activation_fn"] = {"__class__": f"{module}.Policy"}
+    (saved / CONFIG_NAME).write_text(json.dumps(config))
+    script = f"import sys; sys.path.insert(0, {str(saved)!r}); from sb3_large.hub import load_pretrained; "
+    proc = subprocess.run(
+        [sys.executable, "-c", script + f"load_pretrained({str(saved)!r})"], cwd=saved, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"{field}: '{module}.Policy' is outside the trusted modules" in last and "nothing was imported" in last
+    assert f"trust_modules=['{module}']" in last
+    assert not marker.exists() and module not in sys.modules
+
+
+def test_trust_modules_opts_in(tmp_path, saved, monkeypatch):
+    marker = tmp_path / "ran.txt"
+    (saved / "my_trusted_policy.py").write_text(PLANTED.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(saved))
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    config["policy_kwargs"]["activation_fn"] = {"__class__": "my_trusted_policy.Policy"}
+    (saved / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="outside the trusted modules"):
+        load_pretrained(saved)
+    assert not marker.exists()
+    model = load_pretrained(saved, trust_modules=["my_trusted_policy"])
+    assert marker.exists() and any(type(m).__name__ == "Policy" for m in model.actor.modules())
+
+
+def _config_with(folder, change):
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    replaced = change(config)
+    (folder / CONFIG_NAME).write_text(json.dumps(config if replaced is None else replaced))
+
+
+def _set(path: str, value):
+    def change(config):
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return change
+
+
+def _drop(key: str):
+    def change(config):
+        del config[key]
+
+    return change
+
+
+BAD_CONFIGS = {
+    "not an object": (lambda config: [config], r"\(top level\): expected a JSON object, got list"),
+    "no policy_class": (_drop("policy_class"), r"policy_class: required field is missing"),
+    "unknown field": (_set("pickle", "gASV"), r"pickle: unknown field; allowed: format_version, algorithm"),
+    "format_version": (_set("format_version", 2), r"format_version: 2 is not 1"),
+    "algorithm": (_set("algorithm", "PPO"), r"algorithm: 'PPO' is not one of SAC, TD3, DDPG, TQC"),
+    "policy_class type": (_set("policy_class", ["x"]), r"policy_class: expected a dotted class path, got list"),
+    "policy_class builtin": (_set("policy_class", "os.system"), r"policy_class: 'os.system' is outside the trusted"),
+    "policy_class re-exported": (
+        _set("policy_class", "sb3_large.hub.Path"),
+        r"policy_class: 'sb3_large.hub.Path' is defined in 'pathlib', outside the trusted modules",
+    ),
+    "policy_class not a policy": (
+        _set("policy_class", "torch.nn.ReLU"),
+        r"policy_class: 'torch.nn.ReLU' is not an SB3 policy",
+    ),
+    "policy_class not a class": (
+        _set("policy_class", "torch.nn.functional.relu"),
+        r"policy_class: 'torch.nn.functional.relu' is not a class",
+    ),
+    "policy_kwargs type": (_set("policy_kwargs", "width=16"), r"policy_kwargs: expected an object, got str"),
+    "class entry": (
+        _set("policy_kwargs.activation_fn", {"__class__": "torch.nn.ReLU", "args": [1]}),
+        r'policy_kwargs.activation_fn: a class is written {"__class__": "package.module.Class"} and nothing else',
+    ),
+    "class elsewhere": (
+        _set("policy_kwargs.activation_fn", {"__class__": "subprocess.Popen"}),
+        r"policy_kwargs.activation_fn: 'subprocess.Popen' is outside the trusted modules",
+    ),
+    "space keys": (_set("observation_space", {"type": "Box"}), r"observation_space: expected the keys type, low,"),
+    "space type": (_set("action_space.type", "Discrete"), r"action_space.type: only 'Box' is stored, got 'Discrete'"),
+    "space dtype": (_set("action_space.dtype", "object"), r"action_space.dtype: 'object' is not one of float16"),
+    "space values": (_set("observation_space.low", ["a", 1, 2]), r"observation_space.low: expected a \(nested\) list"),
+    "space shapes": (_set("observation_space.high", [1.0, 2.0]), r"observation_space: low has shape \(3,\), high"),
+    "space order": (_set("action_space.low", [5.0]), r"action_space: low is above high"),
+    "algorithm_kwargs unknown": (
+        _set("algorithm_kwargs.learning_rate", 0.1),
+        r"algorithm_kwargs.learning_rate: unknown; allowed: gamma, tau, batch_size, buffer_size",
+    ),
+    "algorithm_kwargs type": (
+        _set("algorithm_kwargs.batch_size", "256"),
+        r"algorithm_kwargs.batch_size: expected a positive integer, got '256'",
+    ),
+    "algorithm_kwargs bool": (_set("algorithm_kwargs.gamma", True), r"algorithm_kwargs.gamma: expected a number in"),
+    "algorithm_kwargs range": (_set("algorithm_kwargs.tau", 3), r"algorithm_kwargs.tau: expected a number in \[0, 1\]"),
+    "env_id": (_set("env_id", 3), r"env_id: expected a string or null, got int 3"),
+    "versions": (_set("versions.torch", 2), r"versions.torch: expected a string, got int 2"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_each_bad_config_gives_one_clear_error(tmp_path, saved, case):
+    change, message = BAD_CONFIGS[case]
+    _config_with(saved, change)
+    with pytest.raises(ValueError, match=message):
+        load_pretrained(saved)
+
+
+def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
+    """Width 10**6 (about 4 TB of float32 weights): found out from the header, nothing allocated."""
+    _edit_config(saved, width=10**6)
+    with pytest.raises(ValueError, match=r"does not match .*tensor '.*' is F32 \[16, 3\], the policy needs F32"):
+        load_pretrained(saved)
+
+
+@pytest.mark.parametrize("bad", ["float64", "nan", "inf"])
+def test_bad_weights(saved, bad):
+    tensors = load_file(str(saved / WEIGHTS_NAME))
+    name = next(k for k in tensors if k.endswith("weight"))
+    if bad == "float64":
+        tensors[name] = tensors[name].double()
+        message = rf"tensor '{re.escape(name)}' is F64 \[16, 3\], the policy needs F32 \[16, 3\]"
+    else:
+        tensors[name][0, 0] = float(bad)
+        message = rf"model.safetensors: tensor '{re.escape(name)}' holds NaN or Inf; refusing non-finite weights"
+    save_file(tensors, str(saved / WEIGHTS_NAME))
+    with pytest.raises(ValueError, match=message):
+        load_pretrained(saved)
+
+
+def test_an_env_with_other_spaces_is_refused(saved):
+    with pytest.raises(ValueError, match=r"env: its observation_space Box.*\(2,\).* differs from the model's Box"):
+        load_pretrained(saved, env=gym.make("MountainCarContinuous-v0"))
+
+
+def test_a_path_that_does_not_exist_is_not_taken_for_a_repo_id(tmp_path, saved, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    for source in ["./sac", "models/sac", tmp_path / "nope", "~/no-such-model", "nope.zip", "a/b/c"]:
+        with pytest.raises(FileNotFoundError, match=r"source: no folder .*\(and it is not a Hub repo id 'org/name'\)"):
+            load_pretrained(source)
+    with pytest.raises(NotADirectoryError, match=r"source: .*model.safetensors is a file; give the model's folder"):
+        load_pretrained(saved / WEIGHTS_NAME)
+
+
+# -- writes stay where the user pointed ----------------------------------------------------------------------
+def test_save_keeps_the_users_files(tmp_path, saved, saved_once):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    model = load_pretrained(saved_once)
+    with pytest.raises(FileExistsError, match=r"folder: .*project is not empty and holds no sb3_large_config.json"):
+        save_pretrained(model, project)
+    assert sorted(p.name for p in project.iterdir()) == ["notes.txt"]
+
+    (saved / ".gitattributes").write_text("*.safetensors filter=lfs")  # a Hub clone: files we did not write
+    (saved / "notes.txt").write_text("mine")
+    save_pretrained(model, saved)
+    names = sorted(p.name for p in saved.iterdir())
+    assert names == sorted([".gitattributes", "notes.txt", "README.md", CONFIG_NAME, WEIGHTS_NAME])
+    assert (saved / "notes.txt").read_text() == "mine"
+
+    with pytest.raises(NotADirectoryError, match=r"folder: .*notes.txt is a file"):
+        save_pretrained(model, saved / "notes.txt")
+
+
+def test_save_replaces_an_existing_model(tmp_path, saved):
     other = trained(TD3, "LargeMlpPolicy")
     save_pretrained(other, saved)
     assert json.loads((saved / CONFIG_NAME).read_text())["algorithm"] == "TD3"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert sorted(p.name for p in saved.iterdir()) == sorted(["README.md", CONFIG_NAME, WEIGHTS_NAME])
+    assert load_pretrained(saved).policy_class.__name__ == "LargeTD3Policy"
+
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "env_id", ["../../escaped", "..", "/tmp/abs", "ALE/Pong-v5", "gymnasium.envs.classic_control:Foo-v0", "a\\b"]
+)
+def test_a_crafted_env_id_writes_nothing(tmp_path, saved, capsys, env_id):
+    (tmp_path / "logs").mkdir()
+    before = _tree(tmp_path)
+    for args in (["--env", env_id], []):  # given on the command line, or read from the config
+        _config_with(saved, _set("env_id", env_id))
+        with pytest.raises(SystemExit) as exit_info:
+            hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac", *args])
+        assert exit_info.value.code == 1
+        assert f"error: env_id: {env_id!r} is not a plain gymnasium id" in capsys.readouterr().err
+        assert _tree(tmp_path) == before
+
+
+def test_a_symlink_in_the_zoo_folder_cannot_lead_outside(tmp_path, saved, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "sac").symlink_to(outside)
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert "leads outside" in capsys.readouterr().err
+    assert list(outside.iterdir()) == []
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "../sac"])
+    assert "algo: '../sac' is not an RL Zoo algo name" in capsys.readouterr().err
 
 
 def test_cli_info_and_rl_zoo_export_then_stock_enjoy(tmp_path, saved):

@@ -46,6 +46,23 @@ def test_same_updates_as_sb3(stock, fast, policy, tmp_path):
     assert set(reference.logger.name_to_value) == set(ours.logger.name_to_value)
 
 
+@pytest.mark.parametrize("stock, fast", PAIRS, ids=["sac", "td3"])
+def test_frozen_parameters_stay_put_and_the_rest_trains_as_in_sb3(stock, fast, tmp_path):
+    """A user fine-tuning a model freezes the first layer of the actor and of the critics."""
+    reference = filled(stock, "LargeMlpPolicy", POLICIES["LargeMlpPolicy"], tmp_path)
+    ours = filled(fast, "LargeMlpPolicy", POLICIES["LargeMlpPolicy"], tmp_path / "ours")
+    for model in (reference, ours):
+        for network in (model.actor, model.critic):
+            next(p for n, p in network.named_parameters() if n.endswith("weight")).requires_grad_(False)
+    before = {name: value.clone() for name, value in ours.policy.named_parameters()}
+    train_seeded(reference, 20)
+    train_seeded(ours, 20)
+    for name, param in ours.policy.named_parameters():
+        assert th.equal(param, before[name]) != param.requires_grad or "target" in name, name
+    for (name, a), b in zip(reference.policy.state_dict().items(), ours.policy.state_dict().values(), strict=True):
+        assert th.allclose(a.float(), b.float(), atol=1e-5), name
+
+
 def test_same_updates_with_ofenet(tmp_path):
     kwargs = dict(width=32, ofenet=dict(layers=2, growth=4, pretrain_steps=20))
     models = []

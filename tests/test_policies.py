@@ -134,7 +134,7 @@ BOX = gym.spaces.Box(-1, 1, (2,), np.float32)
     [
         (gym.spaces.Box(0, 255, (64, 64, 3), np.uint8), BOX, r"observation_space: image observations"),
         (gym.spaces.Dict({"a": BOX}), BOX, r"observation_space: Dict is not supported"),
-        (gym.spaces.Discrete(4), BOX, r"observation_space: Discrete is not supported"),
+        (gym.spaces.Tuple((BOX, BOX)), BOX, r"observation_space: Tuple is not supported"),
         (BOX, gym.spaces.Discrete(3), r"action_space: Discrete is not supported"),
     ],
 )

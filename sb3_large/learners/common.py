@@ -10,8 +10,9 @@ import torch as th
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
-    """Every parameter an optimizer steps, in order."""
-    return [p for group in optimizer.param_groups for p in group["params"]]
+    """Every parameter an optimizer steps, in order; frozen ones (``requires_grad=False``) left out, as SB3's
+    ``backward()`` leaves their gradient at None and Adam skips them."""
+    return [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
 
 
 def soft_update(params: list[th.Tensor], target_params: list[th.Tensor], tau: float) -> None:
@@ -34,10 +35,18 @@ def step_on(loss: th.Tensor, optimizer: th.optim.Optimizer, params: list[th.Tens
     ``autograd.grad`` skips the weight gradients of every other module the loss went through (the critics,
     for an actor loss): same update as SB3's ``backward()``, about a fifth fewer matmuls per SAC update.
     """
+    if not params:  # everything frozen: SB3's step changes nothing either
+        return
     grads = th.autograd.grad(loss, params, allow_unused=True)
     for param, grad in zip(params, grads, strict=True):
         param.grad = grad
     optimizer.step()
+
+
+def discounts_of(samples, gamma: float) -> th.Tensor | float:
+    """Per-sample discounts of an n-step buffer (SB3 >= 2.7 fills ``samples.discounts``), else ``gamma``."""
+    discounts = getattr(samples, "discounts", None)
+    return gamma if discounts is None else discounts
 
 
 def mean_of(values: list[th.Tensor]) -> float:

@@ -4,7 +4,7 @@ import torch as th
 from stable_baselines3 import SAC as SB3SAC
 from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, mean_of, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import copy_stats, discounts_of, mean_of, optimizer_params, soft_update, step_on
 
 
 class SAC(SB3SAC):
@@ -26,7 +26,7 @@ class SAC(SB3SAC):
         ent_coefs, ent_coef_losses, actor_losses, critic_losses = [], [], [], []
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = data.discounts if data.discounts is not None else self.gamma
+            discounts = discounts_of(data, self.gamma)
             if self.use_sde:
                 self.actor.reset_noise()
 

@@ -4,7 +4,7 @@ import torch as th
 from stable_baselines3 import TD3 as SB3TD3
 from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, mean_of, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import copy_stats, discounts_of, mean_of, optimizer_params, soft_update, step_on
 
 
 class TD3(SB3TD3):
@@ -25,7 +25,7 @@ class TD3(SB3TD3):
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = data.discounts if data.discounts is not None else self.gamma
+            discounts = discounts_of(data, self.gamma)
 
             with th.no_grad():
                 noise = data.actions.clone().normal_(0, self.target_policy_noise)

@@ -22,5 +22,6 @@ class OFENetStateFeatures(BaseFeaturesExtractor):
         self.trainable = trainable
 
     def forward(self, obs: th.Tensor) -> th.Tensor:
+        # ``obs`` is SB3's preprocessed observation (one-hot, float); OFENet reads it flat.
         with th.set_grad_enabled(self.trainable and th.is_grad_enabled()):
-            return self.state_features(obs)
+            return self.state_features(obs.flatten(1))

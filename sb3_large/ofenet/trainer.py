@@ -3,8 +3,11 @@
 import math
 
 import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import NStepReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
 
 from sb3_large.ofenet.network import OFENet
@@ -38,7 +41,14 @@ class OFENetTrainer(BaseCallback):
         return _ofenet_of(self.model.policy)
 
     def _on_training_start(self) -> None:
-        _ofenet_of(self.model.policy)  # refuse a policy without one before any step
+        ofenet = _ofenet_of(self.model.policy)  # refuse a policy without one before any step
+        check_buffer(self.model.replay_buffer)
+        batch_size = ofenet.config.batch_size or self.model.batch_size
+        if batch_size < 2:
+            raise ValueError(
+                f"OFENetTrainer: batch size {batch_size} (ofenet_kwargs batch_size, else the model's): OFENet's "
+                "batch norm needs at least 2 samples per batch"
+            )
         self._rollout_steps = self._updates_done = 0
         self._start_updates = self.model._n_updates
 
@@ -53,11 +63,13 @@ class OFENetTrainer(BaseCallback):
         if model.num_timesteps <= model.learning_starts:
             return
         config = self.ofenet.config
+        upcoming = model.gradient_steps if model.gradient_steps >= 0 else rollout_steps * model.n_envs
+        rl_steps = model._n_updates - self._start_updates + upcoming
+        if rl_steps == 0:  # gradient_steps=0: SB3 updates nothing, and neither does OFENet (no pretraining either)
+            return
         pretrain = max(0, config.pretrain_steps - int(self.ofenet.n_updates))
         if pretrain:
             self._train(pretrain, pretraining=True)
-        upcoming = model.gradient_steps if model.gradient_steps >= 0 else rollout_steps * model.n_envs
-        rl_steps = model._n_updates - self._start_updates + upcoming
         # Rounded up, so that OFENet is never behind: a ratio of 0.5 updates it before the first RL step.
         target = math.ceil(round(config.updates_per_step * rl_steps, 9))
         if target > self._updates_done:
@@ -72,11 +84,33 @@ class OFENetTrainer(BaseCallback):
         losses = []
         for i in range(1, n_updates + 1):
             batch = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env)
-            losses.append(ofenet.update(batch.observations, batch.actions, batch.next_observations))
+            obs, next_obs = (
+                flat_features(o, model.observation_space) for o in (batch.observations, batch.next_observations)
+            )
+            losses.append(ofenet.update(obs, batch.actions, next_obs))
             if pretraining and (self.verbose or model.verbose) and (i % report_every == 0 or i == n_updates):
                 print(f"OFENet pretraining {i}/{n_updates}: aux loss {losses[-1].item():.5f}")
         self.logger.record("ofenet/aux_loss", th.stack(losses).mean().item())
         self.logger.record("ofenet/updates", int(ofenet.n_updates))
+
+
+def flat_features(obs: th.Tensor, observation_space: spaces.Space) -> th.Tensor:
+    """Observations as the policy's networks read them: SB3's preprocessing (one-hot, float), flattened."""
+    return preprocess_obs(obs, observation_space, normalize_images=False).float().flatten(1)
+
+
+def check_buffer(buffer) -> None:
+    """Refuse a replay buffer whose ``next_observations`` are not the one-step successors OFENet predicts."""
+    if isinstance(buffer, NStepReplayBuffer):
+        raise ValueError(
+            f"OFENetTrainer: replay buffer {type(buffer).__name__} (n_steps={buffer.n_steps}) samples s_(t+n) as "
+            "next observation; OFENet learns the one-step transition. Use SB3's ReplayBuffer with OFENet policies"
+        )
+    if getattr(buffer, "optimize_memory_usage", False):
+        raise ValueError(
+            "OFENetTrainer: optimize_memory_usage=True stores no next observation at an episode's end (it reads "
+            "the reset observation instead); OFENet would learn that jump. Use optimize_memory_usage=False"
+        )
 
 
 def _ofenet_of(policy: nn.Module) -> OFENet:

@@ -17,7 +17,7 @@ from stable_baselines3.common.preprocessing import get_action_dim, get_flattened
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from sb3_large.checks import check_bool
+from sb3_large.checks import check_bool, check_int
 from sb3_large.networks import NetSpec, build
 from sb3_large.networks.ensemble import (
     EnsembleMember,
@@ -30,6 +30,9 @@ from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
 
 BODY_FIELDS = NetSpec.field_names()
 FUSED_ADAM = (th.optim.Adam, th.optim.AdamW)
+OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+# Key of the critic form (stacked or separate, number of critics) in the critic optimizer's state dict.
+OPTIMIZER_LAYOUT = "sb3_large_critic_layout"
 # Old names of policy kwargs, still accepted (models saved by sb3-large 0.1 carry them).
 RENAMED = {"actor": "actor_net", "critic": "critic_net", "ofenet": "ofenet_kwargs"}
 TRAINER_HINT = (
@@ -39,11 +42,16 @@ TRAINER_HINT = (
 
 
 def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    """Refuse what the vector bodies cannot consume, before any layer is built."""
-    if not isinstance(observation_space, spaces.Box):
+    """Refuse what the vector bodies cannot consume, before any layer is built.
+
+    Observations are what SB3's ``MlpPolicy`` takes: Box (flattened), Discrete, MultiDiscrete (one-hot) and
+    MultiBinary, preprocessed by SB3's ``preprocess_obs``.
+    """
+    if not isinstance(observation_space, OBSERVATION_SPACES):
         raise ValueError(
-            f"observation_space: {type(observation_space).__name__} is not supported; large policies take a flat "
-            "Box observation (flatten Dict observations with gymnasium.wrappers.FlattenObservation)"
+            f"observation_space: {type(observation_space).__name__} is not supported; large policies take Box, "
+            "Discrete, MultiDiscrete or MultiBinary observations (flatten Dict observations with "
+            "gymnasium.wrappers.FlattenObservation)"
         )
     if is_image_space(observation_space, check_channels=False):
         raise ValueError(
@@ -53,6 +61,25 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
     if not isinstance(action_space, spaces.Box):
         raise ValueError(
             f"action_space: {type(action_space).__name__} is not supported; large policies need continuous Box actions"
+        )
+
+
+def check_optimizer(kwargs: Mapping[str, Any]) -> None:
+    """SB3's critic and optimizer kwargs, checked before SB3 passes them to torch."""
+    if "n_critics" in kwargs:
+        check_int("n_critics", kwargs["n_critics"])
+    optimizer_class = kwargs.get("optimizer_class", th.optim.Adam)
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, th.optim.Optimizer)):
+        raise TypeError(
+            "optimizer_class: must be a torch.optim.Optimizer subclass (e.g. torch.optim.Adam), "
+            f"got {optimizer_class!r}"
+        )
+    optimizer_kwargs = kwargs.get("optimizer_kwargs")
+    if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, Mapping):
+        raise TypeError(f"optimizer_kwargs: must be a mapping or None, got {optimizer_kwargs!r}")
+    if optimizer_kwargs and "lr" in optimizer_kwargs:
+        raise ValueError(
+            "optimizer_kwargs: 'lr' is set from the algorithm's learning_rate; pass learning_rate= instead"
         )
 
 
@@ -78,7 +105,8 @@ def _from_net_arch(net_arch: list[int]) -> dict[str, Any]:
     # SB3 / RL Zoo shorthand (``--optimize`` samples e.g. [400, 300]): our bodies have one width.
     if not isinstance(net_arch, (list, tuple)) or not net_arch:
         raise ValueError(f"net_arch: expected a non-empty list of layer widths, got {net_arch!r}")
-    return {"width": max(net_arch), "depth": len(net_arch)}
+    widths = [check_int(f"net_arch[{idx}]", width) for idx, width in enumerate(net_arch)]
+    return {"width": max(widths), "depth": len(widths)}
 
 
 def resolve_specs(
@@ -162,12 +190,35 @@ class LargeCritic(BaseModel):
                 for idx, member in enumerate(members):
                     state_dict[member + key[len(stacked) :]] = value if value.dim() == 0 else value[idx]
 
+    def record_optimizer_layout(self, optimizer: th.optim.Optimizer, state_dict: dict) -> dict:
+        """Optimizer state-dict post hook: say which critic form the saved state is laid out for."""
+        state_dict[OPTIMIZER_LAYOUT] = {"stacked": self.q_ensemble is not None, "n_critics": self.n_critics}
+        return state_dict
+
     def convert_optimizer_state(self, optimizer: th.optim.Optimizer, state_dict: dict) -> dict:
         """Optimizer pre-load hook: a state saved with the other critic form, rewritten for this one."""
         stacked = self.q_ensemble is not None
         n_stacked = len(list((self.q_ensemble or self.q_networks[0]).parameters()))
         n_leading = len(optimizer.param_groups[0]["params"]) - n_stacked * (1 if stacked else self.n_critics)
+        layout = state_dict.pop(OPTIMIZER_LAYOUT, None)
+        saved_stacked = self._saved_stacked(state_dict, n_leading) if layout is None else layout["stacked"]
+        if saved_stacked == stacked:
+            return state_dict
         return convert_optimizer_state(state_dict, self.n_critics, n_leading, n_stacked, stacked)
+
+    def _saved_stacked(self, state_dict: dict, n_leading: int) -> bool:
+        """For files that predate the recorded layout (sb3-large 0.1): read it from the saved moments' shapes.
+
+        A stacked member parameter has one more dimension than a separate one (with one critic, the counts of
+        the two forms are equal, and only the shapes tell them apart).
+        """
+        first = next(iter((self.q_ensemble or self.q_networks[0]).parameters()))
+        separate_dim = first.dim() - (1 if self.q_ensemble is not None else 0)
+        saved_id = state_dict["param_groups"][0]["params"][n_leading]
+        moments = [v for v in state_dict["state"].get(saved_id, {}).values() if th.is_tensor(v) and v.dim() > 0]
+        if not moments:  # nothing to convert: no step taken yet
+            return self.q_ensemble is not None
+        return moments[0].dim() == separate_dim + 1
 
     def q_input(self, features: th.Tensor, actions: th.Tensor) -> th.Tensor:
         if self.state_action_features is not None:
@@ -277,6 +328,7 @@ class LargePolicyMixin(_PolicyBase):
         renamed = self._take_old_names(kwargs, actor_net=actor_net, critic_net=critic_net, ofenet_kwargs=ofenet_kwargs)
         actor_net, critic_net, ofenet_kwargs = renamed["actor_net"], renamed["critic_net"], renamed["ofenet_kwargs"]
         self._check_sb3_kwargs(kwargs)
+        check_optimizer(kwargs)
         if kwargs.get("optimizer_kwargs") is None and kwargs.get("optimizer_class", th.optim.Adam) in FUSED_ADAM:
             # One kernel per step instead of a dozen per parameter tensor: the Adam step of a 2048-wide
             # policy is memory-bound, and at width 256 its Python loop costs as much as the matmuls.
@@ -336,7 +388,8 @@ class LargePolicyMixin(_PolicyBase):
                 get_flattened_obs_dim(self.observation_space), get_action_dim(self.action_space), self.ofenet_config
             )
         super()._build(lr_schedule)  # type: ignore[misc]
-        # A file saved with the other critic form (or before ensembles existed) must load into this one.
+        # The critic optimizer's saved state says which critic form it holds, so that it loads into either.
+        self.critic.optimizer.register_state_dict_post_hook(self.critic.record_optimizer_layout)
         self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
         if self.ofenet is not None and self.ofenet.config.joint:
             self.critic.optimizer.add_param_group({"params": list(self.ofenet.parameters())})
@@ -375,4 +428,4 @@ class LargePolicyMixin(_PolicyBase):
         return {**data, **self.body_kwargs}
 
 
-__all__ = ["LargeCritic", "LargePolicyMixin", "check_spaces", "compile_forward", "resolve_specs"]
+__all__ = ["LargeCritic", "LargePolicyMixin", "check_optimizer", "check_spaces", "compile_forward", "resolve_specs"]

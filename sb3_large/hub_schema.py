@@ -1,0 +1,201 @@
+"""What an ``sb3_large_config.json`` may hold, checked before anything is built or imported.
+
+A model folder is data. Its config names classes (the policy, an activation, an optimizer) by dotted path;
+they resolve only from trusted modules, checked on the name *before* any import, so a config cannot make the
+loader run a module shipped next to it (a Hub clone is often the current directory, first on ``sys.path``).
+Trusted: sb3_large, stable_baselines3, sb3_contrib, torch.nn, torch.optim, the modules of installed
+``sb3_large.architectures`` plugins, and whatever the caller names in ``trust_modules``.
+"""
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from sb3_large.networks.registry import GROUP
+
+CONFIG_NAME = "sb3_large_config.json"
+FORMAT_VERSION = 1
+TRUSTED_MODULES = ("sb3_large", "stable_baselines3", "sb3_contrib", "torch.nn", "torch.optim")
+BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+# name -> (JSON type, check, what the check means); what a fine-tune needs beyond the networks.
+ALGORITHM_KWARGS: dict[str, tuple[type, Any, str]] = {
+    "gamma": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "tau": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    "batch_size": (int, lambda v: v >= 1, "a positive integer"),
+    "buffer_size": (int, lambda v: v >= 1, "a positive integer"),
+    "learning_starts": (int, lambda v: v >= 0, "a non-negative integer"),
+    "gradient_steps": (int, lambda v: v >= -1, "an integer >= -1"),
+    "policy_delay": (int, lambda v: v >= 1, "a positive integer"),
+}
+
+
+class ConfigError(ValueError):
+    """An ``sb3_large_config.json`` that does not follow the format; the message names the field."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{CONFIG_NAME}: {field}: {problem}")
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is(value: Any, kind: type) -> bool:
+    """JSON typing: bools are not numbers, and an integer is a valid float."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def _expect(value: Any, kind: type, field: str, what: str) -> None:
+    if not _is(value, kind):
+        raise ConfigError(field, f"expected {what}, got {_type_name(value)} {value!r:.80}")
+
+
+def _check_space(value: Any, field: str) -> None:
+    _expect(value, dict, field, "an object {type, low, high, dtype}")
+    if set(value) != {"type", "low", "high", "dtype"}:
+        raise ConfigError(field, f"expected the keys type, low, high, dtype; got {', '.join(sorted(value))}")
+    if value["type"] != "Box":
+        raise ConfigError(f"{field}.type", f"only 'Box' is stored, got {value['type']!r:.80}")
+    if value["dtype"] not in BOX_DTYPES:
+        raise ConfigError(f"{field}.dtype", f"{value['dtype']!r:.80} is not one of {', '.join(BOX_DTYPES)}")
+    bounds = {}
+    for key in ("low", "high"):
+        try:
+            if any(isinstance(v, (bool, str)) or v is None for v in _leaves(value[key])):
+                raise ValueError("only numbers are allowed")
+            bounds[key] = np.array(value[key], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{field}.{key}", f"expected a (nested) list of numbers: {exc}") from None
+        if bounds[key].ndim == 0 or bounds[key].size == 0 or np.isnan(bounds[key]).any():
+            raise ConfigError(f"{field}.{key}", "expected a non-empty (nested) list of numbers without NaN")
+    if bounds["low"].shape != bounds["high"].shape:
+        raise ConfigError(field, f"low has shape {bounds['low'].shape}, high {bounds['high'].shape}")
+    if (bounds["low"] > bounds["high"]).any():
+        raise ConfigError(field, "low is above high")
+
+
+def _leaves(value: Any) -> Iterable[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _check_kwargs_json(value: Any, field: str) -> None:
+    """Policy kwargs: JSON values, with classes only as ``{"__class__": "pkg.module.Class"}``."""
+    if isinstance(value, list):
+        for idx, item in enumerate(value):
+            _check_kwargs_json(item, f"{field}[{idx}]")
+    elif isinstance(value, dict):
+        if "__class__" in value:
+            if set(value) != {"__class__"} or not isinstance(value["__class__"], str):
+                raise ConfigError(field, 'a class is written {"__class__": "package.module.Class"} and nothing else')
+            return
+        for key, item in value.items():
+            _check_kwargs_json(item, f"{field}.{key}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(field, f"{value} is not a finite number")
+
+
+def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
+    """``config`` as read from JSON, checked field by field; a ``ConfigError`` naming the first bad field."""
+    _expect(config, dict, "(top level)", "a JSON object")
+    required = ("format_version", "algorithm", "policy_class", "policy_kwargs", "observation_space", "action_space")
+    optional = ("algorithm_kwargs", "env_id", "versions", "parameters", "metrics")
+    missing = [key for key in required if key not in config]
+    if missing:
+        raise ConfigError(missing[0], "required field is missing")
+    unknown = sorted(set(config) - set(required) - set(optional))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown field; allowed: {', '.join(required + optional)}")
+    if config["format_version"] != FORMAT_VERSION or isinstance(config["format_version"], bool):
+        raise ConfigError("format_version", f"{config['format_version']!r:.80} is not {FORMAT_VERSION}")
+    algorithms = list(algorithms)
+    if config["algorithm"] not in algorithms:
+        raise ConfigError("algorithm", f"{config['algorithm']!r:.80} is not one of {', '.join(algorithms)}")
+    _expect(config["policy_class"], str, "policy_class", "a dotted class path")
+    _expect(config["policy_kwargs"], dict, "policy_kwargs", "an object")
+    _check_kwargs_json(config["policy_kwargs"], "policy_kwargs")
+    _check_space(config["observation_space"], "observation_space")
+    _check_space(config["action_space"], "action_space")
+    algorithm_kwargs = config.get("algorithm_kwargs", {})
+    _expect(algorithm_kwargs, dict, "algorithm_kwargs", "an object")
+    for key, value in algorithm_kwargs.items():
+        if key not in ALGORITHM_KWARGS:
+            raise ConfigError(f"algorithm_kwargs.{key}", f"unknown; allowed: {', '.join(ALGORITHM_KWARGS)}")
+        kind, check, what = ALGORITHM_KWARGS[key]
+        if not _is(value, kind) or not check(value):
+            raise ConfigError(f"algorithm_kwargs.{key}", f"expected {what}, got {value!r:.80}")
+    if config.get("env_id") is not None:
+        _expect(config["env_id"], str, "env_id", "a string or null")
+    _expect(config.get("metrics", {}), dict, "metrics", "an object")
+    for key, kind, what in (("versions", str, "a string"), ("parameters", int, "an integer")):
+        _expect(config.get(key, {}), dict, key, "an object")
+        for name, value in config.get(key, {}).items():
+            _expect(value, kind, f"{key}.{name}", what)
+    return config
+
+
+def space_from_json(data: Mapping[str, Any]) -> spaces.Box:
+    """A validated space entry (``_check_space``) as a gymnasium Box."""
+    dtype = np.dtype(data["dtype"])
+    return spaces.Box(np.array(data["low"], dtype=dtype), np.array(data["high"], dtype=dtype), dtype=dtype)
+
+
+def trusted_modules(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """Module prefixes a config may name: the built-in list, installed plugins' modules, then ``extra``."""
+    plugins = sorted({ep.module for ep in entry_points(group=GROUP)} - set(TRUSTED_MODULES))
+    return (*TRUSTED_MODULES, *(m for m in plugins if not _within(m, TRUSTED_MODULES)), *extra)
+
+
+def _within(module: str, prefixes: Iterable[str]) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+def resolve_class(path: Any, field: str, trust_modules: Iterable[str] = ()) -> type:
+    """The class at dotted ``path``, imported only if its module is trusted (checked on the name first)."""
+    if not isinstance(path, str) or not _DOTTED.fullmatch(path):
+        raise ConfigError(field, f"expected a dotted class path 'package.module.Class', got {path!r:.80}")
+    allowed = trusted_modules(trust_modules)
+    module_name, _, name = path.rpartition(".")
+    if not _within(module_name, allowed):
+        top = module_name.split(".")[0]
+        raise ConfigError(
+            field,
+            f"{path!r} is outside the trusted modules ({', '.join(allowed)}); nothing was imported. "
+            f"If you trust this model's code, pass trust_modules=[{top!r}] (CLI: --trust-module {top})",
+        )
+    try:
+        obj = getattr(import_module(module_name), name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(field, f"{path!r} cannot be imported ({exc}); is its package installed?") from None
+    if not isinstance(obj, type):
+        raise ConfigError(field, f"{path!r} is not a class")
+    if not _within(obj.__module__, allowed):  # a trusted module may re-export a class from anywhere
+        raise ConfigError(field, f"{path!r} is defined in {obj.__module__!r}, outside the trusted modules")
+    return obj
+
+
+def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = ()) -> Any:
+    """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes."""
+    if isinstance(value, list):
+        return [decode_kwargs(v, f"{field}[{i}]", trust_modules) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if set(value) == {"__class__"}:
+            return resolve_class(value["__class__"], field, trust_modules)
+        return {k: decode_kwargs(v, f"{field}.{k}", trust_modules) for k, v in value.items()}
+    return value

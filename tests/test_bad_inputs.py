@@ -1,0 +1,105 @@
+"""Bad policy kwargs and buffers: one clear error naming the field; the spaces SB3's MlpPolicy takes, we take."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.buffers import NStepReplayBuffer
+
+import sb3_large  # noqa: F401  (registers the policy aliases)
+from sb3_large.ofenet import OFENetTrainer
+
+OFENET = dict(layers=1, growth=4, pretrain_steps=4)
+
+BAD_KWARGS = {
+    "n_critics=0": (dict(n_critics=0), ValueError, r"n_critics: must be a positive integer, got 0"),
+    "n_critics='2'": (dict(n_critics="2"), ValueError, r"n_critics: must be a positive integer, got '2'"),
+    "optimizer_class str": (
+        dict(optimizer_class="Adam"),
+        TypeError,
+        r"optimizer_class: must be a torch.optim.Optimizer subclass \(e.g. torch.optim.Adam\), got 'Adam'",
+    ),
+    "lr in optimizer_kwargs": (
+        dict(optimizer_kwargs=dict(lr=1e-3)),
+        ValueError,
+        r"optimizer_kwargs: 'lr' is set from the algorithm's learning_rate; pass learning_rate= instead",
+    ),
+    "negative width": (dict(net_arch=[64, -1]), ValueError, r"net_arch\[1\]: must be a positive integer, got -1"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_KWARGS)
+def test_bad_policy_kwargs(case):
+    kwargs, error, message = BAD_KWARGS[case]
+    with pytest.raises(error, match=message):
+        SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, **kwargs))
+
+
+class ShapedEnv(gym.Env):
+    """One-step-per-call env with the observation space under test."""
+
+    action_space = spaces.Box(-1, 1, (1,), np.float32)
+
+    def __init__(self, observation_space: spaces.Space):
+        self.observation_space = observation_space
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), float(action[0]), False, False, {}
+
+
+SPACES = {
+    "Box(2, 3)": spaces.Box(-1, 1, (2, 3), np.float32),
+    "MultiDiscrete([4, 3])": spaces.MultiDiscrete([4, 3]),
+    "MultiBinary(5)": spaces.MultiBinary(5),
+    "MultiBinary((3, 2))": spaces.MultiBinary((3, 2)),
+}
+
+
+@pytest.mark.parametrize("policy", ["LargeMlpPolicy", "OFENetPolicy"])
+@pytest.mark.parametrize("space", SPACES)
+def test_the_observation_spaces_sb3_takes(space, policy):
+    kwargs = dict(width=8) if policy == "LargeMlpPolicy" else dict(width=8, ofenet_kwargs=OFENET)
+    model = TD3(policy, ShapedEnv(SPACES[space]), learning_starts=20, batch_size=8, policy_kwargs=kwargs)
+    before = [p.clone() for p in model.policy.parameters()]
+    model.learn(40, callback=OFENetTrainer() if policy == "OFENetPolicy" else None)
+    assert any(not th.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
+    action, _ = model.predict(SPACES[space].sample(), deterministic=True)
+    assert action.shape == (1,)
+
+
+def test_dict_and_discrete_action_refusals_stay_clear():
+    with pytest.raises(ValueError, match=r"observation_space: Dict is not supported; .*FlattenObservation"):
+        SAC("LargeMlpPolicy", ShapedEnv(spaces.Dict({"a": spaces.Box(-1, 1, (2,))})), policy_kwargs=dict(width=8))
+
+
+def ofenet_sac(**kwargs):
+    return SAC(
+        "OFENetPolicy", "Pendulum-v1", learning_starts=10, policy_kwargs=dict(width=8, ofenet_kwargs=OFENET), **kwargs
+    )
+
+
+BAD_OFENET_SETUPS = {
+    "n-step buffer": (
+        dict(replay_buffer_class=NStepReplayBuffer, replay_buffer_kwargs=dict(n_steps=3)),
+        r"NStepReplayBuffer \(n_steps=3\) samples s_\(t\+n\) as next observation; OFENet learns the one-step",
+    ),
+    "optimize_memory_usage": (
+        dict(optimize_memory_usage=True, replay_buffer_kwargs=dict(handle_timeout_termination=False)),
+        r"optimize_memory_usage=True stores no next observation at an episode's end",
+    ),
+    "batch size 1": (dict(batch_size=1), r"batch size 1 .*OFENet's batch norm needs at least 2 samples"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OFENET_SETUPS)
+def test_ofenet_refuses_what_it_cannot_learn_from(case):
+    kwargs, message = BAD_OFENET_SETUPS[case]
+    model = ofenet_sac(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        model.learn(20, callback=OFENetTrainer())
