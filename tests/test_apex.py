@@ -190,7 +190,7 @@ def test_kill_an_actor_mid_learn_it_is_restarted():
         return c.restarts >= 1 and c.steps_per_actor[0] > killed_at.get("steps", 1e18) + 100
 
     stopper = StopWhen(collector, restarted_and_delivering, action=kill)
-    with pytest.warns(UserWarning, match=r"actor 0 stopped and is restarted:\nwas killed by SIGKILL"):
+    with pytest.warns(UserWarning, match=r"actor 0 \(pid \d+\) stopped and is restarted:\nwas killed by SIGKILL"):
         model.learn(1_000_000, callback=CallbackList([collector, stopper]))
     assert collector.restarts == 1
     assert restarted_and_delivering(collector)
