@@ -51,6 +51,7 @@ from sb3_large.hub_schema import (
     space_from_json,
     validate_config,
 )
+from sb3_large.networks import count_parameters
 
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -94,10 +95,6 @@ def _space_to_json(space: spaces.Space) -> dict[str, Any]:
     if not isinstance(space, spaces.Box):
         raise TypeError(f"only Box spaces are stored, got {type(space).__name__}")
     return {"type": "Box", "low": space.low.tolist(), "high": space.high.tolist(), "dtype": str(space.dtype)}
-
-
-def _count(module: th.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # -- saving --------------------------------------------------------------------------------------------------
@@ -157,9 +154,10 @@ def save_pretrained(
         raise ValueError(f"model: algorithm {algorithm} is not supported; allowed: {', '.join(ALGORITHMS)}")
     folder = Path(folder)
     _check_destination(folder)
-    policy = model.policy
-    if env_id is None and model.get_env() is not None:
-        spec = model.get_env().get_attr("spec", [0])[0]
+    policy: Any = model.policy
+    env = model.get_env()
+    if env_id is None and env is not None:
+        spec = env.get_attr("spec", [0])[0]
         env_id = spec.id if spec is not None else None
     config = {
         "format_version": FORMAT_VERSION,
@@ -177,9 +175,9 @@ def save_pretrained(
             "python": platform.python_version(),
         },
         "parameters": {
-            "actor": _count(policy.actor),
-            "critic": _count(policy.critic),
-            "total": _count(policy),
+            "actor": count_parameters(policy.actor),
+            "critic": count_parameters(policy.critic),
+            "total": count_parameters(policy),
         },
         "metrics": _encode(dict(metrics or {}), "metrics"),
     }
@@ -338,7 +336,7 @@ def load_pretrained(
             folder = resolve(source, revision, files=("*.zip",))
         return _load_pickled(folder, trust_pickle, env, device)
     config = read_config(folder)
-    algo_class = ALGORITHMS[config["algorithm"]]
+    algo_class: Any = ALGORITHMS[config["algorithm"]]  # an off-policy algorithm class
     policy_class = resolve_class(config["policy_class"], "policy_class", trust_modules)
     if not issubclass(policy_class, BasePolicy):
         raise ConfigError("policy_class", f"{config['policy_class']!r} is not an SB3 policy (BasePolicy subclass)")

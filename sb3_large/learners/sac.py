@@ -15,6 +15,7 @@ class SAC(SB3SAC):
     """
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        assert self.replay_buffer is not None  # learn() has set the model up
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer]
         if self.ent_coef_optimizer is not None:
@@ -22,7 +23,10 @@ class SAC(SB3SAC):
         self._update_learning_rate(optimizers)
 
         actor_params = optimizer_params(self.actor.optimizer)
-        critic_params, target_params = list(self.critic.parameters()), list(self.critic_target.parameters())
+        critic_params, target_params = (
+            list[th.Tensor](self.critic.parameters()),
+            list[th.Tensor](self.critic_target.parameters()),
+        )
         ent_coefs, ent_coef_losses, actor_losses, critic_losses = [], [], [], []
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
@@ -34,7 +38,8 @@ class SAC(SB3SAC):
             log_prob = log_prob.reshape(-1, 1)
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
                 ent_coef = th.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
+                ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
                 ent_coef_losses.append(ent_coef_loss.detach())
                 self.ent_coef_optimizer.zero_grad()
                 ent_coef_loss.backward()
@@ -50,7 +55,7 @@ class SAC(SB3SAC):
                 target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
             current_q = self.critic(data.observations, data.actions)
-            critic_loss = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)
+            critic_loss: th.Tensor = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
             critic_losses.append(critic_loss.detach())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()

@@ -19,11 +19,18 @@ class TD3(SB3TD3):
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
         actor_params = optimizer_params(self.actor.optimizer)
-        critic_params, critic_target = list(self.critic.parameters()), list(self.critic_target.parameters())
-        actor_all, actor_target = list(self.actor.parameters()), list(self.actor_target.parameters())
+        critic_params, critic_target = (
+            list[th.Tensor](self.critic.parameters()),
+            list[th.Tensor](self.critic_target.parameters()),
+        )
+        actor_all, actor_target = (
+            list[th.Tensor](self.actor.parameters()),
+            list[th.Tensor](self.actor_target.parameters()),
+        )
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
+            assert self.replay_buffer is not None  # learn() has set the model up
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = discounts_of(data, self.gamma)
 
@@ -36,7 +43,7 @@ class TD3(SB3TD3):
                 target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
             current_q = self.critic(data.observations, data.actions)
-            critic_loss = sum(F.mse_loss(q, target_q) for q in current_q)
+            critic_loss: th.Tensor = sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
             critic_losses.append(critic_loss.detach())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()

@@ -96,7 +96,9 @@ class OFENetTrainer(BaseCallback):
 
 def flat_features(obs: th.Tensor, observation_space: spaces.Space) -> th.Tensor:
     """Observations as the policy's networks read them: SB3's preprocessing (one-hot, float), flattened."""
-    return preprocess_obs(obs, observation_space, normalize_images=False).float().flatten(1)
+    features = preprocess_obs(obs, observation_space, normalize_images=False)
+    assert isinstance(features, th.Tensor)  # Dict observations are refused when the policy is built
+    return features.float().flatten(1)
 
 
 def check_buffer(buffer) -> None:
