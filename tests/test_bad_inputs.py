@@ -103,3 +103,13 @@ def test_ofenet_refuses_what_it_cannot_learn_from(case):
     model = ofenet_sac(**kwargs)
     with pytest.raises(ValueError, match=message):
         model.learn(20, callback=OFENetTrainer())
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_a_batch_norm_body_with_batch_size_1_names_the_setting(ensemble):
+    kwargs = dict(width=8, norm="batch", ensemble_critics=ensemble)
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", batch_size=1, learning_starts=10, policy_kwargs=kwargs)
+    with pytest.raises(ValueError, match=r"batch_size: batch norm \(norm='batch'\) needs at least 2 samples"):
+        model.learn(20)
+    model.batch_size = 2  # the same model trains once the batch is big enough
+    model.learn(20, reset_num_timesteps=False)

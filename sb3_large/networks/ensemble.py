@@ -15,6 +15,8 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_large.networks.layers import BatchNorm
+
 
 class EnsembleLeaf(nn.Module):
     """A stacked layer; ``members`` (set by ``QEnsemble`` around a call) selects which members run."""
@@ -106,7 +108,12 @@ class NotStackable(ValueError):
     """A member contains a layer with parameters that has no stacked version."""
 
 
-STACKED = {nn.Linear: EnsembleLinear, nn.LayerNorm: EnsembleLayerNorm, nn.BatchNorm1d: EnsembleBatchNorm1d}
+STACKED = {
+    nn.Linear: EnsembleLinear,
+    nn.LayerNorm: EnsembleLayerNorm,
+    nn.BatchNorm1d: EnsembleBatchNorm1d,
+    BatchNorm: EnsembleBatchNorm1d,
+}
 
 
 def stack_members(members: list[nn.Module]) -> nn.Module:

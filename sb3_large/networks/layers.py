@@ -1,5 +1,6 @@
 """Building blocks shared by the built-in architectures."""
 
+import torch as th
 from torch import nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -38,11 +39,22 @@ def check_norm(norm: str, allowed: tuple[str, ...] = NORMS, arch: str = "") -> s
     return norm
 
 
+class BatchNorm(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` whose single-sample training batch fails with the setting to change, not torch's error."""
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        if self.training and x.shape[0] < 2:
+            raise ValueError(
+                f"batch_size: batch norm (norm='batch') needs at least 2 samples per training batch, got {x.shape[0]}"
+            )
+        return super().forward(x)
+
+
 def norm_layer(norm: str, dim: int) -> nn.Module:
     if norm == "layer":
         return nn.LayerNorm(dim)
     if norm == "batch":
-        return nn.BatchNorm1d(dim)
+        return BatchNorm(dim)
     return nn.Identity()
 
 
