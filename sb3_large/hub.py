@@ -181,7 +181,7 @@ def save_pretrained(
         },
         "metrics": _encode(dict(metrics or {}), "metrics"),
     }
-    tensors = {k: v.detach().cpu().contiguous() for k, v in policy.state_dict().items() if isinstance(v, th.Tensor)}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in _weights(policy).items()}
     writers = {
         WEIGHTS_NAME: lambda path: save_file(tensors, path, metadata={"format": "sb3-large"}),
         CARD_NAME: lambda path: Path(path).write_text(_model_card(config)),
@@ -289,7 +289,12 @@ def _expected_tensors(model: BaseAlgorithm) -> dict[str, th.Tensor]:
     """The policy's state dict as shapes and dtypes only: built on the meta device, so nothing is allocated."""
     with th.device("meta"), _MetaTensors():
         policy = model.policy_class(model.observation_space, model.action_space, lambda _: 0.0, **model.policy_kwargs)
-    return {k: v for k, v in policy.state_dict().items() if isinstance(v, th.Tensor)}
+    return _weights(policy)
+
+
+def _weights(policy: th.nn.Module) -> dict[str, th.Tensor]:
+    # Optimizer states (OFENet's extra state) are training state, not weights: a Hub model carries none.
+    return {k: v for k, v in policy.state_dict().items() if not k.endswith("_extra_state")}
 
 
 def _check_header(path: Path, expected: dict[str, th.Tensor]) -> None:

@@ -43,3 +43,16 @@ def test_gradient_steps_zero_trains_nothing(algo):
     after = model.policy.state_dict()
     changed = [k for k, v in before.items() if not th.equal(v, after[k])]
     assert changed == []
+
+
+def test_state_dict_values_are_tensors_and_the_optimizer_state_round_trips():
+    model = ofenet_model(SAC)
+    model.learn(100, callback=OFENetTrainer())
+    state = model.policy.state_dict()
+    assert all(isinstance(v, th.Tensor) for v in state.values())
+    fresh = ofenet_model(SAC).policy
+    fresh.load_state_dict(state)
+    saved, loaded = model.policy.ofenet.optimizer.state_dict(), fresh.ofenet.optimizer.state_dict()
+    assert saved["param_groups"] == loaded["param_groups"] and saved["state"].keys() == loaded["state"].keys()
+    for idx, entry in saved["state"].items():
+        assert all(th.equal(value, loaded["state"][idx][key]) for key, value in entry.items())

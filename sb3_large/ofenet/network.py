@@ -4,6 +4,7 @@
 a linear head on ``z_sa`` predicts the next observation (or its first ``predict_dims`` entries) with an MSE.
 """
 
+import io
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -142,8 +143,15 @@ class OFENet(nn.Module):
         self.n_updates += 1
         return loss.detach()
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict()}
+    def get_extra_state(self) -> th.Tensor:
+        # SB3 saves the policy's state dict, not this optimizer: its state travels there, as bytes in a tensor
+        # (state dict values stay tensors), read back with weights_only (no code runs on load).
+        buffer = io.BytesIO()
+        th.save(self.optimizer.state_dict(), buffer)
+        return th.frombuffer(bytearray(buffer.getvalue()), dtype=th.uint8)
 
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+    def set_extra_state(self, state: th.Tensor | dict[str, Any]) -> None:
+        if isinstance(state, dict):  # sb3-large 0.1 kept the optimizer's state dict itself
+            self.optimizer.load_state_dict(state["optimizer"])
+            return
+        self.optimizer.load_state_dict(th.load(io.BytesIO(state.cpu().numpy().tobytes()), weights_only=True))
