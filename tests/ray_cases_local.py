@@ -1,8 +1,6 @@
 """Ray in this process (1 node), run by test_apex_ray.py inside its loopback-only network namespace."""
 
-import os
 import shutil
-import signal
 import tempfile
 
 import pytest
@@ -13,7 +11,7 @@ import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.apex import ApeXCollector
 
 from .ray_helpers import assert_nodes_on_loopback, require_loopback_namespace
-from .test_apex import StopWhen, WaitForActors, make, wait_until_gone
+from .test_apex import StopWhen, WaitForActors, kill_an_actor_mid_learn, make, wait_until_gone
 
 ray = pytest.importorskip("ray")
 
@@ -48,22 +46,7 @@ def test_two_actors_fill_the_buffer_and_receive_weights():
 
 
 def test_kill_an_actor_mid_learn_it_is_restarted():
-    model = make(SAC, learning_starts=200)
-    collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=50, sync_every=20)
-    killed_at = {}
-
-    def kill(cb):
-        killed_at["steps"] = cb.collector.steps_per_actor[0]
-        os.kill(cb.pids[0], signal.SIGKILL)
-
-    def restarted_and_delivering(c):
-        return c.restarts >= 1 and c.steps_per_actor[0] > killed_at.get("steps", 1e18) + 100
-
-    stopper = StopWhen(collector, restarted_and_delivering, action=kill)
-    with pytest.warns(UserWarning, match=r"actor 0 stopped and is restarted"):
-        model.learn(1_000_000, callback=CallbackList([collector, stopper]))
-    assert collector.restarts == 1
-    assert restarted_and_delivering(collector)
+    kill_an_actor_mid_learn("ray")
 
 
 def test_the_budget_is_the_budget():

@@ -178,8 +178,14 @@ def _saved(model) -> bytes:
 
 
 def test_kill_an_actor_mid_learn_it_is_restarted():
+    stopper = kill_an_actor_mid_learn("local", reason=r"\nwas killed by SIGKILL")
+    assert wait_until_gone([stopper.pids[0]]) == []
+
+
+def kill_an_actor_mid_learn(backend: str, reason: str = "") -> "StopWhen":
+    """SIGKILL actor 0 once every actor delivered; learn() goes on until the restarted actor delivers again."""
     model = make(SAC, learning_starts=200)
-    collector = ApeXCollector(n_actors=2, chunk_size=50, sync_every=20)
+    collector = ApeXCollector(n_actors=2, backend=backend, chunk_size=50, sync_every=20)
     killed_at = {}
 
     def kill(cb):
@@ -190,11 +196,11 @@ def test_kill_an_actor_mid_learn_it_is_restarted():
         return c.restarts >= 1 and c.steps_per_actor[0] > killed_at.get("steps", 1e18) + 100
 
     stopper = StopWhen(collector, restarted_and_delivering, action=kill)
-    with pytest.warns(UserWarning, match=r"actor 0 \(pid \d+\) stopped and is restarted:\nwas killed by SIGKILL"):
+    with pytest.warns(UserWarning, match=r"actor 0 \(pid \d+\) stopped and is restarted:" + reason):
         model.learn(1_000_000, callback=CallbackList([collector, stopper]))
     assert collector.restarts == 1
     assert restarted_and_delivering(collector)
-    assert wait_until_gone([stopper.pids[0]]) == []
+    return stopper
 
 
 @pytest.mark.parametrize("how", ["end", "exception", "keyboard_interrupt"])
