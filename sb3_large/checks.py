@@ -1,6 +1,6 @@
 """Argument checks shared by every public constructor: one error that names the field and what it allows."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,3 +38,12 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     if value not in allowed:
         raise ValueError(f"{name}: unknown value {value!r}; allowed: {', '.join(map(str, allowed))}")
     return value
+
+
+def check_keys(where: str, values: Mapping[str, Any] | None, allowed: Iterable[str]) -> dict[str, Any]:
+    """``values`` as a dict if every key is one of ``allowed``; a ValueError naming the first unknown key."""
+    values, allowed = dict(values or {}), list(allowed)
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}.{unknown[0]}: unknown option; allowed: {', '.join(allowed)}")
+    return values

@@ -24,6 +24,7 @@ from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import get_class_by_name
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
+from sb3_large.checks import check_keys
 from sb3_large.networks import NetSpec, build
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetTrainer
 
@@ -135,12 +136,7 @@ class SearchSpace:
 
     @classmethod
     def from_kwargs(cls, values: Mapping[str, Any] | None) -> "SearchSpace":
-        values = dict(values or {})
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ValueError(f"search_space.{unknown[0]}: unknown option; allowed: {', '.join(allowed)}")
-        return cls(**values)
+        return cls(**check_keys("search_space", values, (f.name for f in fields(cls))))
 
 
 class LargeSampler:

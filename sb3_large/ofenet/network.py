@@ -12,7 +12,7 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_large.checks import check_bool, check_int, check_number
+from sb3_large.checks import check_bool, check_int, check_keys, check_number
 from sb3_large.networks import NetSpec, build
 
 
@@ -45,12 +45,7 @@ class OFENetConfig:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any] | None) -> "OFENetConfig":
-        kwargs = dict(kwargs or {})
-        allowed = [f.name for f in fields(cls)]
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            raise ValueError(f"ofenet.{unknown[0]}: unknown option; allowed: {', '.join(allowed)}")
-        return cls(**kwargs)
+        return cls(**check_keys("ofenet", kwargs, (f.name for f in fields(cls))))
 
     def __post_init__(self):
         check_int("ofenet.layers", self.layers)
