@@ -67,7 +67,8 @@ def test_returns_smoke(tmp_path):
     assert finished == {f"{c}_seed0.done.json" for c in configs}
 
 
-def load_returns_module():
+def load_returns_module(monkeypatch):
+    monkeypatch.syspath_prepend(str(RETURNS.parent))  # as when run as a script: its folder's tables.py imports
     spec = importlib.util.spec_from_file_location("returns_benchmark", RETURNS)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -75,8 +76,8 @@ def load_returns_module():
 
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v4"])
-def test_env_state_restores_the_episode_exactly(env_id):
-    returns = load_returns_module()
+def test_env_state_restores_the_episode_exactly(env_id, monkeypatch):
+    returns = load_returns_module(monkeypatch)
     env = gym.make(env_id)
     env.reset(seed=3)
     rng = np.random.default_rng(0)

@@ -21,7 +21,16 @@ def test_builtins_are_registered_in_code_and_listed_with_the_plugins():
 NO_ENTRY_POINTS = """
 import importlib.metadata
 
-importlib.metadata.entry_points = lambda **_: []  # as in a checkout that was never pip-installed
+real_entry_points = importlib.metadata.entry_points
+
+
+def entry_points(**selection):  # no architecture plugin, as in a checkout that was never pip-installed
+    if selection.get("group") == "sb3_large.architectures":
+        return importlib.metadata.EntryPoints(())
+    return real_entry_points(**selection)
+
+
+importlib.metadata.entry_points = entry_points
 from sb3_large.networks import NetSpec, build
 
 for arch in ("mlp", "densenet", "d2rl", "residual"):
