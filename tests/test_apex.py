@@ -302,10 +302,11 @@ def open_fds():
 model = SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy_kwargs=dict(width=16))
 collector = ApeXCollector(n_actors=2, chunk_size=50)
 model.learn(600, callback=collector)
-fds = open_fds()
+fds, actor_steps = open_fds(), collector.actor_steps
 for _ in range(2):
     model.learn(600, callback=collector)
-print("fds", fds, open_fds(), "timesteps", model.num_timesteps, "actor steps", collector.actor_steps)
+    actor_steps += collector.actor_steps  # per run; a short run on a busy machine may end before actors deliver
+print("fds", fds, open_fds(), "timesteps", model.num_timesteps, "actor steps", actor_steps)
 """
 
 
