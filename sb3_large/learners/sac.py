@@ -27,6 +27,7 @@ class SAC(SB3SAC):
             list[th.Tensor](self.critic.parameters()),
             list[th.Tensor](self.critic_target.parameters()),
         )
+        target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
         ent_coefs, ent_coef_losses, actor_losses, critic_losses = [], [], [], []
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
@@ -38,7 +39,6 @@ class SAC(SB3SAC):
             log_prob = log_prob.reshape(-1, 1)
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
                 ent_coef = th.exp(self.log_ent_coef.detach())
-                target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
                 ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
                 ent_coef_losses.append(ent_coef_loss.detach())
                 self.ent_coef_optimizer.zero_grad()

@@ -15,6 +15,7 @@ class TD3(SB3TD3):
     """
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        assert self.replay_buffer is not None  # learn() has set the model up
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
@@ -30,7 +31,6 @@ class TD3(SB3TD3):
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
-            assert self.replay_buffer is not None  # learn() has set the model up
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = discounts_of(data, self.gamma)
 
