@@ -7,6 +7,7 @@ actor gradients for the actor's parameters only, and losses kept as tensors unti
 """
 
 import torch as th
+from torch.nn import functional as F
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
@@ -52,3 +53,12 @@ def discounts_of(samples, gamma: float) -> th.Tensor | float:
 def mean_of(values: list[th.Tensor]) -> float:
     """Mean of logged scalars: one host sync for a whole ``train()`` call instead of one per update."""
     return float(th.stack([v.reshape(()) for v in values]).float().mean()) if values else float("nan")
+
+
+def critic_loss(critic, obs: th.Tensor, actions: th.Tensor, target_q: th.Tensor, mse_scale: float) -> th.Tensor:
+    """Loss of every Q network against ``target_q``: ``mse_scale`` times the summed squared errors (SB3's), or
+    for categorical critics (``q_distribution``) the summed cross-entropies to the target's distribution."""
+    if getattr(critic, "distribution", None) is not None:
+        losses = [critic.distribution.loss(logits, target_q) for logits in critic.logits(obs, actions)]
+        return th.stack(losses).sum()
+    return mse_scale * th.stack([F.mse_loss(q, target_q) for q in critic(obs, actions)]).sum()

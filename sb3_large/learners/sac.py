@@ -2,9 +2,16 @@
 
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
-from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, discounts_of, mean_of, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import (
+    copy_stats,
+    critic_loss,
+    discounts_of,
+    mean_of,
+    optimizer_params,
+    soft_update,
+    step_on,
+)
 
 
 class SAC(SB3SAC):
@@ -54,11 +61,10 @@ class SAC(SB3SAC):
                 next_q = th.min(next_q, dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
                 target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
-            current_q = self.critic(data.observations, data.actions)
-            critic_loss: th.Tensor = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
-            critic_losses.append(critic_loss.detach())
+            loss = critic_loss(self.critic, data.observations, data.actions, target_q, mse_scale=0.5)
+            critic_losses.append(loss.detach())
             self.critic.optimizer.zero_grad()
-            critic_loss.backward()
+            loss.backward()
             self.critic.optimizer.step()
 
             min_q_pi = th.min(th.cat(self.critic(data.observations, actions_pi), dim=1), dim=1, keepdim=True).values

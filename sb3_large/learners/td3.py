@@ -2,9 +2,16 @@
 
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
-from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, discounts_of, mean_of, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import (
+    copy_stats,
+    critic_loss,
+    discounts_of,
+    mean_of,
+    optimizer_params,
+    soft_update,
+    step_on,
+)
 
 
 class TD3(SB3TD3):
@@ -42,11 +49,10 @@ class TD3(SB3TD3):
                 next_q = th.min(next_q, dim=1, keepdim=True).values
                 target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
-            current_q = self.critic(data.observations, data.actions)
-            critic_loss: th.Tensor = sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
-            critic_losses.append(critic_loss.detach())
+            loss = critic_loss(self.critic, data.observations, data.actions, target_q, mse_scale=1.0)
+            critic_losses.append(loss.detach())
             self.critic.optimizer.zero_grad()
-            critic_loss.backward()
+            loss.backward()
             self.critic.optimizer.step()
 
             if self._n_updates % self.policy_delay == 0:

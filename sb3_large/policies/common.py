@@ -19,6 +19,7 @@ from torch import nn
 
 from sb3_large.checks import check_bool, check_int
 from sb3_large.networks import NetSpec, build
+from sb3_large.networks.distributional import QDistribution, QDistributionConfig
 from sb3_large.networks.ensemble import (
     EnsembleMember,
     NotStackable,
@@ -134,7 +135,9 @@ class LargeCritic(BaseModel):
     """``n_critics`` Q networks, each a large body with a linear output of ``out_dim``.
 
     The Q networks read ``concat(features, action)``, or OFENet's ``z_sa`` when an ``ofenet`` is given
-    (called, not owned: the policy owns it). The input is computed once for all Q networks. With
+    (called, not owned: the policy owns it). The input is computed once for all Q networks. With a
+    ``q_distribution``, each Q network outputs logits over its bins (``logits``), and ``forward`` their
+    expectation, so SB3's code that reads Q values works unchanged. With
     ``ensemble=True`` the Q networks are built as separate networks, then stacked into one ``QEnsemble``
     (``sb3_large.networks.ensemble``): same initial weights and math, one batched matmul per layer; a body with
     a layer that has no stacked version stays separate. Saved state dicts of either form load into both.
@@ -153,10 +156,14 @@ class LargeCritic(BaseModel):
         out_dim: int = 1,
         ensemble: bool = False,
         ofenet: OFENet | None = None,
+        q_distribution: QDistributionConfig | None = None,
     ):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
         )
+        self.distribution = None if q_distribution is None else QDistribution(q_distribution)
+        if q_distribution is not None:
+            out_dim = q_distribution.bins
         self.share_features_extractor = share_features_extractor
         self.n_critics = n_critics
         self.state_action_features = None if ofenet is None else ofenet.state_action_features
@@ -225,7 +232,8 @@ class LargeCritic(BaseModel):
             return self.state_action_features(features, actions)
         return th.cat([features, actions], dim=1)
 
-    def q_values(self, obs: th.Tensor, actions: th.Tensor, grad_features: bool) -> tuple[th.Tensor, ...]:
+    def q_outputs(self, obs: th.Tensor, actions: th.Tensor, grad_features: bool) -> tuple[th.Tensor, ...]:
+        """Each Q network's raw output: ``(batch, out_dim)``, logits with a ``q_distribution``."""
         with th.set_grad_enabled(grad_features and th.is_grad_enabled()):
             features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
         q_input = self.q_input(features, actions)
@@ -235,15 +243,26 @@ class LargeCritic(BaseModel):
 
     def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         # As in SB3: a features extractor shared with the actor is trained by the actor loss only.
-        return self.q_values(obs, actions, grad_features=not self.share_features_extractor)
+        outputs = self.q_outputs(obs, actions, grad_features=not self.share_features_extractor)
+        if self.distribution is None:
+            return outputs
+        return tuple(self.distribution.expectation(logits) for logits in outputs)
+
+    def logits(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        """Each Q network's logits over the bins of its ``q_distribution`` (what its loss is taken on)."""
+        if self.distribution is None:
+            raise RuntimeError("logits: this critic has no q_distribution; its forward() returns Q values")
+        return self.q_outputs(obs, actions, grad_features=not self.share_features_extractor)
 
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
         q_input = self.q_input(features, actions)
         if self.q_ensemble is not None:
-            return self.q_ensemble(q_input, members=slice(0, 1))[0]
-        return self.q_networks[0](q_input)
+            output = self.q_ensemble(q_input, members=slice(0, 1))[0]
+        else:
+            output = self.q_networks[0](q_input)
+        return output if self.distribution is None else self.distribution.expectation(output)
 
 
 def compile_forward(network: nn.Module) -> None:
@@ -291,6 +310,10 @@ class LargePolicyMixin(_PolicyBase):
     :param ofenet_kwargs: ``None`` (no OFENet), or the settings of an OFENet (``sb3_large.ofenet.OFENetConfig``)
         whose features the actor (``z_s``) and critics (``z_sa``) read, trained by ``OFENetTrainer``
         (old name: ``ofenet``)
+    :param q_distribution: ``None`` (scalar Q), or the settings of categorical critics
+        (``sb3_large.networks.distributional.QDistributionConfig``: ``kind`` ``hl_gauss``/``two_hot``, ``bins``,
+        ``low``, ``high``, ``transform``); ``sb3_large.SAC`` / ``TD3`` train them by cross-entropy, SB3's own
+        algorithms by the squared error of their expectation (SAC and TD3 only)
 
     Without ``optimizer_kwargs``, Adam and AdamW run fused (``fused=True``); pass ``optimizer_kwargs={}`` for
     PyTorch's default implementation.
@@ -322,6 +345,7 @@ class LargePolicyMixin(_PolicyBase):
         ensemble_critics: bool = False,
         compile: bool = False,
         ofenet_kwargs: Mapping[str, Any] | None = None,
+        q_distribution: Mapping[str, Any] | None = None,
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
@@ -348,6 +372,7 @@ class LargePolicyMixin(_PolicyBase):
         if ofenet_kwargs is not None and not isinstance(ofenet_kwargs, Mapping):
             raise TypeError(f"ofenet_kwargs: must be a mapping of OFENet settings or None, got {ofenet_kwargs!r}")
         self.ofenet_config = None if ofenet_kwargs is None else OFENetConfig.from_kwargs(dict(ofenet_kwargs))
+        self.q_distribution = None if q_distribution is None else QDistributionConfig.from_kwargs(q_distribution)
         self.body_kwargs = {
             **body,
             "actor_net": actor_net,
@@ -356,6 +381,7 @@ class LargePolicyMixin(_PolicyBase):
             "ensemble_critics": ensemble_critics,
             "compile": compile,
             "ofenet_kwargs": None if self.ofenet_config is None else self.ofenet_config.as_kwargs(),
+            "q_distribution": None if self.q_distribution is None else self.q_distribution.as_kwargs(),
         }
         super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)  # type: ignore[call-arg]
 
@@ -411,6 +437,8 @@ class LargePolicyMixin(_PolicyBase):
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         # Our Q networks replace SB3's net_arch / activation_fn.
         del critic_kwargs["net_arch"], critic_kwargs["activation_fn"]
+        if self.q_distribution is not None:
+            critic_kwargs["q_distribution"] = self.q_distribution
         critic = self.critic_class(
             body=self.critic_spec, ensemble=self.ensemble_critics, ofenet=self.ofenet, **critic_kwargs
         )

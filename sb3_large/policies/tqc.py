@@ -14,6 +14,8 @@ class LargeTQCCritic(LargeCritic):
     """
 
     def __init__(self, *, n_quantiles: int = 25, **kwargs):
+        if kwargs.get("q_distribution") is not None:
+            raise ValueError("q_distribution: TQC's critics are quantile critics already; allowed for TQC: None")
         super().__init__(out_dim=n_quantiles, **kwargs)
         self.n_quantiles = n_quantiles
         self.quantiles_total = n_quantiles * self.n_critics
