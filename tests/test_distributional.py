@@ -154,3 +154,14 @@ model = sb3_large.SAC.load(glob.glob("logs/sac/Pendulum-v1_1/Pendulum-v1.zip")[0
 assert model.policy.critic.distribution.config.bins == 21
 """
     run_python(["-c", script], cwd=tmp_path)
+
+
+def test_hub_files_round_trip(tmp_path):
+    from sb3_large.hub import load_pretrained, save_pretrained
+
+    kwargs = dict(SMALL, q_distribution=dict(bins=21, kind="two_hot"))
+    model = sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=kwargs)
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "model"))
+    obs, actions = th.randn(4, 3), th.rand(4, 1) * 2 - 1
+    assert loaded.policy.q_distribution == model.policy.q_distribution
+    assert th.equal(th.cat(loaded.critic(obs, actions), 1), th.cat(model.critic(obs, actions), 1))
