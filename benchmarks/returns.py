@@ -4,7 +4,8 @@
 
 Configurations (``--configs``, any subset; the first four by default):
 
-- ``sac``: stock SB3 SAC, ``MlpPolicy`` 256x2, RL Zoo's MuJoCo hyperparameters (SB3 defaults, 10k random steps)
+- ``sac``: stock SB3 SAC, ``MlpPolicy`` 256x2 (``--sac-width``), RL Zoo's MuJoCo hyperparameters (SB3 defaults,
+  10k random steps)
 - ``crossq``: sb3-contrib CrossQ with RL Zoo's MuJoCo hyperparameters (critic width ``--crossq-width``)
 - ``ota2021``: the paper's recipe (OFENet features, DenseNet actor and critics), the ``--env`` entry of
   ``hyperparams/sac_ota2021.yml``
@@ -12,6 +13,7 @@ Configurations (``--configs``, any subset; the first four by default):
   counts the actors' steps too
 - ``sac_large``: the package's default recipe, the entry of ``hyperparams/sac_large.yml``
 - ``densenet``: SAC with the large DenseNet actor and critics only (an ablation)
+- ``crossq_large``: sb3-contrib CrossQ with our bodies, the entry of ``hyperparams/crossq_large.yml``
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
 overrides given here: ``--width``/``--depth`` of the large bodies, ``--learning-starts`` (every config),
@@ -71,10 +73,16 @@ try:
 except ImportError:  # only MuJoCo envs need it
     mujoco = None
 
-CONFIGS = ("sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet")
+CONFIGS = ("sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large")
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
-YAML_CONFIGS = {"ota2021": "sac_ota2021.yml", "ota2021_apex": "sac_ota2021_apex.yml", "sac_large": "sac_large.yml"}
+# Configuration -> (RL Zoo YAML, stock RL Zoo algorithm it is run with).
+YAML_CONFIGS = {
+    "ota2021": ("sac_ota2021.yml", "sac"),
+    "ota2021_apex": ("sac_ota2021_apex.yml", "sac"),
+    "sac_large": ("sac_large.yml", "sac"),
+    "crossq_large": ("crossq_large.yml", "crossq"),
+}
 # RL Zoo keys that wrap or build the env: this script builds one plain env per job.
 ENV_KEYS = ("normalize", "n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")
 RETURN_FIELDS = ("config", "seed", "step", "mean_return", "std_return", "wall_seconds")
@@ -91,12 +99,15 @@ JOB_SETTINGS = (
     "actors",
     "replay_ratio",
     "crossq_width",
+    "sac_width",
 )
+# Settings added since checkpoints were first written, with the value those checkpoints ran with.
+SETTINGS_BEFORE = {"sac_width": 256}
 
 
 def zoo_entry(config: str, env_id: str) -> dict:
     """The ``env_id`` entry of a configuration's RL Zoo YAML (anchors resolved)."""
-    path = HYPERPARAMS / YAML_CONFIGS[config]
+    path = HYPERPARAMS / YAML_CONFIGS[config][0]
     entries = yaml.safe_load(path.read_text())
     if env_id not in entries:
         envs = sorted(k for k, v in entries.items() if isinstance(v, dict) and "policy" in v)  # not the anchors
@@ -133,7 +144,6 @@ def zoo_callbacks(config: str, args) -> list[BaseCallback]:
 def zoo_model(config: str, args, common: dict):
     """A YAML configuration's model as stock RL Zoo builds it, with this script's overrides."""
     from rl_zoo3.utils import get_class_by_name
-    from stable_baselines3 import SAC
 
     entry = dict(zoo_entry(config, args.env))
     policy = entry.pop("policy")
@@ -143,7 +153,7 @@ def zoo_model(config: str, args, common: dict):
     for key in ("n_timesteps", "callback"):
         entry.pop(key, None)
     policy_class = get_class_by_name(policy) if "." in policy else policy
-    return SAC(policy_class, args.env, policy_kwargs=policy_kwargs, **{**entry, **common})
+    return model_class(config)(policy_class, args.env, policy_kwargs=policy_kwargs, **{**entry, **common})
 
 
 def make_model(config: str, args, seed: int):
@@ -155,7 +165,7 @@ def make_model(config: str, args, seed: int):
 
     common = dict(learning_starts=args.learning_starts, seed=seed, buffer_size=max(args.budget, 1000))
     if config == "sac":
-        return SAC("MlpPolicy", args.env, **common)
+        return SAC("MlpPolicy", args.env, policy_kwargs=dict(net_arch=[args.sac_width] * 2), **common)
     if config in YAML_CONFIGS:
         return zoo_model(config, args, common)
     if config == "densenet":
@@ -175,10 +185,12 @@ def make_callbacks(config: str, args) -> list[BaseCallback]:
 
 
 def model_class(config: str):
+    """The algorithm class a configuration trains with: stock RL Zoo's for the YAML configurations."""
     from sb3_contrib import CrossQ
     from stable_baselines3 import SAC
 
-    return CrossQ if config == "crossq" else SAC
+    algo = YAML_CONFIGS[config][1] if config in YAML_CONFIGS else config
+    return CrossQ if algo == "crossq" else SAC
 
 
 # -- the state a checkpoint carries besides SB3's own save ---------------------------------------------------
@@ -553,6 +565,7 @@ def parse_args(argv=None):
         "--replay-ratio", type=float, default=None, help="Ape-X learner's gradient steps per stored transition"
     )
     parser.add_argument("--crossq-width", type=int, default=2048, help="CrossQ critic width (RL Zoo: 2048)")
+    parser.add_argument("--sac-width", type=int, default=256, help="stock SAC's layer width (SB3: 256)")
     parser.add_argument("--workers", type=int, default=1, help="jobs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument(
@@ -566,7 +579,17 @@ def parse_args(argv=None):
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown and not args.replot:  # a replot may read the names of older runs
         parser.error(f"--configs: unknown configuration {unknown[0]!r}; allowed: {', '.join(CONFIGS)}")
-    positive = ("budget", "seeds", "eval_every", "checkpoint_every", "width", "depth", "crossq_width", "workers")
+    positive = (
+        "budget",
+        "seeds",
+        "eval_every",
+        "checkpoint_every",
+        "width",
+        "depth",
+        "crossq_width",
+        "sac_width",
+        "workers",
+    )
     optional = ("actors", "stop_after_evals", "replay_ratio")
     for name in (*positive, "threads", *optional):
         value = getattr(args, name)
@@ -603,10 +626,11 @@ def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]
         header = JobFiles(args.out, config, seed).header()
         if header is None:
             continue
-        changed = [k for k in settings if header["settings"].get(k) != settings[k]]
+        saved = {**SETTINGS_BEFORE, **header["settings"]}
+        changed = [k for k in settings if saved.get(k) != settings[k]]
         if changed:
             raise SystemExit(
-                f"{args.out}: {config} seed {seed} was started with {changed[0]}={header['settings'].get(changed[0])!r}"
+                f"{args.out}: {config} seed {seed} was started with {changed[0]}={saved.get(changed[0])!r}"
                 f", this run has {settings[changed[0]]!r}; use another --out or delete {args.out / 'checkpoints'}"
             )
         known[config, seed] = header
