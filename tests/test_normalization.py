@@ -6,11 +6,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from sb3_contrib import TQC
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.callbacks import CallbackList
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.apex import ApeXCollector
@@ -100,8 +102,19 @@ def test_the_policy_reads_normalized_observations_from_the_collected_stream():
         np.testing.assert_allclose(inputs.std(0), 1.0, atol=0.1)
 
 
-def test_rl_updates_evaluation_and_predict_never_change_the_statistics():
-    model = make(TD3)
+def test_under_vecnormalize_the_statistics_are_of_what_the_policy_reads():
+    """VecNormalize hands the policy observations it already normalized: those are the ones counted."""
+    env = VecNormalize(DummyVecEnv([GaussianObs]), norm_reward=False)
+    model = make(env=env)
+    model.learning_starts = 1000
+    model.learn(1000, callback=ObsNormUpdater())
+    obs_norm = model.policy.obs_norm
+    np.testing.assert_allclose(obs_norm.mean.numpy(), 0.0, atol=0.3)  # the raw stream's mean is 5
+
+
+@pytest.mark.parametrize("algo", [TD3, TQC])
+def test_rl_updates_evaluation_and_predict_never_change_the_statistics(algo):
+    model = make(algo)
     model.learn(300, callback=ObsNormUpdater())  # 200 RL updates with the updater on
     before = stats(model)
     assert int(before["count"]) == 300
@@ -112,7 +125,7 @@ def test_rl_updates_evaluation_and_predict_never_change_the_statistics():
     policy = model.policy
     # the statistics are the policy's buffers only: in no network's state, no optimizer, no polyak update
     assert [n for n, _ in policy.named_parameters() if "obs_norm" in n] == []
-    for name in ("actor", "actor_target", "critic", "critic_target"):
+    for name in [n for n in ("actor", "actor_target", "critic", "critic_target") if hasattr(policy, n)]:
         assert not any("obs_norm" in k or "mean" in k for k in getattr(policy, name).state_dict())
         assert getattr(policy, name).features_extractor.normalize.__self__ is policy.obs_norm
 
