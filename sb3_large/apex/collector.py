@@ -19,15 +19,16 @@ from sb3_large.apex.chunk import ActorFailure, Chunk, Transitions
 from sb3_large.apex.worker import WorkerSpec, acting_weights, exploration_levels, make_env_from_spec
 from sb3_large.buffers import add_batch
 from sb3_large.checks import check_choice, check_int, check_number
+from sb3_large.normalization import UPDATER_HINT, ObsNormUpdater, update_from_numpy
 
 BACKENDS = ("local", "ray")
 
 
-def _progress_bars(callback: BaseCallback) -> list[ProgressBarCallback]:
-    if isinstance(callback, ProgressBarCallback):
+def _callbacks_of(callback: BaseCallback, kind: type[BaseCallback]) -> list:
+    if isinstance(callback, kind):
         return [callback]
     if isinstance(callback, CallbackList):
-        return [bar for child in callback.callbacks for bar in _progress_bars(child)]
+        return [found for child in callback.callbacks for found in _callbacks_of(child, kind)]
     return []
 
 
@@ -112,7 +113,11 @@ class ApeXCollector(BaseCallback):
             raise ValueError(f"ApeXCollector: the env cannot be rebuilt for a worker: {exc!r}") from exc
         model = self.model
         self._budget = self.locals["total_timesteps"]
-        self._progress = _progress_bars(self.locals["callback"])
+        self._progress = _callbacks_of(self.locals["callback"], ProgressBarCallback)
+        updaters = _callbacks_of(self.locals["callback"], ObsNormUpdater)
+        if getattr(model.policy, "obs_norm", None) is not None and not updaters:
+            # The collector counts the actors' observations; the learner's own are the updater's.
+            raise ValueError(f"ApeXCollector: the policy normalizes observations (normalize_obs=True); {UPDATER_HINT}")
         self._updates_at_start = model._n_updates
         self._sb3_trains = False
         self.extra_gradient_steps = 0
@@ -300,6 +305,8 @@ class ApeXCollector(BaseCallback):
             stored.dones,
             stored.timeouts,
         )
+        if getattr(model.policy, "obs_norm", None) is not None:
+            update_from_numpy(model.policy, stored.obs)
         model.num_timesteps += n
         self.actor_steps += n
         for bar in self._progress:

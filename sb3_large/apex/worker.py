@@ -27,8 +27,12 @@ def exploration_levels(n_actors: int, base: float, alpha: float) -> list[float]:
 
 
 def acting_tensors(policy: Any) -> dict[str, th.Tensor]:
-    """The live tensors that decide actions: the actor's state and, for OFENet policies, OFENet's weights."""
+    """The live tensors that decide actions: the actor's state and, for OFENet policies, OFENet's weights;
+    with ``normalize_obs``, the observation statistics."""
     tensors = dict(policy.actor.state_dict(keep_vars=True))
+    obs_norm = getattr(policy, "obs_norm", None)
+    if obs_norm is not None:
+        tensors.update({f"obs_norm.{k}": v for k, v in obs_norm.named_buffers()})
     ofenet = getattr(policy, "ofenet", None)
     if ofenet is not None:
         tensors.update({f"ofenet.{k}": v for k, v in ofenet.named_parameters()})

@@ -80,6 +80,7 @@ class OFENetTrainer(BaseCallback):
         model, ofenet = self.model, self.ofenet
         assert model.replay_buffer is not None  # learn() has set the model up
         batch_size = ofenet.config.batch_size or model.batch_size
+        obs_norm = getattr(model.policy, "obs_norm", None)
         report_every = max(1, n_updates // 10)
         losses = []
         for i in range(1, n_updates + 1):
@@ -87,6 +88,8 @@ class OFENetTrainer(BaseCallback):
             obs, next_obs = (
                 flat_features(o, model.observation_space) for o in (batch.observations, batch.next_observations)
             )
+            if obs_norm is not None:  # OFENet reads what the RL networks feed it, and predicts on the same scale
+                obs, next_obs = obs_norm.normalize(obs), obs_norm.normalize(next_obs)
             losses.append(ofenet.update(obs, batch.actions, next_obs))
             if pretraining and (self.verbose or model.verbose) and (i % report_every == 0 or i == n_updates):
                 print(f"OFENet pretraining {i}/{n_updates}: aux loss {losses[-1].item():.5f}")

@@ -27,6 +27,7 @@ from sb3_large.networks.ensemble import (
     convert_optimizer_state,
     stack_state_dict,
 )
+from sb3_large.normalization import UPDATER_HINT, NormalizedFeatures, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
 
 BODY_FIELDS = NetSpec.field_names()
@@ -314,6 +315,10 @@ class LargePolicyMixin(_PolicyBase):
         (``sb3_large.networks.distributional.QDistributionConfig``: ``kind`` ``hl_gauss``/``two_hot``, ``bins``,
         ``low``, ``high``, ``transform``); ``sb3_large.SAC`` / ``TD3`` train them by cross-entropy, SB3's own
         algorithms by the squared error of their expectation (SAC and TD3 only)
+    :param normalize_obs: the actor and critics read observations normalized by running statistics that the
+        policy owns (``policy.obs_norm``, ``sb3_large.normalization.RunningObsNorm``), updated by
+        ``ObsNormUpdater``
+    :param obs_norm_kwargs: settings of that normalization (``clip``, default 10; ``epsilon``, default 1e-8)
 
     Without ``optimizer_kwargs``, Adam and AdamW run fused (``fused=True``); pass ``optimizer_kwargs={}`` for
     PyTorch's default implementation.
@@ -326,6 +331,7 @@ class LargePolicyMixin(_PolicyBase):
     critic_kwargs: dict[str, Any]
     critic: Any
     ofenet: OFENet | None
+    obs_norm: RunningObsNorm | None
 
     def __init__(
         self,
@@ -346,6 +352,8 @@ class LargePolicyMixin(_PolicyBase):
         compile: bool = False,
         ofenet_kwargs: Mapping[str, Any] | None = None,
         q_distribution: Mapping[str, Any] | None = None,
+        normalize_obs: bool = False,
+        obs_norm_kwargs: Mapping[str, Any] | None = None,
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
@@ -373,6 +381,14 @@ class LargePolicyMixin(_PolicyBase):
             raise TypeError(f"ofenet_kwargs: must be a mapping of OFENet settings or None, got {ofenet_kwargs!r}")
         self.ofenet_config = None if ofenet_kwargs is None else OFENetConfig.from_kwargs(dict(ofenet_kwargs))
         self.q_distribution = None if q_distribution is None else QDistributionConfig.from_kwargs(q_distribution)
+        self.normalize_obs = check_bool("normalize_obs", normalize_obs)
+        if obs_norm_kwargs is not None and not isinstance(obs_norm_kwargs, Mapping):
+            raise TypeError(f"obs_norm_kwargs: must be a mapping of settings or None, got {obs_norm_kwargs!r}")
+        if obs_norm_kwargs and not normalize_obs:
+            raise ValueError("obs_norm_kwargs: given while normalize_obs is False; set normalize_obs=True")
+        self.obs_norm_kwargs = None if obs_norm_kwargs is None else dict(obs_norm_kwargs)
+        if normalize_obs:  # bad settings fail here, before SB3 builds anything
+            RunningObsNorm.from_kwargs(1, self.obs_norm_kwargs)
         self.body_kwargs = {
             **body,
             "actor_net": actor_net,
@@ -382,6 +398,8 @@ class LargePolicyMixin(_PolicyBase):
             "compile": compile,
             "ofenet_kwargs": None if self.ofenet_config is None else self.ofenet_config.as_kwargs(),
             "q_distribution": None if self.q_distribution is None else self.q_distribution.as_kwargs(),
+            "normalize_obs": normalize_obs,
+            "obs_norm_kwargs": self.obs_norm_kwargs,
         }
         super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)  # type: ignore[call-arg]
 
@@ -407,12 +425,13 @@ class LargePolicyMixin(_PolicyBase):
             )
 
     def _build(self, lr_schedule) -> None:
-        # Runs inside SB3's __init__, after nn.Module's: the OFENet must exist before the networks that read it.
+        # Runs inside SB3's __init__, after nn.Module's: the OFENet and the observation statistics must exist
+        # before the networks that read them.
+        obs_dim = get_flattened_obs_dim(self.observation_space)
+        self.obs_norm = RunningObsNorm.from_kwargs(obs_dim, self.obs_norm_kwargs) if self.normalize_obs else None
         self.ofenet = None
         if self.ofenet_config is not None:
-            self.ofenet = OFENet(
-                get_flattened_obs_dim(self.observation_space), get_action_dim(self.action_space), self.ofenet_config
-            )
+            self.ofenet = OFENet(obs_dim, get_action_dim(self.action_space), self.ofenet_config)
         super()._build(lr_schedule)  # type: ignore[misc]
         # The critic optimizer's saved state says which critic form it holds, so that it loads into either.
         self.critic.optimizer.register_state_dict_post_hook(self.critic.record_optimizer_layout)
@@ -424,16 +443,30 @@ class LargePolicyMixin(_PolicyBase):
                 if getattr(self, name, None) is not None:
                     compile_forward(getattr(self, name))
 
+    def _new_features_extractor(self, trainable: bool) -> BaseFeaturesExtractor | None:
+        """A network's own features extractor: OFENet's ``z_s`` and / or the observation normalization in front
+        of it; ``None`` where SB3's default (``features_extractor_class``) is used as it is."""
+        extractor: BaseFeaturesExtractor
+        if self.ofenet is not None:
+            extractor = OFENetStateFeatures(self.observation_space, self.ofenet, trainable=trainable)
+        elif self.obs_norm is not None:
+            extractor = self.make_features_extractor()
+        else:
+            return None
+        if self.obs_norm is not None:
+            extractor = NormalizedFeatures(self.observation_space, extractor, self.obs_norm)
+        return extractor
+
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
-        if features_extractor is None and self.ofenet is not None:
-            features_extractor = OFENetStateFeatures(self.observation_space, self.ofenet, trainable=False)
+        if features_extractor is None:
+            features_extractor = self._new_features_extractor(trainable=False)
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return self.actor_class(body=self.actor_spec, **actor_kwargs).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
-        if features_extractor is None and self.ofenet is not None:
-            trainable = self.ofenet.config.joint
-            features_extractor = OFENetStateFeatures(self.observation_space, self.ofenet, trainable=trainable)
+        if features_extractor is None:
+            joint = self.ofenet is not None and self.ofenet.config.joint
+            features_extractor = self._new_features_extractor(trainable=joint)
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         # Our Q networks replace SB3's net_arch / activation_fn.
         del critic_kwargs["net_arch"], critic_kwargs["activation_fn"]
@@ -448,6 +481,11 @@ class LargePolicyMixin(_PolicyBase):
         # SB3's train() starts with set_training_mode(True): the last moment to refuse an untrained OFENet.
         if mode and self.ofenet is not None and self.ofenet.untrained():
             raise RuntimeError(f"{type(self).__name__}: nothing trains its OFENet; {TRAINER_HINT}")
+        if mode and self.obs_norm is not None and self.obs_norm.untrained():
+            raise RuntimeError(
+                f"{type(self).__name__}: normalize_obs=True, but its observation statistics were never updated; "
+                f"{UPDATER_HINT}"
+            )
         super().set_training_mode(mode)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
