@@ -45,9 +45,9 @@ def test_builtins_build_without_any_installed_entry_point(tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("norm", [None, "none", "layer", "batch"])
+@pytest.mark.parametrize("norm", [None, "none", "layer", "batch", "batch_renorm"])
 def test_output_width_and_gradients_reach_every_parameter(arch, norm):
-    if arch == "residual" and norm == "batch":
+    if arch == "residual" and norm in ("batch", "batch_renorm"):
         pytest.skip("residual refuses batch norm (tested below)")
     spec = NetSpec(arch=arch, width=16, depth=3, activation="silu", norm=norm)
     net, out_dim = build(spec, IN_DIM)
