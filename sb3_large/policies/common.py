@@ -26,6 +26,7 @@ from sb3_large.networks.ensemble import (
     convert_optimizer_state,
     stack_state_dict,
 )
+from sb3_large.networks.simbav2 import register_projection
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
 
 BODY_FIELDS = NetSpec.field_names()
@@ -301,6 +302,7 @@ class LargePolicyMixin(_PolicyBase):
     # Set by SB3's policy classes.
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
+    actor: Any
     critic: Any
     ofenet: OFENet | None
 
@@ -388,6 +390,9 @@ class LargePolicyMixin(_PolicyBase):
                 get_flattened_obs_dim(self.observation_space), get_action_dim(self.action_space), self.ofenet_config
             )
         super()._build(lr_schedule)  # type: ignore[misc]
+        # Hyperspherical layers (``simbav2``) go back on the unit sphere after every step of their optimizer.
+        for network in (self.actor, self.critic):
+            register_projection(network.optimizer, network)
         # The critic optimizer's saved state says which critic form it holds, so that it loads into either.
         self.critic.optimizer.register_state_dict_post_hook(self.critic.record_optimizer_layout)
         self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
