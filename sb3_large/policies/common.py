@@ -275,11 +275,11 @@ class LargePolicyMixin(_PolicyBase):
     where the critic is not ``LargeCritic``);
     every other kwarg is the SB3 policy's own.
 
-    :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual`` or a plugin)
+    :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual``, ``simbav2`` or a plugin)
     :param width: layer width of the body
     :param depth: number of layers (or residual blocks)
     :param activation: activation name (``relu``, ``silu``/``swish``, ``elu``, ``tanh``, ...)
-    :param norm: ``none``, ``layer`` or ``batch``; ``None`` lets the architecture choose
+    :param norm: ``none``, ``layer``, ``batch`` or ``batch_renorm``; ``None`` lets the architecture choose
     :param arch_kwargs: extra options of the architecture
     :param actor_net: overrides of the options above for the actor only (old name: ``actor``)
     :param critic_net: overrides of the options above for the critics only (old name: ``critic``)
