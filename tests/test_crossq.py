@@ -200,11 +200,12 @@ def test_yaml_mujoco_entries_are_rl_zoo_crossq_with_our_policy():
 def test_stock_rl_zoo_trains_and_enjoys_crossq(tmp_path):
     conf = str(ROOT / "hyperparams" / "crossq_large.yml")
     train = ["-m", "rl_zoo3.train", "--algo", "crossq", "--env", "Pendulum-v1", "-conf", conf, "-n", "300"]
-    small = "policy_kwargs:dict(arch='mlp', width=16, actor_net=None, critic_net=None)"
-    args = [*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", "-params", "learning_starts:100", small]
+    args = [*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", "-params", "learning_starts:100"]
     out = run_python(args, cwd=tmp_path).stdout
     assert "('policy', 'sb3_large.policies.LargeCrossQPolicy')" in out
-    assert (tmp_path / "logs" / "crossq" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()
+    model = CrossQ.load(tmp_path / "logs" / "crossq" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert type(model.policy) is LargeCrossQPolicy and model.num_timesteps == 300
+    assert len(renorm_layers(model.policy)) == 2 * 3 + 3  # the entry's CrossQ layout
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "crossq", "--env", "Pendulum-v1", "-f", "logs", "-n", "60"]
     out = run_python([*enjoy, "--no-render"], cwd=tmp_path).stdout
     assert "Loading logs/crossq/Pendulum-v1_1/Pendulum-v1.zip" in out
