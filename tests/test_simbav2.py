@@ -16,7 +16,7 @@ from sb3_large.networks.simbav2 import (
     register_projection,
 )
 
-from .conftest import run_python
+from .conftest import ROOT, run_python
 
 TINY = dict(arch="simbav2", width=16, depth=2)
 
@@ -135,3 +135,13 @@ def test_save_load_in_a_fresh_process_gives_the_same_actions_and_keeps_projectin
 def test_bad_options_give_one_clear_error(options, error, match):
     with pytest.raises(error, match=match):
         sb3.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs={**TINY, **options})
+
+
+def test_stock_rl_zoo_trains_it_from_a_yaml_entry(tmp_path):
+    conf = str(ROOT / "hyperparams" / "sac_large.yml")
+    train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", conf, "-n", "300", "-f", "logs"]
+    params = ["-params", "learning_starts:100", "policy_kwargs:dict(arch='simbav2', width=16)"]
+    run_python([*train, "--seed", "0", "--eval-freq", "-1", *params], cwd=tmp_path)
+    model = sb3.SAC.load(tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert model.policy.critic_spec.arch == "simbav2" and model.num_timesteps == 300
+    assert max_row_norm_error(sphere_layers(model.actor) + sphere_layers(model.critic)) < 1e-5
