@@ -1,16 +1,23 @@
 """sb3-large: large actor-critic networks for Stable-Baselines3 and RL Zoo.
 
-Importing the package registers the policy aliases ``"LargeMlpPolicy"`` (SAC, TD3, TQC) and
+Importing the package registers the policy aliases ``"LargeMlpPolicy"`` (SAC, TD3, TQC, CrossQ) and
 ``"OFENetPolicy"`` (SAC, TD3), so ``SAC("LargeMlpPolicy", env)`` works in existing SB3 code.
 ``sb3_large.SAC`` / ``sb3_large.TD3`` are SB3's algorithms with a faster ``train()``.
 """
 
 import stable_baselines3
-from sb3_contrib import TQC
+from sb3_contrib import TQC, CrossQ
 
 from sb3_large.learners import SAC, TD3
 from sb3_large.networks import NetSpec, build
-from sb3_large.policies import LargeSACPolicy, LargeTD3Policy, LargeTQCPolicy, OFENetSACPolicy, OFENetTD3Policy
+from sb3_large.policies import (
+    LargeCrossQPolicy,
+    LargeSACPolicy,
+    LargeTD3Policy,
+    LargeTQCPolicy,
+    OFENetSACPolicy,
+    OFENetTD3Policy,
+)
 
 __version__ = "0.1.0"
 
@@ -18,10 +25,12 @@ __version__ = "0.1.0"
 stable_baselines3.SAC.policy_aliases["LargeMlpPolicy"] = LargeSACPolicy
 stable_baselines3.TD3.policy_aliases["LargeMlpPolicy"] = LargeTD3Policy
 TQC.policy_aliases["LargeMlpPolicy"] = LargeTQCPolicy
+CrossQ.policy_aliases["LargeMlpPolicy"] = LargeCrossQPolicy
 stable_baselines3.SAC.policy_aliases["OFENetPolicy"] = OFENetSACPolicy
 stable_baselines3.TD3.policy_aliases["OFENetPolicy"] = OFENetTD3Policy
 
 __all__ = [
+    "LargeCrossQPolicy",
     "LargeSACPolicy",
     "LargeTD3Policy",
     "LargeTQCPolicy",

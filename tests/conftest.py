@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # oversubscription, which made runs many times slower on a loaded machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 th.set_num_threads(1)
-ARCHS = ("mlp", "densenet", "d2rl", "residual")
+ARCHS = ("mlp", "densenet", "d2rl", "residual", "simbav2")
 
 
 def run_python(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

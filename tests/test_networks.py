@@ -45,10 +45,12 @@ def test_builtins_build_without_any_installed_entry_point(tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("norm", [None, "none", "layer", "batch"])
+@pytest.mark.parametrize("norm", [None, "none", "layer", "batch", "batch_renorm"])
 def test_output_width_and_gradients_reach_every_parameter(arch, norm):
-    if arch == "residual" and norm == "batch":
+    if arch == "residual" and norm in ("batch", "batch_renorm"):
         pytest.skip("residual refuses batch norm (tested below)")
+    if arch == "simbav2" and norm not in (None, "none"):
+        pytest.skip("simbav2 normalizes itself (tested in test_simbav2.py)")
     spec = NetSpec(arch=arch, width=16, depth=3, activation="silu", norm=norm)
     net, out_dim = build(spec, IN_DIM)
     assert out_dim == expected_out_dim(arch, 16, 3)
@@ -92,9 +94,8 @@ def test_mlp_has_the_same_math_as_sb3_create_mlp():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_width_2048_builds_and_runs(arch):
-    net, out_dim = build(
-        NetSpec(arch=arch, width=2048, depth=2, arch_kwargs={"expansion": 1} if arch == "residual" else {}), IN_DIM
-    )
+    arch_kwargs = {"expansion": 1} if arch in ("residual", "simbav2") else {}
+    net, out_dim = build(NetSpec(arch=arch, width=2048, depth=2, arch_kwargs=arch_kwargs), IN_DIM)
     assert net(th.randn(2, IN_DIM)).shape == (2, out_dim)
 
 

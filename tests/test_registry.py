@@ -78,7 +78,7 @@ def plugin_site(tmp_path_factory):
 
 def test_installed_plugin_trains_by_name_a_broken_one_only_warns_and_a_builtin_is_not_shadowed(plugin_site, tmp_path):
     out = run_python(["-c", TRAIN_WITH_PLUGIN], cwd=tmp_path, env={"PYTHONPATH": str(plugin_site)}).stdout
-    assert "available: ['d2rl', 'densenet', 'mlp', 'residual', 'tiny']" in out
+    assert "available: ['d2rl', 'densenet', 'mlp', 'residual', 'simbav2', 'tiny']" in out
     assert "trained: Tanh 200" in out
     assert "warning: sb3_large: architecture plugin 'broken' (tiny_arch_plugin.missing:factory) failed to load" in out
     assert "warning: sb3_large: architecture 'mlp' is a built-in architecture; ignoring tiny_arch_plugin:tiny" in out

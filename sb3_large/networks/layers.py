@@ -1,6 +1,7 @@
 """Building blocks shared by the built-in architectures."""
 
 import torch as th
+from sb3_contrib.common.torch_layers import BatchRenorm1d
 from torch import nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -17,7 +18,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "softplus": nn.Softplus,
 }
 
-NORMS = ("none", "layer", "batch")
+NORMS = ("none", "layer", "batch", "batch_renorm")
 
 
 def activation_class(activation: str | type[nn.Module]) -> type[nn.Module]:
@@ -50,11 +51,43 @@ class BatchNorm(nn.BatchNorm1d):
         return super().forward(x)
 
 
+class BatchRenorm(BatchRenorm1d):
+    """sb3-contrib's batch renormalization (CrossQ's layer) with the batch-size check of ``BatchNorm``.
+
+    Its running statistics update in training mode only; CrossQ toggles that per forward pass
+    (``set_bn_training_mode``). Defaults are CrossQ's: momentum 0.01, eps 0.001, 100k warm-up steps.
+    """
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        if self.training and x.shape[0] < 2:
+            raise ValueError(
+                "batch_size: batch renorm (norm='batch_renorm') needs at least 2 samples per training batch, "
+                f"got {x.shape[0]}"
+            )
+        return super().forward(x)
+
+
+def configure_batch_renorm(module: nn.Module, momentum: float, eps: float, warmup_steps: int) -> None:
+    """Give every ``BatchRenorm`` layer of ``module`` these settings (CrossQ's policy kwargs); before training."""
+    for layer in module.modules():
+        if isinstance(layer, BatchRenorm):
+            layer.momentum, layer.eps, layer.warmup_steps = momentum, eps, warmup_steps
+
+
+def set_batch_norm_training(module: nn.Module, mode: bool) -> None:
+    """Put only the batch (re)normalization layers of ``module`` in training (statistics update) or eval mode."""
+    for layer in module.modules():
+        if isinstance(layer, (BatchRenorm1d, nn.modules.batchnorm._BatchNorm)):
+            layer.train(mode)
+
+
 def norm_layer(norm: str, dim: int) -> nn.Module:
     if norm == "layer":
         return nn.LayerNorm(dim)
     if norm == "batch":
         return BatchNorm(dim)
+    if norm == "batch_renorm":
+        return BatchRenorm(dim)
     return nn.Identity()
 
 

@@ -17,12 +17,19 @@ from sb3_large.networks.d2rl import d2rl
 from sb3_large.networks.densenet import densenet
 from sb3_large.networks.mlp import mlp
 from sb3_large.networks.residual import residual
+from sb3_large.networks.simbav2 import simbav2
 
 GROUP = "sb3_large.architectures"
 
 Factory = Callable[..., tuple[nn.Module, int]]
 
-BUILTINS: dict[str, Factory] = {"mlp": mlp, "densenet": densenet, "d2rl": d2rl, "residual": residual}
+BUILTINS: dict[str, Factory] = {
+    "mlp": mlp,
+    "densenet": densenet,
+    "d2rl": d2rl,
+    "residual": residual,
+    "simbav2": simbav2,
+}
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from sb3_large.networks.ensemble import (
     convert_optimizer_state,
     stack_state_dict,
 )
+from sb3_large.networks.simbav2 import register_projection
 from sb3_large.normalization import UPDATER_HINT, NormalizedFeatures, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
 
@@ -294,11 +295,11 @@ class LargePolicyMixin(_PolicyBase):
     where the critic is not ``LargeCritic``);
     every other kwarg is the SB3 policy's own.
 
-    :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual`` or a plugin)
+    :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual``, ``simbav2`` or a plugin)
     :param width: layer width of the body
     :param depth: number of layers (or residual blocks)
     :param activation: activation name (``relu``, ``silu``/``swish``, ``elu``, ``tanh``, ...)
-    :param norm: ``none``, ``layer`` or ``batch``; ``None`` lets the architecture choose
+    :param norm: ``none``, ``layer``, ``batch`` or ``batch_renorm``; ``None`` lets the architecture choose
     :param arch_kwargs: extra options of the architecture
     :param actor_net: overrides of the options above for the actor only (old name: ``actor``)
     :param critic_net: overrides of the options above for the critics only (old name: ``critic``)
@@ -329,6 +330,7 @@ class LargePolicyMixin(_PolicyBase):
     # Set by SB3's policy classes.
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
+    actor: Any
     critic: Any
     ofenet: OFENet | None
     obs_norm: RunningObsNorm | None
@@ -433,6 +435,9 @@ class LargePolicyMixin(_PolicyBase):
         if self.ofenet_config is not None:
             self.ofenet = OFENet(obs_dim, get_action_dim(self.action_space), self.ofenet_config)
         super()._build(lr_schedule)  # type: ignore[misc]
+        # Hyperspherical layers (``simbav2``) go back on the unit sphere after every step of their optimizer.
+        for network in (self.actor, self.critic):
+            register_projection(network.optimizer, network)
         # The critic optimizer's saved state says which critic form it holds, so that it loads into either.
         self.critic.optimizer.register_state_dict_post_hook(self.critic.record_optimizer_layout)
         self.critic.optimizer.register_load_state_dict_pre_hook(self.critic.convert_optimizer_state)
