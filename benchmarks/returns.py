@@ -16,7 +16,8 @@ Configurations (``--configs``, any subset; the first four by default):
 - ``crossq_large``: sb3-contrib CrossQ with our bodies, the entry of ``hyperparams/crossq_large.yml``
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
-overrides given here: ``--width``/``--depth`` of the large bodies, ``--learning-starts`` (every config),
+overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
+per-network sizes), ``--learning-starts`` (every config),
 ``--pretrain`` (OFENet pretraining updates), ``--actors`` and ``--replay-ratio`` (Ape-X collector), the seed
 and a replay buffer the size of the budget.
 
@@ -147,7 +148,11 @@ def zoo_model(config: str, args, common: dict):
 
     entry = dict(zoo_entry(config, args.env))
     policy = entry.pop("policy")
+    # --width / --depth size every body: they replace the YAML's shared and per-network values.
     policy_kwargs = dict(entry.pop("policy_kwargs", {}), width=args.width, depth=args.depth)
+    for network in ("actor_net", "critic_net"):
+        if policy_kwargs.get(network):
+            policy_kwargs[network] = {k: v for k, v in policy_kwargs[network].items() if k not in ("width", "depth")}
     if "ofenet_kwargs" in policy_kwargs and args.pretrain is not None:
         policy_kwargs["ofenet_kwargs"] = {**policy_kwargs["ofenet_kwargs"], "pretrain_steps": args.pretrain}
     for key in ("n_timesteps", "callback"):
