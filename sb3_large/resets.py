@@ -92,8 +92,8 @@ def _forget(optimizer: th.optim.Optimizer, params: list[nn.Parameter]) -> None:
 
 def _reset_with_target(live: nn.Module, fresh: nn.Module, target: nn.Module | None, keep: tuple[str, ...] = ()) -> None:
     _forget(live.optimizer, _copy_fresh(live, fresh, keep))  # type: ignore[arg-type]  # SB3 sets .optimizer
-    if target is not None:
-        target.load_state_dict(live.state_dict())
+    if target is not None:  # a shared extractor of the target is the actor target's: left to it
+        _copy_fresh(target, live, keep)
 
 
 def _reset_ent_coef(model: OffPolicyAlgorithm) -> None:
