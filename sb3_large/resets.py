@@ -92,8 +92,8 @@ def _forget(optimizer: th.optim.Optimizer, params: list[nn.Parameter]) -> None:
 
 def _reset_with_target(live: nn.Module, fresh: nn.Module, target: nn.Module | None, keep: tuple[str, ...] = ()) -> None:
     _forget(live.optimizer, _copy_fresh(live, fresh, keep))  # type: ignore[arg-type]  # SB3 sets .optimizer
-    if target is not None:
-        target.load_state_dict(live.state_dict())
+    if target is not None:  # a shared extractor of the target is the actor target's: left to it
+        _copy_fresh(target, live, keep)
 
 
 def _reset_ent_coef(model: OffPolicyAlgorithm) -> None:
@@ -117,7 +117,8 @@ class PeriodicReset(BaseCallback):
     Use ``model.learn(n, callback=PeriodicReset(every_steps=100_000, networks=["actor", "critic"]))``, or in an
     RL Zoo YAML entry ``callback: [{sb3_large.resets.PeriodicReset: {every_steps: 100000}}]``. Resets happen at
     every multiple of ``every_steps`` of ``model.num_timesteps`` (which counts Ape-X actors' transitions too),
-    so a resumed run keeps the schedule. Logs ``reset/resets``.
+    so a resumed run keeps the schedule, except at the end of ``learn()``'s budget: the model it returns is
+    never a freshly reset one. Logs ``reset/resets``.
 
     :param every_steps: env steps between two resets
     :param networks: what to reset: ``actor``, ``critic`` (each with its target network), ``ent_coef`` (SAC's
@@ -136,12 +137,13 @@ class PeriodicReset(BaseCallback):
     def _on_training_start(self) -> None:
         check_networks(self.networks, resettable(self.model), where=f" in this {type(self.model).__name__} model")
         self._next_reset = self._next_multiple()
+        self._budget = self.locals["total_timesteps"]  # SB3's: the num_timesteps at which learn() ends
 
     def _next_multiple(self) -> int:
         return (self.model.num_timesteps // self.every_steps + 1) * self.every_steps
 
     def _on_step(self) -> bool:
-        if self.model.num_timesteps >= self._next_reset:
+        if self._next_reset <= self.model.num_timesteps < self._budget:
             reset_networks(self.model, self.networks)
             self.resets += 1
             self._next_reset = self._next_multiple()
