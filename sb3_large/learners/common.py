@@ -4,9 +4,15 @@ SB3's ``train()`` pays, per update: a Python loop of three ops per parameter for
 backward pass of the actor loss through every critic weight (gradients thrown away by the next
 ``zero_grad``), and a host sync for every logged loss. Here: one ``_foreach_lerp_`` per target network,
 actor gradients for the actor's parameters only, and losses kept as tensors until the end of ``train()``.
+With a decoupled OFENet, its features are computed once per update instead of once per network that reads
+them (``decoupled_ofenet``).
 """
 
 import torch as th
+from torch import nn
+
+from sb3_large.ofenet import OFENet
+from sb3_large.policies.common import LargeCritic
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
@@ -52,3 +58,18 @@ def discounts_of(samples, gamma: float) -> th.Tensor | float:
 def mean_of(values: list[th.Tensor]) -> float:
     """Mean of logged scalars: one host sync for a whole ``train()`` call instead of one per update."""
     return float(th.stack([v.reshape(()) for v in values]).float().mean()) if values else float("nan")
+
+
+def decoupled_ofenet(policy: nn.Module) -> OFENet | None:
+    """The policy's OFENet when the update may compute its features once and hand them to every network.
+
+    That holds when nothing changes OFENet during an RL update (not ``joint``: no RL optimizer steps it, and
+    RL features use batch-norm running statistics) and the critics are ``LargeCritic``s reading its ``z_sa``.
+    """
+    ofenet = getattr(policy, "ofenet", None)
+    critics = [getattr(policy, name, None) for name in ("critic", "critic_target")]
+    if not isinstance(ofenet, OFENet) or ofenet.config.joint:
+        return None
+    if not all(isinstance(c, LargeCritic) and c.state_action_features is not None for c in critics):
+        return None
+    return ofenet

@@ -1,10 +1,24 @@
 """``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
+from typing import cast
+
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, discounts_of, mean_of, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import (
+    copy_stats,
+    decoupled_ofenet,
+    discounts_of,
+    mean_of,
+    optimizer_params,
+    soft_update,
+    step_on,
+)
+from sb3_large.ofenet import OFENet
+from sb3_large.policies.common import LargeCritic
+from sb3_large.policies.sac import LargeSACActor
 
 
 class SAC(SB3SAC):
@@ -22,54 +36,17 @@ class SAC(SB3SAC):
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
 
-        actor_params = optimizer_params(self.actor.optimizer)
-        critic_params, target_params = (
-            list[th.Tensor](self.critic.parameters()),
-            list[th.Tensor](self.critic_target.parameters()),
-        )
+        ofenet = decoupled_ofenet(self.policy) if isinstance(self.actor, LargeSACActor) else None
         target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
-        ent_coefs, ent_coef_losses, actor_losses, critic_losses = [], [], [], []
+        logged: list[list[th.Tensor]] = [[], [], [], []]
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = discounts_of(data, self.gamma)
-            if self.use_sde:
-                self.actor.reset_noise()
+            losses = self._update(data, ofenet, target_entropy, gradient_step % self.target_update_interval == 0)
+            for values, loss in zip(logged, losses, strict=True):
+                if loss is not None:
+                    values.append(loss)
 
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                ent_coef = th.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
-                ent_coef_losses.append(ent_coef_loss.detach())
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-            else:
-                ent_coef = self.ent_coef_tensor
-            ent_coefs.append(ent_coef)
-
-            with th.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-                next_q = th.min(next_q, dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
-                target_q = data.rewards + (1 - data.dones) * discounts * next_q
-
-            current_q = self.critic(data.observations, data.actions)
-            critic_loss: th.Tensor = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
-            critic_losses.append(critic_loss.detach())
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-
-            min_q_pi = th.min(th.cat(self.critic(data.observations, actions_pi), dim=1), dim=1, keepdim=True).values
-            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
-            actor_losses.append(actor_loss.detach())
-            step_on(actor_loss, self.actor.optimizer, actor_params)
-
-            if gradient_step % self.target_update_interval == 0:
-                soft_update(critic_params, target_params, self.tau)
-                copy_stats(self.batch_norm_stats, self.batch_norm_stats_target)
-
+        ent_coefs, ent_coef_losses, actor_losses, critic_losses = logged
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/ent_coef", mean_of(ent_coefs))
@@ -77,3 +54,81 @@ class SAC(SB3SAC):
         self.logger.record("train/critic_loss", mean_of(critic_losses))
         if ent_coef_losses:
             self.logger.record("train/ent_coef_loss", mean_of(ent_coef_losses))
+
+    def _update(
+        self, data: ReplayBufferSamples, ofenet: OFENet | None, target_entropy: float, update_target: bool
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor, th.Tensor]:
+        """One gradient step; returns the entropy coefficient and the losses (detached; ``None``: not computed).
+
+        With a decoupled ``ofenet``, its features are computed once for the actor, the critics and the target:
+        ``z_s`` of both observation batches in one pass, ``z_sa`` of the replayed and the next actions in
+        another (RL features use batch-norm running statistics, so batching changes no value).
+        """
+        discounts = discounts_of(data, self.gamma)
+        if self.use_sde:
+            self.actor.reset_noise()
+
+        # The typed views of the networks that the OFENet path reads (``train()`` checked their classes).
+        actor, critic, critic_target = (
+            cast(LargeSACActor, self.actor),
+            cast(LargeCritic, self.critic),
+            cast(LargeCritic, self.critic_target),
+        )
+        if ofenet is not None:
+            with th.no_grad():
+                z_s, next_z_s = self.actor.extract_features(
+                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+                ).chunk(2)
+            actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
+        else:
+            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+        log_prob = log_prob.reshape(-1, 1)
+        ent_coef_loss = None
+        if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            ent_coef = th.exp(self.log_ent_coef.detach())
+            ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
+            self.ent_coef_optimizer.zero_grad()
+            ent_coef_loss.backward()
+            self.ent_coef_optimizer.step()
+        else:
+            ent_coef = self.ent_coef_tensor
+
+        with th.no_grad():
+            if ofenet is not None:
+                next_actions, next_log_prob = actor.action_log_prob_of_features(next_z_s)
+                z_sa, next_z_sa = ofenet.state_action_features(
+                    th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
+                ).chunk(2)
+                next_q = th.cat(critic_target.q_heads(next_z_sa), dim=1)
+            else:
+                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            next_q = th.min(next_q, dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+
+        if ofenet is not None:
+            current_q = critic.q_heads(z_sa)
+        else:
+            current_q = self.critic(data.observations, data.actions)
+        critic_loss: th.Tensor = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
+        self.critic.optimizer.zero_grad()
+        critic_loss.backward()
+        self.critic.optimizer.step()
+
+        if ofenet is not None:
+            q_pi = critic.q_heads(ofenet.state_action_features(z_s, actions_pi))
+        else:
+            q_pi = self.critic(data.observations, actions_pi)
+        min_q_pi = th.min(th.cat(q_pi, dim=1), dim=1, keepdim=True).values
+        actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+        step_on(actor_loss, self.actor.optimizer, optimizer_params(self.actor.optimizer))
+
+        if update_target:
+            soft_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
+            copy_stats(self.batch_norm_stats, self.batch_norm_stats_target)
+        return (
+            ent_coef,
+            None if ent_coef_loss is None else ent_coef_loss.detach(),
+            actor_loss.detach(),
+            critic_loss.detach(),
+        )

@@ -1,10 +1,24 @@
 """``sb3_large.TD3``: SB3's TD3 with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
+from typing import cast
+
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.td3.policies import Actor
 from torch.nn import functional as F
 
-from sb3_large.learners.common import copy_stats, discounts_of, mean_of, optimizer_params, soft_update, step_on
+from sb3_large.learners.common import (
+    copy_stats,
+    decoupled_ofenet,
+    discounts_of,
+    mean_of,
+    optimizer_params,
+    soft_update,
+    step_on,
+)
+from sb3_large.ofenet import OFENet
+from sb3_large.policies.common import LargeCritic
 
 
 class TD3(SB3TD3):
@@ -19,46 +33,73 @@ class TD3(SB3TD3):
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
-        actor_params = optimizer_params(self.actor.optimizer)
-        critic_params, critic_target = (
-            list[th.Tensor](self.critic.parameters()),
-            list[th.Tensor](self.critic_target.parameters()),
-        )
-        actor_all, actor_target = (
-            list[th.Tensor](self.actor.parameters()),
-            list[th.Tensor](self.actor_target.parameters()),
-        )
+        ofenet = decoupled_ofenet(self.policy)
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = discounts_of(data, self.gamma)
-
-            with th.no_grad():
-                noise = data.actions.clone().normal_(0, self.target_policy_noise)
-                noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-                next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
-                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-                next_q = th.min(next_q, dim=1, keepdim=True).values
-                target_q = data.rewards + (1 - data.dones) * discounts * next_q
-
-            current_q = self.critic(data.observations, data.actions)
-            critic_loss: th.Tensor = sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
-            critic_losses.append(critic_loss.detach())
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-
-            if self._n_updates % self.policy_delay == 0:
-                actor_loss = -self.critic.q1_forward(data.observations, self.actor(data.observations)).mean()
-                actor_losses.append(actor_loss.detach())
-                step_on(actor_loss, self.actor.optimizer, actor_params)
-                soft_update(critic_params, critic_target, self.tau)
-                soft_update(actor_all, actor_target, self.tau)
-                copy_stats(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target)
-                copy_stats(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target)
+            actor_loss, critic_loss = self._update(data, ofenet, self._n_updates % self.policy_delay == 0)
+            critic_losses.append(critic_loss)
+            if actor_loss is not None:
+                actor_losses.append(actor_loss)
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if actor_losses:
             self.logger.record("train/actor_loss", mean_of(actor_losses))
         self.logger.record("train/critic_loss", mean_of(critic_losses))
+
+    def _update(
+        self, data: ReplayBufferSamples, ofenet: OFENet | None, delayed: bool
+    ) -> tuple[th.Tensor | None, th.Tensor]:
+        """One gradient step (``delayed``: with the actor and target steps); returns the detached losses.
+
+        With a decoupled ``ofenet``, its features are computed once for the actors and the critics: ``z_s`` of
+        both observation batches in one pass, ``z_sa`` of the replayed and the next actions in another.
+        """
+        discounts = discounts_of(data, self.gamma)
+        # The typed views of the networks that the OFENet path reads (``decoupled_ofenet`` checked the critics).
+        actor, actor_target = cast(Actor, self.actor), cast(Actor, self.actor_target)
+        critic, critic_target = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
+        if ofenet is not None:
+            with th.no_grad():
+                z_s, next_z_s = self.actor.extract_features(
+                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+                ).chunk(2)
+
+        with th.no_grad():
+            noise = data.actions.clone().normal_(0, self.target_policy_noise)
+            noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+            if ofenet is not None:
+                next_actions = (actor_target.mu(next_z_s) + noise).clamp(-1, 1)
+                z_sa, next_z_sa = ofenet.state_action_features(
+                    th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
+                ).chunk(2)
+                next_q = th.cat(critic_target.q_heads(next_z_sa), dim=1)
+            else:
+                next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
+                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            next_q = th.min(next_q, dim=1, keepdim=True).values
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+
+        if ofenet is not None:
+            current_q = critic.q_heads(z_sa)
+        else:
+            current_q = self.critic(data.observations, data.actions)
+        critic_loss: th.Tensor = sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
+        self.critic.optimizer.zero_grad()
+        critic_loss.backward()
+        self.critic.optimizer.step()
+
+        if not delayed:
+            return None, critic_loss.detach()
+        if ofenet is not None:
+            q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.mu(z_s)))
+        else:
+            q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
+        actor_loss = -q1_pi.mean()
+        step_on(actor_loss, self.actor.optimizer, optimizer_params(self.actor.optimizer))
+        soft_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
+        soft_update(list(self.actor.parameters()), list(self.actor_target.parameters()), self.tau)
+        copy_stats(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target)
+        copy_stats(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target)
+        return actor_loss.detach(), critic_loss.detach()

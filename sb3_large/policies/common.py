@@ -228,7 +228,10 @@ class LargeCritic(BaseModel):
     def q_values(self, obs: th.Tensor, actions: th.Tensor, grad_features: bool) -> tuple[th.Tensor, ...]:
         with th.set_grad_enabled(grad_features and th.is_grad_enabled()):
             features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
-        q_input = self.q_input(features, actions)
+        return self.q_heads(self.q_input(features, actions))
+
+    def q_heads(self, q_input: th.Tensor) -> tuple[th.Tensor, ...]:
+        """Every Q network on its input (``q_input``'s result), e.g. on OFENet features computed once per update."""
         if self.q_ensemble is not None:
             return tuple(self.q_ensemble(q_input).unbind(0))
         return tuple(q_net(q_input) for q_net in self.q_networks)
@@ -240,21 +243,24 @@ class LargeCritic(BaseModel):
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
-        q_input = self.q_input(features, actions)
+        return self.q1_head(self.q_input(features, actions))
+
+    def q1_head(self, q_input: th.Tensor) -> th.Tensor:
+        """The first Q network alone on its input (TD3's actor loss)."""
         if self.q_ensemble is not None:
             return self.q_ensemble(q_input, members=slice(0, 1))[0]
         return self.q_networks[0](q_input)
 
 
 def compile_forward(network: nn.Module) -> None:
-    """Compile a network's dense part in place: the critics' Q passes, the actor's body.
+    """Compile a network's dense part in place: the critics' Q networks, the actor's body.
 
     The compiled functions replace bound methods, not modules, so parameter names (and saved files) do not
     change. The actor's distribution code stays eager: it would break the graph anyway.
     """
     if isinstance(network, LargeCritic):
-        network.forward = th.compile(network.forward)  # type: ignore[method-assign]
-        network.q1_forward = th.compile(network.q1_forward)  # type: ignore[method-assign]
+        network.q_heads = th.compile(network.q_heads)  # type: ignore[method-assign]
+        network.q1_head = th.compile(network.q1_head)  # type: ignore[method-assign]
         return
     body = network.get_submodule("latent_pi" if hasattr(network, "latent_pi") else "mu")
     body.forward = th.compile(body.forward)  # type: ignore[method-assign]

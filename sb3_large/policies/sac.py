@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from stable_baselines3.sac.policies import Actor, SACPolicy
+import torch as th
+from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
 
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
@@ -20,6 +22,23 @@ class LargeSACActor(Actor):
         super().__init__(features_dim=latent_dim, **kwargs)
         self.latent_pi = latent_pi  # type: ignore[assignment]
         self.features_dim, self.body = features_dim, body  # saved parameters describe the input, not the body
+
+    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        return self.dist_params(self.extract_features(obs, self.features_extractor))
+
+    def dist_params(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """Mean, log-std (or gSDE's) and extra kwargs of the action distribution, from extracted features."""
+        latent_pi = self.latent_pi(features)
+        mean_actions = self.mu(latent_pi)
+        if self.use_sde:
+            return mean_actions, self.log_std, dict(latent_sde=latent_pi)
+        log_std = th.clamp(self.log_std(latent_pi), LOG_STD_MIN, LOG_STD_MAX)  # type: ignore[operator]
+        return mean_actions, log_std, {}
+
+    def action_log_prob_of_features(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """``action_log_prob`` from features already extracted (OFENet's ``z_s``, computed once per update)."""
+        mean_actions, log_std, kwargs = self.dist_params(features)
+        return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {**super()._get_constructor_parameters(), "body": self.body}
