@@ -8,9 +8,12 @@ With a decoupled OFENet, its features are computed once per update instead of on
 them (``decoupled_ofenet``).
 """
 
+from collections.abc import Callable
+
 import torch as th
 from torch import nn
 
+from sb3_large.checks import check_choice
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
 
@@ -35,6 +38,38 @@ def copy_stats(stats: list[th.Tensor], target_stats: list[th.Tensor]) -> None:
             th._foreach_copy_(target_stats, stats)
 
 
+COMPILE_MODES = (None, "update")
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_update_options(compile: str | None, precision: str) -> tuple[str | None, str]:
+    """The learners' ``compile`` and ``precision`` arguments, checked."""
+    return check_choice("compile", compile, COMPILE_MODES), check_choice("precision", precision, PRECISIONS)
+
+
+def compiled_update(update: Callable, device: th.device) -> Callable:
+    """``update`` (one gradient step) under ``torch.compile`` with static shapes; on CUDA, captured in CUDA graphs.
+
+    Backward passes and optimizer steps stay eager (``step``, ``step_on``): they are graph breaks anyway, fused
+    Adam is one kernel already, and a traced step would recompile whenever a schedule changes the learning rate.
+    """
+    return th.compile(update, dynamic=False, mode="reduce-overhead" if device.type == "cuda" else None)
+
+
+def autocast(device: th.device, precision: str) -> th.autocast:
+    """The networks' forward passes in bfloat16 for ``precision="bf16"`` (weights, losses and targets stay fp32)."""
+    return th.autocast(device.type, dtype=th.bfloat16, enabled=precision == "bf16")
+
+
+@th.compiler.disable
+def step(loss: th.Tensor, optimizer: th.optim.Optimizer) -> None:
+    """SB3's ``zero_grad``, ``backward``, ``step``."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+@th.compiler.disable
 def step_on(loss: th.Tensor, optimizer: th.optim.Optimizer, params: list[th.Tensor]) -> None:
     """Step ``optimizer`` on the gradient of ``loss`` for ``params`` only.
 

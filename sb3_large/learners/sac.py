@@ -1,6 +1,6 @@
 """``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
-from typing import cast
+from typing import Any, cast
 
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
@@ -8,12 +8,16 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from torch.nn import functional as F
 
 from sb3_large.learners.common import (
+    autocast,
+    check_update_options,
+    compiled_update,
     copy_stats,
     decoupled_ofenet,
     discounts_of,
     mean_of,
     optimizer_params,
     soft_update,
+    step,
     step_on,
 )
 from sb3_large.ofenet import OFENet
@@ -26,7 +30,31 @@ class SAC(SB3SAC):
 
     The update is SB3's, step for step (entropy coefficient, critics, actor, target networks, in that
     order); see ``sb3_large.learners.common`` for what is done with fewer kernels.
+
+    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
+        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
+        compilation
+    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
+        weights, losses, targets and action heads (large policies only; for GPUs: slower on CPUs)
     """
+
+    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
+        self.compile, self.precision = check_update_options(compile, precision)
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
+        check_update_options(self.compile, self.precision)
+        if self.precision != "fp32" and not isinstance(self.actor, LargeSACActor):
+            raise ValueError(
+                f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose action "
+                f"heads run in float32; {type(self.policy).__name__} has none. Use precision='fp32'"
+            )
+        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_update_step"]
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
@@ -41,10 +69,12 @@ class SAC(SB3SAC):
         logged: list[list[th.Tensor]] = [[], [], [], []]
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            losses = self._update(data, ofenet, target_entropy, gradient_step % self.target_update_interval == 0)
+            if self.compile == "update" and self.device.type == "cuda":
+                th.compiler.cudagraph_mark_step_begin()
+            losses = self._update_step(data, ofenet, target_entropy, gradient_step % self.target_update_interval == 0)
             for values, loss in zip(logged, losses, strict=True):
                 if loss is not None:
-                    values.append(loss)
+                    values.append(loss.clone())  # CUDA graphs reuse their output memory at the next step
 
         ent_coefs, ent_coef_losses, actor_losses, critic_losses = logged
         self._n_updates += gradient_steps
@@ -65,35 +95,37 @@ class SAC(SB3SAC):
         another (RL features use batch-norm running statistics, so batching changes no value).
         """
         discounts = discounts_of(data, self.gamma)
-        if self.use_sde:
-            self.actor.reset_noise()
-
         # The typed views of the networks that the OFENet path reads (``train()`` checked their classes).
         actor, critic, critic_target = (
             cast(LargeSACActor, self.actor),
             cast(LargeCritic, self.critic),
             cast(LargeCritic, self.critic_target),
         )
-        if ofenet is not None:
-            with th.no_grad():
-                z_s, next_z_s = self.actor.extract_features(
-                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
-                ).chunk(2)
-            actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
-        else:
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+        if self.use_sde:
+            self.actor.reset_noise()
+
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                with th.no_grad():
+                    z_s, next_z_s = self.actor.extract_features(
+                        th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+                    ).chunk(2)
+                actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
+            else:
+                actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+        # compile="update": the actor's forward pass ends a compiled region, or the backward pass of the next
+        # one (the entropy coefficient's) would free what the actor's backward pass needs.
+        th._dynamo.graph_break()
         log_prob = log_prob.reshape(-1, 1)
         ent_coef_loss = None
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
             ent_coef = th.exp(self.log_ent_coef.detach())
             ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
-            self.ent_coef_optimizer.zero_grad()
-            ent_coef_loss.backward()
-            self.ent_coef_optimizer.step()
+            step(ent_coef_loss, self.ent_coef_optimizer)
         else:
             ent_coef = self.ent_coef_tensor
 
-        with th.no_grad():
+        with th.no_grad(), autocast(self.device, self.precision):
             if ofenet is not None:
                 next_actions, next_log_prob = actor.action_log_prob_of_features(next_z_s)
                 z_sa, next_z_sa = ofenet.state_action_features(
@@ -103,23 +135,21 @@ class SAC(SB3SAC):
             else:
                 next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
                 next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-            next_q = th.min(next_q, dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
+        with th.no_grad():
+            next_q = th.min(next_q.float(), dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
             target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
-        if ofenet is not None:
-            current_q = critic.q_heads(z_sa)
-        else:
-            current_q = self.critic(data.observations, data.actions)
-        critic_loss: th.Tensor = 0.5 * sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
-        self.critic.optimizer.zero_grad()
-        critic_loss.backward()
-        self.critic.optimizer.step()
+        with autocast(self.device, self.precision):
+            current_q = critic.q_heads(z_sa) if ofenet is not None else self.critic(data.observations, data.actions)
+        critic_loss: th.Tensor = 0.5 * sum(F.mse_loss(q.float(), target_q) for q in current_q)  # type: ignore[assignment]
+        step(critic_loss, self.critic.optimizer)
 
-        if ofenet is not None:
-            q_pi = critic.q_heads(ofenet.state_action_features(z_s, actions_pi))
-        else:
-            q_pi = self.critic(data.observations, actions_pi)
-        min_q_pi = th.min(th.cat(q_pi, dim=1), dim=1, keepdim=True).values
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                q_pi = critic.q_heads(ofenet.state_action_features(z_s, actions_pi))
+            else:
+                q_pi = self.critic(data.observations, actions_pi)
+        min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
         actor_loss = (ent_coef * log_prob - min_q_pi).mean()
         step_on(actor_loss, self.actor.optimizer, optimizer_params(self.actor.optimizer))
 

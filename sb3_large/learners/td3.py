@@ -1,6 +1,6 @@
 """``sb3_large.TD3``: SB3's TD3 with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
-from typing import cast
+from typing import Any, cast
 
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
@@ -9,12 +9,16 @@ from stable_baselines3.td3.policies import Actor
 from torch.nn import functional as F
 
 from sb3_large.learners.common import (
+    autocast,
+    check_update_options,
+    compiled_update,
     copy_stats,
     decoupled_ofenet,
     discounts_of,
     mean_of,
     optimizer_params,
     soft_update,
+    step,
     step_on,
 )
 from sb3_large.ofenet import OFENet
@@ -26,7 +30,26 @@ class TD3(SB3TD3):
 
     The update is SB3's, step for step (critics every update; actor and target networks every
     ``policy_delay``); see ``sb3_large.learners.common`` for what is done with fewer kernels.
+
+    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
+        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
+        compilation
+    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
+        weights, losses and targets (for GPUs: slower on CPUs)
     """
+
+    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
+        self.compile, self.precision = check_update_options(compile, precision)
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
+        check_update_options(self.compile, self.precision)
+        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_update_step"]
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
@@ -38,10 +61,12 @@ class TD3(SB3TD3):
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            actor_loss, critic_loss = self._update(data, ofenet, self._n_updates % self.policy_delay == 0)
-            critic_losses.append(critic_loss)
+            if self.compile == "update" and self.device.type == "cuda":
+                th.compiler.cudagraph_mark_step_begin()
+            actor_loss, critic_loss = self._update_step(data, ofenet, self._n_updates % self.policy_delay == 0)
+            critic_losses.append(critic_loss.clone())  # CUDA graphs reuse their output memory at the next step
             if actor_loss is not None:
-                actor_losses.append(actor_loss)
+                actor_losses.append(actor_loss.clone())
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if actor_losses:
@@ -61,7 +86,7 @@ class TD3(SB3TD3):
         actor, actor_target = cast(Actor, self.actor), cast(Actor, self.actor_target)
         critic, critic_target = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
         if ofenet is not None:
-            with th.no_grad():
+            with th.no_grad(), autocast(self.device, self.precision):
                 z_s, next_z_s = self.actor.extract_features(
                     th.cat([data.observations, data.next_observations]), self.actor.features_extractor
                 ).chunk(2)
@@ -69,34 +94,32 @@ class TD3(SB3TD3):
         with th.no_grad():
             noise = data.actions.clone().normal_(0, self.target_policy_noise)
             noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-            if ofenet is not None:
-                next_actions = (actor_target.mu(next_z_s) + noise).clamp(-1, 1)
-                z_sa, next_z_sa = ofenet.state_action_features(
-                    th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
-                ).chunk(2)
-                next_q = th.cat(critic_target.q_heads(next_z_sa), dim=1)
-            else:
-                next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
-                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-            next_q = th.min(next_q, dim=1, keepdim=True).values
+            with autocast(self.device, self.precision):
+                if ofenet is not None:
+                    next_actions = (actor_target.mu(next_z_s).float() + noise).clamp(-1, 1)
+                    z_sa, next_z_sa = ofenet.state_action_features(
+                        th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
+                    ).chunk(2)
+                    next_q = th.cat(critic_target.q_heads(next_z_sa), dim=1)
+                else:
+                    next_actions = (self.actor_target(data.next_observations).float() + noise).clamp(-1, 1)
+                    next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            next_q = th.min(next_q.float(), dim=1, keepdim=True).values
             target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
-        if ofenet is not None:
-            current_q = critic.q_heads(z_sa)
-        else:
-            current_q = self.critic(data.observations, data.actions)
-        critic_loss: th.Tensor = sum(F.mse_loss(q, target_q) for q in current_q)  # type: ignore[assignment]
-        self.critic.optimizer.zero_grad()
-        critic_loss.backward()
-        self.critic.optimizer.step()
+        with autocast(self.device, self.precision):
+            current_q = critic.q_heads(z_sa) if ofenet is not None else self.critic(data.observations, data.actions)
+        critic_loss: th.Tensor = sum(F.mse_loss(q.float(), target_q) for q in current_q)  # type: ignore[assignment]
+        step(critic_loss, self.critic.optimizer)
 
         if not delayed:
             return None, critic_loss.detach()
-        if ofenet is not None:
-            q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.mu(z_s)))
-        else:
-            q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
-        actor_loss = -q1_pi.mean()
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.mu(z_s)))
+            else:
+                q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
+        actor_loss = -q1_pi.float().mean()
         step_on(actor_loss, self.actor.optimizer, optimizer_params(self.actor.optimizer))
         soft_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
         soft_update(list(self.actor.parameters()), list(self.actor_target.parameters()), self.tau)

@@ -27,18 +27,28 @@ class LargeSACActor(Actor):
         return self.dist_params(self.extract_features(obs, self.features_extractor))
 
     def dist_params(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        """Mean, log-std (or gSDE's) and extra kwargs of the action distribution, from extracted features."""
+        """Mean, log-std (or gSDE's) and extra kwargs of the action distribution, from extracted features.
+
+        Under autocast (the learners' ``precision="bf16"``) only the body runs in low precision: the heads run
+        in float32, as the squashed Gaussian's log-probabilities need.
+        """
         latent_pi = self.latent_pi(features)
-        mean_actions = self.mu(latent_pi)
-        if self.use_sde:
-            return mean_actions, self.log_std, dict(latent_sde=latent_pi)
-        log_std = th.clamp(self.log_std(latent_pi), LOG_STD_MIN, LOG_STD_MAX)  # type: ignore[operator]
+        with th.autocast(latent_pi.device.type, enabled=False):
+            latent_pi = latent_pi.float()
+            mean_actions = self.mu(latent_pi)
+            if self.use_sde:
+                return mean_actions, self.log_std, dict(latent_sde=latent_pi)
+            log_std = th.clamp(self.log_std(latent_pi), LOG_STD_MIN, LOG_STD_MAX)  # type: ignore[operator]
         return mean_actions, log_std, {}
+
+    def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        return self.action_log_prob_of_features(self.extract_features(obs, self.features_extractor))
 
     def action_log_prob_of_features(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """``action_log_prob`` from features already extracted (OFENet's ``z_s``, computed once per update)."""
         mean_actions, log_std, kwargs = self.dist_params(features)
-        return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
+        with th.autocast(mean_actions.device.type, enabled=False):
+            return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {**super()._get_constructor_parameters(), "body": self.body}
