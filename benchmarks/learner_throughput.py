@@ -16,7 +16,9 @@ imports. ``--ensemble-critics`` / ``--compile`` time ours with those policy opti
 learners in the same alternating blocks as the row's SB3 and ours, so that their ratios come from one run:
 ``ofenet`` (ours on OFENet features, default OFENet settings, one auxiliary update per RL update included: compare
 it with ours of the same arch and width), ``compile-update`` (``compile="update"``) and ``bf16``
-(``precision="bf16"``). Prints a table, then one JSON object per row.
+(``precision="bf16"``). ``--cpu-time`` times with this process's CPU time instead of the wall clock: on a machine
+that other work keeps busy, wall time measures the neighbours too (run it with ``OMP_NUM_THREADS=1``: with several
+threads, CPU time adds them up). Prints a table, then one JSON object per row.
 """
 
 import argparse
@@ -187,13 +189,14 @@ def measure(args, algo: str, arch: str, width: int, device: str) -> dict:
     for model in models.values():  # warm-up (and compilation, with --compile or compile="update")
         train(model, 3, args.batch_size)
     seconds = dict.fromkeys(models, 0.0)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     for _ in range(args.blocks):
         for name, model in models.items():
             sync(device)
-            start = time.perf_counter()
+            start = clock()
             train(model, args.updates, args.batch_size)
             sync(device)
-            seconds[name] += time.perf_counter() - start
+            seconds[name] += clock() - start
     n = args.blocks * args.updates
     sb3_ups, ours_ups = n / seconds["sb3"], n / seconds["ours"]
     ours_gflops = flops_per_update(models["ours"], args.batch_size) * ours_ups / 1e9
@@ -269,6 +272,7 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when present")
     parser.add_argument("--ensemble-critics", action="store_true", help="ours with stacked twin critics")
     parser.add_argument("--compile", action="store_true", help="ours with compile=True")
+    parser.add_argument("--cpu-time", action="store_true", help="time with CPU time (a busy machine)")
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="more learners per row")
     args = parser.parse_args()
     if args.quick:

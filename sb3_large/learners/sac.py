@@ -66,15 +66,23 @@ class SAC(SB3SAC):
 
         ofenet = decoupled_ofenet(self.policy) if isinstance(self.actor, LargeSACActor) else None
         target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
+        params = (
+            optimizer_params(self.actor.optimizer),
+            list[th.Tensor](self.critic.parameters()),
+            list[th.Tensor](self.critic_target.parameters()),
+        )
+        cuda_graphs = self.compile == "update" and self.device.type == "cuda"
         logged: list[list[th.Tensor]] = [[], [], [], []]
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            if self.compile == "update" and self.device.type == "cuda":
+            if cuda_graphs:
                 th.compiler.cudagraph_mark_step_begin()
-            losses = self._update_step(data, ofenet, target_entropy, gradient_step % self.target_update_interval == 0)
+            update_target = gradient_step % self.target_update_interval == 0
+            losses = self._update_step(data, ofenet, target_entropy, update_target, *params)
             for values, loss in zip(logged, losses, strict=True):
                 if loss is not None:
-                    values.append(loss.clone())  # CUDA graphs reuse their output memory at the next step
+                    # CUDA graphs write their outputs into the same memory at every step.
+                    values.append(loss.clone() if cuda_graphs else loss)
 
         ent_coefs, ent_coef_losses, actor_losses, critic_losses = logged
         self._n_updates += gradient_steps
@@ -86,9 +94,19 @@ class SAC(SB3SAC):
             self.logger.record("train/ent_coef_loss", mean_of(ent_coef_losses))
 
     def _update(
-        self, data: ReplayBufferSamples, ofenet: OFENet | None, target_entropy: float, update_target: bool
+        self,
+        data: ReplayBufferSamples,
+        ofenet: OFENet | None,
+        target_entropy: float,
+        update_target: bool,
+        actor_params: list[th.Tensor],
+        critic_params: list[th.Tensor],
+        target_params: list[th.Tensor],
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor, th.Tensor]:
         """One gradient step; returns the entropy coefficient and the losses (detached; ``None``: not computed).
+
+        ``actor_params``: the parameters the actor's optimizer steps; ``critic_params`` / ``target_params``: those
+        of the critic and of its target, in the same order.
 
         With a decoupled ``ofenet``, its features are computed once for the actor, the critics and the target:
         ``z_s`` of both observation batches in one pass, ``z_sa`` of the replayed and the next actions in
@@ -151,10 +169,10 @@ class SAC(SB3SAC):
                 q_pi = self.critic(data.observations, actions_pi)
         min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
         actor_loss = (ent_coef * log_prob - min_q_pi).mean()
-        step_on(actor_loss, self.actor.optimizer, optimizer_params(self.actor.optimizer))
+        step_on(actor_loss, self.actor.optimizer, actor_params)
 
         if update_target:
-            soft_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
+            soft_update(critic_params, target_params, self.tau)
             copy_stats(self.batch_norm_stats, self.batch_norm_stats_target)
         return (
             ent_coef,

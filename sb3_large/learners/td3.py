@@ -57,16 +57,26 @@ class TD3(SB3TD3):
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
         ofenet = decoupled_ofenet(self.policy)
+        actor_params = optimizer_params(self.actor.optimizer)
+        targets = (
+            list[th.Tensor](self.critic.parameters()),
+            list[th.Tensor](self.critic_target.parameters()),
+            list[th.Tensor](self.actor.parameters()),
+            list[th.Tensor](self.actor_target.parameters()),
+        )
+        cuda_graphs = self.compile == "update" and self.device.type == "cuda"
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            if self.compile == "update" and self.device.type == "cuda":
+            if cuda_graphs:
                 th.compiler.cudagraph_mark_step_begin()
-            actor_loss, critic_loss = self._update_step(data, ofenet, self._n_updates % self.policy_delay == 0)
-            critic_losses.append(critic_loss.clone())  # CUDA graphs reuse their output memory at the next step
+            delayed = self._n_updates % self.policy_delay == 0
+            actor_loss, critic_loss = self._update_step(data, ofenet, delayed, actor_params, *targets)
+            # CUDA graphs write their outputs into the same memory at every step.
+            critic_losses.append(critic_loss.clone() if cuda_graphs else critic_loss)
             if actor_loss is not None:
-                actor_losses.append(actor_loss.clone())
+                actor_losses.append(actor_loss.clone() if cuda_graphs else actor_loss)
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if actor_losses:
@@ -74,17 +84,28 @@ class TD3(SB3TD3):
         self.logger.record("train/critic_loss", mean_of(critic_losses))
 
     def _update(
-        self, data: ReplayBufferSamples, ofenet: OFENet | None, delayed: bool
+        self,
+        data: ReplayBufferSamples,
+        ofenet: OFENet | None,
+        delayed: bool,
+        actor_params: list[th.Tensor],
+        critic_params: list[th.Tensor],
+        critic_target_params: list[th.Tensor],
+        actor_all_params: list[th.Tensor],
+        actor_target_params: list[th.Tensor],
     ) -> tuple[th.Tensor | None, th.Tensor]:
         """One gradient step (``delayed``: with the actor and target steps); returns the detached losses.
+
+        ``actor_params``: the parameters the actor's optimizer steps; then those of the critic, its target, the
+        actor and its target (for the polyak updates), in matching orders.
 
         With a decoupled ``ofenet``, its features are computed once for the actors and the critics: ``z_s`` of
         both observation batches in one pass, ``z_sa`` of the replayed and the next actions in another.
         """
         discounts = discounts_of(data, self.gamma)
         # The typed views of the networks that the OFENet path reads (``decoupled_ofenet`` checked the critics).
-        actor, actor_target = cast(Actor, self.actor), cast(Actor, self.actor_target)
-        critic, critic_target = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
+        actor, target_actor = cast(Actor, self.actor), cast(Actor, self.actor_target)
+        critic, target_critic = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
         if ofenet is not None:
             with th.no_grad(), autocast(self.device, self.precision):
                 z_s, next_z_s = self.actor.extract_features(
@@ -96,11 +117,11 @@ class TD3(SB3TD3):
             noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
             with autocast(self.device, self.precision):
                 if ofenet is not None:
-                    next_actions = (actor_target.mu(next_z_s).float() + noise).clamp(-1, 1)
+                    next_actions = (target_actor.mu(next_z_s).float() + noise).clamp(-1, 1)
                     z_sa, next_z_sa = ofenet.state_action_features(
                         th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
                     ).chunk(2)
-                    next_q = th.cat(critic_target.q_heads(next_z_sa), dim=1)
+                    next_q = th.cat(target_critic.q_heads(next_z_sa), dim=1)
                 else:
                     next_actions = (self.actor_target(data.next_observations).float() + noise).clamp(-1, 1)
                     next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
@@ -120,9 +141,9 @@ class TD3(SB3TD3):
             else:
                 q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
         actor_loss = -q1_pi.float().mean()
-        step_on(actor_loss, self.actor.optimizer, optimizer_params(self.actor.optimizer))
-        soft_update(list(self.critic.parameters()), list(self.critic_target.parameters()), self.tau)
-        soft_update(list(self.actor.parameters()), list(self.actor_target.parameters()), self.tau)
+        step_on(actor_loss, self.actor.optimizer, actor_params)
+        soft_update(critic_params, critic_target_params, self.tau)
+        soft_update(actor_all_params, actor_target_params, self.tau)
         copy_stats(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target)
         copy_stats(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target)
         return actor_loss.detach(), critic_loss.detach()

@@ -1,5 +1,6 @@
 """Large-network policy for SAC: SB3's actor with our body as ``latent_pi``, our Q critics."""
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch as th
@@ -8,6 +9,11 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
+
+
+def float32(device_type: str) -> AbstractContextManager:
+    """A context without autocast (or none at all when autocast is off: entering one costs as much as a layer)."""
+    return th.autocast(device_type, enabled=False) if th.is_autocast_enabled(device_type) else nullcontext()
 
 
 class LargeSACActor(Actor):
@@ -33,7 +39,7 @@ class LargeSACActor(Actor):
         in float32, as the squashed Gaussian's log-probabilities need.
         """
         latent_pi = self.latent_pi(features)
-        with th.autocast(latent_pi.device.type, enabled=False):
+        with float32(latent_pi.device.type):
             latent_pi = latent_pi.float()
             mean_actions = self.mu(latent_pi)
             if self.use_sde:
@@ -47,7 +53,7 @@ class LargeSACActor(Actor):
     def action_log_prob_of_features(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """``action_log_prob`` from features already extracted (OFENet's ``z_s``, computed once per update)."""
         mean_actions, log_std, kwargs = self.dist_params(features)
-        with th.autocast(mean_actions.device.type, enabled=False):
+        with float32(mean_actions.device.type):
             return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
