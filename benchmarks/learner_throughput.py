@@ -12,8 +12,13 @@ on CUDA when present (``--devices``). FLOPs per update are counted from the Line
 per forward, 2x that per backward; SAC: actor 4 passes, critics 7 in SB3, 6 in ours, which skips the critics'
 weight gradients of the actor loss; TD3 likewise). Memory: each model is built and trained once more in a
 fresh process, which reports its peak resident set (CUDA: peak allocator use) over its baseline after
-imports. ``--ensemble-critics`` / ``--compile`` time ours with those policy options. Prints a table, then one JSON
-object per row.
+imports. ``--ensemble-critics`` / ``--compile`` time ours with those policy options. ``--variants`` times more
+learners in the same alternating blocks as the row's SB3 and ours, so that their ratios come from one run:
+``ofenet`` (ours on OFENet features, default OFENet settings, one auxiliary update per RL update included: compare
+it with ours of the same arch and width), ``compile-update`` (``compile="update"``) and ``bf16``
+(``precision="bf16"``). ``--cpu-time`` times with this process's CPU time instead of the wall clock: on a machine
+that other work keeps busy, wall time measures the neighbours too (run it with ``OMP_NUM_THREADS=1``: with several
+threads, CPU time adds them up). Prints a table, then one JSON object per row.
 """
 
 import argparse
@@ -30,6 +35,7 @@ from torch import nn
 
 import sb3_large
 from sb3_large.networks.ensemble import EnsembleLinear
+from sb3_large.ofenet.trainer import flat_features
 
 ALGOS = {"sac": (sb3.SAC, sb3_large.SAC), "td3": (sb3.TD3, sb3_large.TD3)}
 
@@ -77,12 +83,48 @@ def flops_per_update(model, batch_size: int) -> float:
     return 2 * batch_size * passes
 
 
-def build(algo, policy: str, env: str, policy_kwargs: dict, batch_size: int, fill: int, device: str = "cpu"):
+# Extra learners of --variants: ours with these policy kwargs and algorithm kwargs.
+VARIANTS = {
+    "ofenet": (dict(ofenet_kwargs={}), {}),
+    "compile-update": ({}, dict(compile="update")),
+    "bf16": ({}, dict(precision="bf16")),
+}
+
+
+def build(
+    algo,
+    policy: str,
+    env: str,
+    policy_kwargs: dict,
+    batch_size: int,
+    fill: int,
+    device: str = "cpu",
+    algo_kwargs: dict | None = None,
+):
     model = algo(
-        policy, env, batch_size=batch_size, learning_starts=fill, seed=0, policy_kwargs=policy_kwargs, device=device
+        policy,
+        env,
+        batch_size=batch_size,
+        learning_starts=fill,
+        seed=0,
+        policy_kwargs=dict(policy_kwargs),
+        device=device,
+        **(algo_kwargs or {}),
     )
     model.learn(fill)  # random warm-up only: fills the buffer, no update
     return model
+
+
+def train(model, updates: int, batch_size: int) -> None:
+    """``updates`` RL updates; with an OFENet, as many auxiliary updates too (``OFENetTrainer``'s default ratio)."""
+    ofenet = getattr(model.policy, "ofenet", None)
+    if ofenet is not None:
+        for _ in range(updates):
+            batch = model.replay_buffer.sample(batch_size)
+            obs, next_obs = batch.observations, batch.next_observations
+            space = model.observation_space
+            ofenet.update(flat_features(obs, space), batch.actions, flat_features(next_obs, space))
+    model.train(gradient_steps=updates, batch_size=batch_size)
 
 
 def model_specs(algo: str, arch: str, width: int, args) -> dict[str, tuple]:
@@ -93,6 +135,16 @@ def model_specs(algo: str, arch: str, width: int, args) -> dict[str, tuple]:
         "sb3": (stock_algo, "MlpPolicy", dict(net_arch=[width] * args.depth)),
         "ours": (our_algo, "LargeMlpPolicy", body),
     }
+
+
+def variant_specs(algo: str, arch: str, width: int, args) -> dict[str, tuple]:
+    """(algorithm class, policy, policy kwargs, algorithm kwargs) of the --variants learners of one row."""
+    our_algo, _, policy_kwargs = model_specs(algo, arch, width, args)["ours"]
+    specs = {}
+    for name in args.variants:
+        extra_policy, extra_algo = VARIANTS[name]
+        specs[name] = (our_algo, "LargeMlpPolicy", {**policy_kwargs, **extra_policy}, extra_algo)
+    return specs
 
 
 def peak_memory_mb(spec: tuple, args, device: str) -> float:
@@ -132,16 +184,19 @@ def measure(args, algo: str, arch: str, width: int, device: str) -> dict:
     specs = model_specs(algo, arch, width, args)
     memory = measure_memory(specs, args, device)
     models = {name: build(a, p, args.env, k, args.batch_size, args.fill, device) for name, (a, p, k) in specs.items()}
-    for model in models.values():  # warm-up (and compilation, with --compile)
-        model.train(gradient_steps=3, batch_size=args.batch_size)
-    seconds = {"sb3": 0.0, "ours": 0.0}
+    for name, (a, p, k, algo_kwargs) in variant_specs(algo, arch, width, args).items():
+        models[name] = build(a, p, args.env, k, args.batch_size, args.fill, device, algo_kwargs)
+    for model in models.values():  # warm-up (and compilation, with --compile or compile="update")
+        train(model, 3, args.batch_size)
+    seconds = dict.fromkeys(models, 0.0)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     for _ in range(args.blocks):
         for name, model in models.items():
             sync(device)
-            start = time.perf_counter()
-            model.train(gradient_steps=args.updates, batch_size=args.batch_size)
+            start = clock()
+            train(model, args.updates, args.batch_size)
             sync(device)
-            seconds[name] += time.perf_counter() - start
+            seconds[name] += clock() - start
     n = args.blocks * args.updates
     sb3_ups, ours_ups = n / seconds["sb3"], n / seconds["ours"]
     ours_gflops = flops_per_update(models["ours"], args.batch_size) * ours_ups / 1e9
@@ -160,6 +215,9 @@ def measure(args, algo: str, arch: str, width: int, device: str) -> dict:
         sb3_peak_rss_mb=round(memory["sb3"], 1),
         ours_peak_rss_mb=round(memory["ours"], 1),
     )
+    for name in args.variants:
+        ups = n / seconds[name]
+        row[name] = dict(updates_per_s=round(ups, 2), speedup=round(ups / sb3_ups, 3), vs_ours=round(ups / ours_ups, 3))
     if args.profile:
         row["profile"] = {name: profile(model, args) for name, model in models.items()}
     del models
@@ -214,6 +272,8 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when present")
     parser.add_argument("--ensemble-critics", action="store_true", help="ours with stacked twin critics")
     parser.add_argument("--compile", action="store_true", help="ours with compile=True")
+    parser.add_argument("--cpu-time", action="store_true", help="time with CPU time (a busy machine)")
+    parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="more learners per row")
     args = parser.parse_args()
     if args.quick:
         args.env, args.widths, args.fill, args.updates, args.blocks = "Pendulum-v1", [64], 300, 5, 2
@@ -239,6 +299,15 @@ def main() -> None:
         for r in rows
     ]
     print("\n" + markdown_table(headers, cells))
+    if args.variants:
+        headers = ["device", "algo", "arch", "width", "learner", "upd/s", "vs SB3", "vs ours (same arch, width)"]
+        cells = [
+            [r["device"], r["algo"], r["arch"], f"{r['width']}x{r['depth']}", name]
+            + [r[name]["updates_per_s"], r[name]["speedup"], r[name]["vs_ours"]]
+            for r in rows
+            for name in args.variants
+        ]
+        print("\n" + markdown_table(headers, cells))
     if args.profile:
         headers = ["algo", "arch", "width", "learner", "ms/update (profiled)", *PROFILE_GROUPS, "other"]
         cells = [

@@ -35,11 +35,14 @@ def test_param_counts(tmp_path):
 
 
 def test_learner_throughput_quick(tmp_path):
-    out = run_python([str(ROOT / "benchmarks" / "learner_throughput.py"), "--quick", "--algos", "sac"], cwd=tmp_path)
+    script = str(ROOT / "benchmarks" / "learner_throughput.py")
+    out = run_python([script, "--quick", "--algos", "sac", "--variants", "ofenet", "bf16"], cwd=tmp_path)
     rows = json_rows(out.stdout)
     assert {(r["algo"], r["arch"]) for r in rows} == {("sac", "mlp"), ("sac", "densenet")}
     keys = {"sb3_updates_per_s", "ours_updates_per_s", "speedup", "peak_gflops", "sb3_peak_rss_mb", "ours_peak_rss_mb"}
     assert all(keys <= set(r) and r["ours_updates_per_s"] > 0 for r in rows)
+    assert all(r[v]["updates_per_s"] > 0 and r[v]["vs_ours"] > 0 for r in rows for v in ("ofenet", "bf16"))
+    assert "| learner | upd/s | vs SB3 | vs ours (same arch, width) |" in out.stdout
 
 
 def test_returns_smoke(tmp_path):

@@ -165,3 +165,22 @@ def test_hub_files_round_trip(tmp_path):
     obs, actions = th.randn(4, 3), th.rand(4, 1) * 2 - 1
     assert loaded.policy.q_distribution == model.policy.q_distribution
     assert th.equal(th.cat(loaded.critic(obs, actions), 1), th.cat(model.critic(obs, actions), 1))
+
+
+@pytest.mark.parametrize("algo", [sb3_large.SAC, sb3_large.TD3], ids=["sac", "td3"])
+def test_ofenet_batched_path_gives_the_per_network_updates(algo, tmp_path, monkeypatch):
+    """With OFENet the learners compute its features once per update; with a categorical critic that path must
+    still take the loss on logits and the targets on expectations, as the per-network path does."""
+    from sb3_large.ofenet import OFENetTrainer
+
+    kwargs = dict(width=16, q_distribution=dict(bins=21), ofenet_kwargs=dict(layers=2, growth=4, pretrain_steps=20))
+    models = []
+    for batched in (True, False):
+        if not batched:
+            monkeypatch.setattr(f"sb3_large.learners.{algo.__name__.lower()}.decoupled_ofenet", lambda _policy: None)
+        model = algo("LargeMlpPolicy", "Pendulum-v1", learning_starts=200, batch_size=64, seed=2, policy_kwargs=kwargs)
+        model.learn(230, callback=OFENetTrainer())
+        models.append(model)
+    assert models[0]._n_updates == 30
+    for a, b in zip(models[0].policy.parameters(), models[1].policy.parameters(), strict=True):
+        assert th.allclose(a, b, atol=1e-5)

@@ -63,7 +63,46 @@ def test_frozen_parameters_stay_put_and_the_rest_trains_as_in_sb3(stock, fast, t
         assert th.allclose(a.float(), b.float(), atol=1e-5), name
 
 
-def test_same_updates_with_ofenet(tmp_path):
+OFENET_CASES = {
+    "sac": (sb3.SAC, sb3_large.SAC, {}),
+    "sac-sde-shared-stacked": (
+        sb3.SAC,
+        sb3_large.SAC,
+        dict(use_sde=True, share_features_extractor=True, ensemble_critics=True),
+    ),
+    "td3": (sb3.TD3, sb3_large.TD3, {}),
+    "td3-stacked": (sb3.TD3, sb3_large.TD3, dict(ensemble_critics=True)),
+}
+
+
+def with_trained_ofenet(algo, policy_kwargs: dict, tmp_path):
+    """A filled buffer and an OFENet after a few auxiliary updates on fixed batches."""
+    kwargs = dict(width=32, ofenet_kwargs=dict(layers=2, growth=4), **policy_kwargs)
+    model = filled(algo, "OFENetPolicy", kwargs, tmp_path)
+    np.random.seed(0)
+    for _ in range(5):
+        batch = model.replay_buffer.sample(64)
+        model.policy.ofenet.update(batch.observations, batch.actions, batch.next_observations)
+    return model
+
+
+@pytest.mark.parametrize("case", OFENET_CASES)
+def test_same_updates_with_ofenet(case, tmp_path):
+    """OFENet's features computed once per update (batched z_s, z_sa) give SB3's updates, which compute them per
+    network; the learners' OFENet path is taken (a spy counts the batched passes)."""
+    stock, fast, options = OFENET_CASES[case]
+    reference = with_trained_ofenet(stock, options, tmp_path)
+    ours = with_trained_ofenet(fast, options, tmp_path / "ours")
+    batches = []
+    ours.policy.ofenet.phi_s.register_forward_hook(lambda _module, args, _out: batches.append(args[0].shape[0]))
+    train_seeded(reference, 30)
+    train_seeded(ours, 30)
+    assert batches == [128] * 30  # one phi_s pass over both observation batches per update, nothing else
+    for (name, a), b in zip(reference.policy.state_dict().items(), ours.policy.state_dict().values(), strict=True):
+        assert th.allclose(a.float(), b.float(), atol=1e-5), name
+
+
+def test_same_updates_with_ofenet_through_learn(tmp_path):
     kwargs = dict(width=32, ofenet=dict(layers=2, growth=4, pretrain_steps=20))
     models = []
     for algo in (sb3.SAC, sb3_large.SAC):

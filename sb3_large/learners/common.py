@@ -4,10 +4,20 @@ SB3's ``train()`` pays, per update: a Python loop of three ops per parameter for
 backward pass of the actor loss through every critic weight (gradients thrown away by the next
 ``zero_grad``), and a host sync for every logged loss. Here: one ``_foreach_lerp_`` per target network,
 actor gradients for the actor's parameters only, and losses kept as tensors until the end of ``train()``.
+With a decoupled OFENet, its features are computed once per update instead of once per network that reads
+them (``decoupled_ofenet``).
 """
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
 import torch as th
+from torch import nn
 from torch.nn import functional as F
+
+from sb3_large.checks import check_choice
+from sb3_large.ofenet import OFENet
+from sb3_large.policies.common import LargeCritic
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
@@ -30,6 +40,41 @@ def copy_stats(stats: list[th.Tensor], target_stats: list[th.Tensor]) -> None:
             th._foreach_copy_(target_stats, stats)
 
 
+COMPILE_MODES = (None, "update")
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_update_options(compile: str | None, precision: str) -> tuple[str | None, str]:
+    """The learners' ``compile`` and ``precision`` arguments, checked."""
+    return check_choice("compile", compile, COMPILE_MODES), check_choice("precision", precision, PRECISIONS)
+
+
+def compiled_update(update: Callable, device: th.device) -> Callable:
+    """``update`` (one gradient step) under ``torch.compile`` with static shapes; on CUDA, captured in CUDA graphs.
+
+    Backward passes and optimizer steps stay eager (``step``, ``step_on``): they are graph breaks anyway, fused
+    Adam is one kernel already, and a traced step would recompile whenever a schedule changes the learning rate.
+    """
+    return th.compile(update, dynamic=False, mode="reduce-overhead" if device.type == "cuda" else None)
+
+
+def autocast(device: th.device, precision: str) -> AbstractContextManager:
+    """The networks' forward passes in bfloat16 for ``precision="bf16"`` (weights, losses and targets stay fp32).
+
+    For fp32, no autocast context at all: entering even a disabled one costs more than a small layer.
+    """
+    return th.autocast(device.type, dtype=th.bfloat16) if precision == "bf16" else nullcontext()
+
+
+@th.compiler.disable
+def step(loss: th.Tensor, optimizer: th.optim.Optimizer) -> None:
+    """SB3's ``zero_grad``, ``backward``, ``step``."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+@th.compiler.disable
 def step_on(loss: th.Tensor, optimizer: th.optim.Optimizer, params: list[th.Tensor]) -> None:
     """Step ``optimizer`` on the gradient of ``loss`` for ``params`` only.
 
@@ -55,10 +100,33 @@ def mean_of(values: list[th.Tensor]) -> float:
     return float(th.stack([v.reshape(()) for v in values]).float().mean()) if values else float("nan")
 
 
-def critic_loss(critic, obs: th.Tensor, actions: th.Tensor, target_q: th.Tensor, mse_scale: float) -> th.Tensor:
-    """Loss of every Q network against ``target_q``: ``mse_scale`` times the summed squared errors (SB3's), or
-    for categorical critics (``q_distribution``) the summed cross-entropies to the target's distribution."""
-    if getattr(critic, "distribution", None) is not None:
-        losses = [critic.distribution.loss(logits, target_q) for logits in critic.logits(obs, actions)]
-        return th.stack(losses).sum()
-    return mse_scale * th.stack([F.mse_loss(q, target_q) for q in critic(obs, actions)]).sum()
+def decoupled_ofenet(policy: nn.Module) -> OFENet | None:
+    """The policy's OFENet when the update may compute its features once and hand them to every network.
+
+    That holds when nothing changes OFENet during an RL update (not ``joint``: no RL optimizer steps it, and
+    RL features use batch-norm running statistics) and the critics are ``LargeCritic``s reading its ``z_sa``.
+    """
+    ofenet = getattr(policy, "ofenet", None)
+    critics = [getattr(policy, name, None) for name in ("critic", "critic_target")]
+    if not isinstance(ofenet, OFENet) or ofenet.config.joint:
+        return None
+    if not all(isinstance(c, LargeCritic) and c.state_action_features is not None for c in critics):
+        return None
+    return ofenet
+
+
+def critic_outputs(critic: nn.Module, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+    """What the critic loss is taken on: the Q values, or a categorical critic's logits (``q_distribution``)."""
+    if isinstance(critic, LargeCritic) and critic.distribution is not None:
+        return critic.logits(obs, actions)
+    return critic(obs, actions)
+
+
+def critic_loss(critic: nn.Module, outputs: tuple[th.Tensor, ...], target_q: th.Tensor, mse_scale: float) -> th.Tensor:
+    """Loss of the Q networks' ``outputs`` against ``target_q``, in float32: ``mse_scale`` times the summed squared
+    errors (SB3's), or for a categorical critic the summed cross-entropies to the target's distribution."""
+    if isinstance(critic, LargeCritic) and critic.distribution is not None:
+        losses = [critic.distribution.loss(logits.float(), target_q) for logits in outputs]
+        return sum(losses[1:], losses[0])
+    losses = [F.mse_loss(q.float(), target_q) for q in outputs]
+    return mse_scale * sum(losses[1:], losses[0])

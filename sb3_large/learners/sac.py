@@ -1,17 +1,29 @@
 """``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
+from typing import Any, cast
+
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_large.learners.common import (
+    autocast,
+    check_update_options,
+    compiled_update,
     copy_stats,
     critic_loss,
+    critic_outputs,
+    decoupled_ofenet,
     discounts_of,
     mean_of,
     optimizer_params,
     soft_update,
+    step,
     step_on,
 )
+from sb3_large.ofenet import OFENet
+from sb3_large.policies.common import LargeCritic
+from sb3_large.policies.sac import LargeSACActor
 
 
 class SAC(SB3SAC):
@@ -19,7 +31,31 @@ class SAC(SB3SAC):
 
     The update is SB3's, step for step (entropy coefficient, critics, actor, target networks, in that
     order); see ``sb3_large.learners.common`` for what is done with fewer kernels.
+
+    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
+        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
+        compilation
+    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
+        weights, losses, targets and action heads (large policies only; for GPUs: slower on CPUs)
     """
+
+    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
+        self.compile, self.precision = check_update_options(compile, precision)
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
+        check_update_options(self.compile, self.precision)
+        if self.precision != "fp32" and not isinstance(self.actor, LargeSACActor):
+            raise ValueError(
+                f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose action "
+                f"heads run in float32; {type(self.policy).__name__} has none. Use precision='fp32'"
+            )
+        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_update_step"]
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
@@ -29,53 +65,27 @@ class SAC(SB3SAC):
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
 
-        actor_params = optimizer_params(self.actor.optimizer)
-        critic_params, target_params = (
+        ofenet = decoupled_ofenet(self.policy) if isinstance(self.actor, LargeSACActor) else None
+        target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
+        params = (
+            optimizer_params(self.actor.optimizer),
             list[th.Tensor](self.critic.parameters()),
             list[th.Tensor](self.critic_target.parameters()),
         )
-        target_entropy = float(self.target_entropy)  # a number once SB3 has set the model up
-        ent_coefs, ent_coef_losses, actor_losses, critic_losses = [], [], [], []
+        cuda_graphs = self.compile == "update" and self.device.type == "cuda"
+        logged: list[list[th.Tensor]] = [[], [], [], []]
         for gradient_step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = discounts_of(data, self.gamma)
-            if self.use_sde:
-                self.actor.reset_noise()
+            if cuda_graphs:
+                th.compiler.cudagraph_mark_step_begin()
+            update_target = gradient_step % self.target_update_interval == 0
+            losses = self._update_step(data, ofenet, target_entropy, update_target, *params)
+            for values, loss in zip(logged, losses, strict=True):
+                if loss is not None:
+                    # CUDA graphs write their outputs into the same memory at every step.
+                    values.append(loss.clone() if cuda_graphs else loss)
 
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                ent_coef = th.exp(self.log_ent_coef.detach())
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
-                ent_coef_losses.append(ent_coef_loss.detach())
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-            else:
-                ent_coef = self.ent_coef_tensor
-            ent_coefs.append(ent_coef)
-
-            with th.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-                next_q = th.min(next_q, dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
-                target_q = data.rewards + (1 - data.dones) * discounts * next_q
-
-            loss = critic_loss(self.critic, data.observations, data.actions, target_q, mse_scale=0.5)
-            critic_losses.append(loss.detach())
-            self.critic.optimizer.zero_grad()
-            loss.backward()
-            self.critic.optimizer.step()
-
-            min_q_pi = th.min(th.cat(self.critic(data.observations, actions_pi), dim=1), dim=1, keepdim=True).values
-            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
-            actor_losses.append(actor_loss.detach())
-            step_on(actor_loss, self.actor.optimizer, actor_params)
-
-            if gradient_step % self.target_update_interval == 0:
-                soft_update(critic_params, target_params, self.tau)
-                copy_stats(self.batch_norm_stats, self.batch_norm_stats_target)
-
+        ent_coefs, ent_coef_losses, actor_losses, critic_losses = logged
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/ent_coef", mean_of(ent_coefs))
@@ -83,3 +93,94 @@ class SAC(SB3SAC):
         self.logger.record("train/critic_loss", mean_of(critic_losses))
         if ent_coef_losses:
             self.logger.record("train/ent_coef_loss", mean_of(ent_coef_losses))
+
+    def _update(
+        self,
+        data: ReplayBufferSamples,
+        ofenet: OFENet | None,
+        target_entropy: float,
+        update_target: bool,
+        actor_params: list[th.Tensor],
+        critic_params: list[th.Tensor],
+        target_params: list[th.Tensor],
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor, th.Tensor]:
+        """One gradient step; returns the entropy coefficient and the losses (detached; ``None``: not computed).
+
+        ``actor_params``: the parameters the actor's optimizer steps; ``critic_params`` / ``target_params``: those
+        of the critic and of its target, in the same order.
+
+        With a decoupled ``ofenet``, its features are computed once for the actor, the critics and the target:
+        ``z_s`` of both observation batches in one pass, ``z_sa`` of the replayed and the next actions in
+        another (RL features use batch-norm running statistics, so batching changes no value).
+        """
+        discounts = discounts_of(data, self.gamma)
+        # The typed views of the networks that the OFENet path reads (``train()`` checked their classes).
+        actor, critic, critic_target = (
+            cast(LargeSACActor, self.actor),
+            cast(LargeCritic, self.critic),
+            cast(LargeCritic, self.critic_target),
+        )
+        if self.use_sde:
+            self.actor.reset_noise()
+
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                with th.no_grad():
+                    z_s, next_z_s = self.actor.extract_features(
+                        th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+                    ).chunk(2)
+                actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
+            else:
+                actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+        # compile="update": the actor's forward pass ends a compiled region, or the backward pass of the next
+        # one (the entropy coefficient's) would free what the actor's backward pass needs.
+        th._dynamo.graph_break()
+        log_prob = log_prob.reshape(-1, 1)
+        ent_coef_loss = None
+        if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            ent_coef = th.exp(self.log_ent_coef.detach())
+            ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
+            step(ent_coef_loss, self.ent_coef_optimizer)
+        else:
+            ent_coef = self.ent_coef_tensor
+
+        with th.no_grad(), autocast(self.device, self.precision):
+            if ofenet is not None:
+                next_actions, next_log_prob = actor.action_log_prob_of_features(next_z_s)
+                z_sa, next_z_sa = ofenet.state_action_features(
+                    th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
+                ).chunk(2)
+                next_q = th.cat(critic_target.q_values_of(critic_target.q_heads(next_z_sa)), dim=1)
+            else:
+                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+        with th.no_grad():
+            next_q = th.min(next_q.float(), dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                outputs = critic.q_heads(z_sa)
+            else:
+                outputs = critic_outputs(self.critic, data.observations, data.actions)
+        q_loss = critic_loss(self.critic, outputs, target_q, mse_scale=0.5)
+        step(q_loss, self.critic.optimizer)
+
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                q_pi = critic.q_values_of(critic.q_heads(ofenet.state_action_features(z_s, actions_pi)))
+            else:
+                q_pi = self.critic(data.observations, actions_pi)
+        min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
+        actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+        step_on(actor_loss, self.actor.optimizer, actor_params)
+
+        if update_target:
+            soft_update(critic_params, target_params, self.tau)
+            copy_stats(self.batch_norm_stats, self.batch_norm_stats_target)
+        return (
+            ent_coef,
+            None if ent_coef_loss is None else ent_coef_loss.detach(),
+            actor_loss.detach(),
+            q_loss.detach(),
+        )

@@ -1,17 +1,29 @@
 """``sb3_large.TD3``: SB3's TD3 with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
+from typing import Any, cast
+
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.td3.policies import Actor
 
 from sb3_large.learners.common import (
+    autocast,
+    check_update_options,
+    compiled_update,
     copy_stats,
     critic_loss,
+    critic_outputs,
+    decoupled_ofenet,
     discounts_of,
     mean_of,
     optimizer_params,
     soft_update,
+    step,
     step_on,
 )
+from sb3_large.ofenet import OFENet
+from sb3_large.policies.common import LargeCritic
 
 
 class TD3(SB3TD3):
@@ -19,52 +31,123 @@ class TD3(SB3TD3):
 
     The update is SB3's, step for step (critics every update; actor and target networks every
     ``policy_delay``); see ``sb3_large.learners.common`` for what is done with fewer kernels.
+
+    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
+        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
+        compilation
+    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
+        weights, losses and targets (for GPUs: slower on CPUs)
     """
+
+    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
+        self.compile, self.precision = check_update_options(compile, precision)
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
+        check_update_options(self.compile, self.precision)
+        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_update_step"]
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
 
+        ofenet = decoupled_ofenet(self.policy)
         actor_params = optimizer_params(self.actor.optimizer)
-        critic_params, critic_target = (
+        targets = (
             list[th.Tensor](self.critic.parameters()),
             list[th.Tensor](self.critic_target.parameters()),
-        )
-        actor_all, actor_target = (
             list[th.Tensor](self.actor.parameters()),
             list[th.Tensor](self.actor_target.parameters()),
         )
+        cuda_graphs = self.compile == "update" and self.device.type == "cuda"
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
-            discounts = discounts_of(data, self.gamma)
-
-            with th.no_grad():
-                noise = data.actions.clone().normal_(0, self.target_policy_noise)
-                noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-                next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
-                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-                next_q = th.min(next_q, dim=1, keepdim=True).values
-                target_q = data.rewards + (1 - data.dones) * discounts * next_q
-
-            loss = critic_loss(self.critic, data.observations, data.actions, target_q, mse_scale=1.0)
-            critic_losses.append(loss.detach())
-            self.critic.optimizer.zero_grad()
-            loss.backward()
-            self.critic.optimizer.step()
-
-            if self._n_updates % self.policy_delay == 0:
-                actor_loss = -self.critic.q1_forward(data.observations, self.actor(data.observations)).mean()
-                actor_losses.append(actor_loss.detach())
-                step_on(actor_loss, self.actor.optimizer, actor_params)
-                soft_update(critic_params, critic_target, self.tau)
-                soft_update(actor_all, actor_target, self.tau)
-                copy_stats(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target)
-                copy_stats(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target)
+            if cuda_graphs:
+                th.compiler.cudagraph_mark_step_begin()
+            delayed = self._n_updates % self.policy_delay == 0
+            actor_loss, critic_loss = self._update_step(data, ofenet, delayed, actor_params, *targets)
+            # CUDA graphs write their outputs into the same memory at every step.
+            critic_losses.append(critic_loss.clone() if cuda_graphs else critic_loss)
+            if actor_loss is not None:
+                actor_losses.append(actor_loss.clone() if cuda_graphs else actor_loss)
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if actor_losses:
             self.logger.record("train/actor_loss", mean_of(actor_losses))
         self.logger.record("train/critic_loss", mean_of(critic_losses))
+
+    def _update(
+        self,
+        data: ReplayBufferSamples,
+        ofenet: OFENet | None,
+        delayed: bool,
+        actor_params: list[th.Tensor],
+        critic_params: list[th.Tensor],
+        critic_target_params: list[th.Tensor],
+        actor_all_params: list[th.Tensor],
+        actor_target_params: list[th.Tensor],
+    ) -> tuple[th.Tensor | None, th.Tensor]:
+        """One gradient step (``delayed``: with the actor and target steps); returns the detached losses.
+
+        ``actor_params``: the parameters the actor's optimizer steps; then those of the critic, its target, the
+        actor and its target (for the polyak updates), in matching orders.
+
+        With a decoupled ``ofenet``, its features are computed once for the actors and the critics: ``z_s`` of
+        both observation batches in one pass, ``z_sa`` of the replayed and the next actions in another.
+        """
+        discounts = discounts_of(data, self.gamma)
+        # The typed views of the networks that the OFENet path reads (``decoupled_ofenet`` checked the critics).
+        actor, target_actor = cast(Actor, self.actor), cast(Actor, self.actor_target)
+        critic, target_critic = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
+        if ofenet is not None:
+            with th.no_grad(), autocast(self.device, self.precision):
+                z_s, next_z_s = self.actor.extract_features(
+                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+                ).chunk(2)
+
+        with th.no_grad():
+            noise = data.actions.clone().normal_(0, self.target_policy_noise)
+            noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+            with autocast(self.device, self.precision):
+                if ofenet is not None:
+                    next_actions = (target_actor.mu(next_z_s).float() + noise).clamp(-1, 1)
+                    z_sa, next_z_sa = ofenet.state_action_features(
+                        th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
+                    ).chunk(2)
+                    next_q = th.cat(target_critic.q_values_of(target_critic.q_heads(next_z_sa)), dim=1)
+                else:
+                    next_actions = (self.actor_target(data.next_observations).float() + noise).clamp(-1, 1)
+                    next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            next_q = th.min(next_q.float(), dim=1, keepdim=True).values
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                outputs = critic.q_heads(z_sa)
+            else:
+                outputs = critic_outputs(self.critic, data.observations, data.actions)
+        q_loss = critic_loss(self.critic, outputs, target_q, mse_scale=1.0)
+        step(q_loss, self.critic.optimizer)
+
+        if not delayed:
+            return None, q_loss.detach()
+        with autocast(self.device, self.precision):
+            if ofenet is not None:
+                q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.mu(z_s)))
+            else:
+                q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
+        actor_loss = -q1_pi.float().mean()
+        step_on(actor_loss, self.actor.optimizer, actor_params)
+        soft_update(critic_params, critic_target_params, self.tau)
+        soft_update(actor_all_params, actor_target_params, self.tau)
+        copy_stats(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target)
+        copy_stats(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target)
+        return actor_loss.detach(), q_loss.detach()

@@ -238,17 +238,25 @@ class LargeCritic(BaseModel):
         """Each Q network's raw output: ``(batch, out_dim)``, logits with a ``q_distribution``."""
         with th.set_grad_enabled(grad_features and th.is_grad_enabled()):
             features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
-        q_input = self.q_input(features, actions)
+        return self.q_heads(self.q_input(features, actions))
+
+    def q_heads(self, q_input: th.Tensor) -> tuple[th.Tensor, ...]:
+        """Every Q network's raw output on its input (``q_input``'s result), e.g. on OFENet features computed once
+        per update; ``q_values_of`` turns them into Q values."""
         if self.q_ensemble is not None:
             return tuple(self.q_ensemble(q_input).unbind(0))
         return tuple(q_net(q_input) for q_net in self.q_networks)
 
-    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
-        # As in SB3: a features extractor shared with the actor is trained by the actor loss only.
-        outputs = self.q_outputs(obs, actions, grad_features=not self.share_features_extractor)
+    def q_values_of(self, outputs: tuple[th.Tensor, ...]) -> tuple[th.Tensor, ...]:
+        """Q values ``(batch, 1)`` of the Q networks' raw outputs (``q_heads``): with a ``q_distribution`` their
+        expectations, else the outputs themselves."""
         if self.distribution is None:
             return outputs
         return tuple(self.distribution.expectation(logits) for logits in outputs)
+
+    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        # As in SB3: a features extractor shared with the actor is trained by the actor loss only.
+        return self.q_values_of(self.q_outputs(obs, actions, grad_features=not self.share_features_extractor))
 
     def logits(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
         """Each Q network's logits over the bins of its ``q_distribution`` (what its loss is taken on)."""
@@ -259,7 +267,10 @@ class LargeCritic(BaseModel):
     def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
         with th.no_grad():
             features = self.extract_features(obs, self.features_extractor)  # type: ignore[arg-type]
-        q_input = self.q_input(features, actions)
+        return self.q1_head(self.q_input(features, actions))
+
+    def q1_head(self, q_input: th.Tensor) -> th.Tensor:
+        """The first Q network's Q value alone on its input (TD3's actor loss)."""
         if self.q_ensemble is not None:
             output = self.q_ensemble(q_input, members=slice(0, 1))[0]
         else:
@@ -268,14 +279,14 @@ class LargeCritic(BaseModel):
 
 
 def compile_forward(network: nn.Module) -> None:
-    """Compile a network's dense part in place: the critics' Q passes, the actor's body.
+    """Compile a network's dense part in place: the critics' Q networks, the actor's body.
 
     The compiled functions replace bound methods, not modules, so parameter names (and saved files) do not
     change. The actor's distribution code stays eager: it would break the graph anyway.
     """
     if isinstance(network, LargeCritic):
-        network.forward = th.compile(network.forward)  # type: ignore[method-assign]
-        network.q1_forward = th.compile(network.q1_forward)  # type: ignore[method-assign]
+        network.q_heads = th.compile(network.q_heads)  # type: ignore[method-assign]
+        network.q1_head = th.compile(network.q1_head)  # type: ignore[method-assign]
         return
     body = network.get_submodule("latent_pi" if hasattr(network, "latent_pi") else "mu")
     body.forward = th.compile(body.forward)  # type: ignore[method-assign]

@@ -1,11 +1,19 @@
 """Large-network policy for SAC: SB3's actor with our body as ``latent_pi``, our Q critics."""
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from stable_baselines3.sac.policies import Actor, SACPolicy
+import torch as th
+from stable_baselines3.common.type_aliases import PyTorchObs
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
 
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
+
+
+def float32(device_type: str) -> AbstractContextManager:
+    """A context without autocast (or none at all when autocast is off: entering one costs as much as a layer)."""
+    return th.autocast(device_type, enabled=False) if th.is_autocast_enabled(device_type) else nullcontext()
 
 
 class LargeSACActor(Actor):
@@ -20,6 +28,33 @@ class LargeSACActor(Actor):
         super().__init__(features_dim=latent_dim, **kwargs)
         self.latent_pi = latent_pi  # type: ignore[assignment]
         self.features_dim, self.body = features_dim, body  # saved parameters describe the input, not the body
+
+    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        return self.dist_params(self.extract_features(obs, self.features_extractor))
+
+    def dist_params(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        """Mean, log-std (or gSDE's) and extra kwargs of the action distribution, from extracted features.
+
+        Under autocast (the learners' ``precision="bf16"``) only the body runs in low precision: the heads run
+        in float32, as the squashed Gaussian's log-probabilities need.
+        """
+        latent_pi = self.latent_pi(features)
+        with float32(latent_pi.device.type):
+            latent_pi = latent_pi.float()
+            mean_actions = self.mu(latent_pi)
+            if self.use_sde:
+                return mean_actions, self.log_std, dict(latent_sde=latent_pi)
+            log_std = th.clamp(self.log_std(latent_pi), LOG_STD_MIN, LOG_STD_MAX)  # type: ignore[operator]
+        return mean_actions, log_std, {}
+
+    def action_log_prob(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        return self.action_log_prob_of_features(self.extract_features(obs, self.features_extractor))
+
+    def action_log_prob_of_features(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """``action_log_prob`` from features already extracted (OFENet's ``z_s``, computed once per update)."""
+        mean_actions, log_std, kwargs = self.dist_params(features)
+        with float32(mean_actions.device.type):
+            return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {**super()._get_constructor_parameters(), "body": self.body}
