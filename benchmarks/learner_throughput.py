@@ -15,10 +15,11 @@ fresh process, which reports its peak resident set (CUDA: peak allocator use) ov
 imports. ``--ensemble-critics`` / ``--compile`` time ours with those policy options. ``--variants`` times more
 learners in the same alternating blocks as the row's SB3 and ours, so that their ratios come from one run:
 ``ofenet`` (ours on OFENet features, default OFENet settings, one auxiliary update per RL update included: compare
-it with ours of the same arch and width), ``compile-update`` (``compile="update"``) and ``bf16``
-(``precision="bf16"``). ``--cpu-time`` times with this process's CPU time instead of the wall clock: on a machine
-that other work keeps busy, wall time measures the neighbours too (run it with ``OMP_NUM_THREADS=1``: with several
-threads, CPU time adds them up). Prints a table, then one JSON object per row.
+it with ours of the same arch and width), ``compile-update`` (``compile="update"``), ``bf16``
+(``precision="bf16"``) and ``compile-update-bf16`` (both). ``--cpu-time`` times with this process's CPU time
+instead of the wall clock: on a machine that other work keeps busy, wall time measures the neighbours too (run it
+with ``OMP_NUM_THREADS=1``: with several threads, CPU time adds them up). Prints a table, then one JSON object per
+row.
 """
 
 import argparse
@@ -49,18 +50,18 @@ def rss_mb(field: str = "VmRSS") -> float:
     return float("nan")
 
 
-def matmul_peak_gflops(device: str, size: int = 2048, seconds: float = 2.0) -> float:
+def matmul_peak_gflops(device: str, size: int = 2048, seconds: float = 2.0, clock=time.perf_counter) -> float:
     if device == "cuda":
         size *= 4
     a, b = th.randn(size, size, device=device), th.randn(size, size, device=device)
     a @ b
     sync(device)
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    n, start = 0, clock()
+    while clock() - start < seconds:
         a @ b
         n += 1
     sync(device)
-    return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
+    return 2 * size**3 * n / (clock() - start) / 1e9
 
 
 def linear_weights(module: nn.Module) -> int:
@@ -88,6 +89,7 @@ VARIANTS = {
     "ofenet": (dict(ofenet_kwargs={}), {}),
     "compile-update": ({}, dict(compile="update")),
     "bf16": ({}, dict(precision="bf16")),
+    "compile-update-bf16": ({}, dict(compile="update", precision="bf16")),
 }
 
 
@@ -279,7 +281,8 @@ def main() -> None:
         args.env, args.widths, args.fill, args.updates, args.blocks = "Pendulum-v1", [64], 300, 5, 2
     args.devices = args.devices or ["cpu", *(["cuda"] if th.cuda.is_available() else [])]
     args.ours_kwargs = dict(ensemble_critics=args.ensemble_critics, compile=args.compile)
-    args.peak = {d: matmul_peak_gflops(d, seconds=0.5 if args.quick else 2.0) for d in args.devices}
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    args.peak = {d: matmul_peak_gflops(d, seconds=0.5 if args.quick else 2.0, clock=clock) for d in args.devices}
     for device, peak in args.peak.items():
         print(f"float32 matmul peak on {device}: {peak:.1f} GFLOP/s ({th.get_num_threads()} CPU threads)", flush=True)
 

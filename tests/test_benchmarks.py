@@ -36,7 +36,7 @@ def test_param_counts(tmp_path):
 
 def test_learner_throughput_quick(tmp_path):
     script = str(ROOT / "benchmarks" / "learner_throughput.py")
-    out = run_python([script, "--quick", "--algos", "sac", "--variants", "ofenet", "bf16"], cwd=tmp_path)
+    out = run_python([script, "--quick", "--algos", "sac", "--variants", "ofenet", "bf16", "--cpu-time"], cwd=tmp_path)
     rows = json_rows(out.stdout)
     assert {(r["algo"], r["arch"]) for r in rows} == {("sac", "mlp"), ("sac", "densenet")}
     keys = {"sb3_updates_per_s", "ours_updates_per_s", "speedup", "peak_gflops", "sb3_peak_rss_mb", "ours_peak_rss_mb"}
