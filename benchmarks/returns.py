@@ -14,6 +14,9 @@ Configurations (``--configs``, any subset; the first four by default):
 - ``sac_large``: the package's default recipe, the entry of ``hyperparams/sac_large.yml``
 - ``densenet``: SAC with the large DenseNet actor and critics only (an ablation)
 - ``crossq_large``: sb3-contrib CrossQ with our bodies, the entry of ``hyperparams/crossq_large.yml``
+- ``sac_simba``, ``sac_simba_hl``: candidates for the default recipe, ``benchmarks/recipes/<name>.yml``: SAC with
+  running observation normalization and LayerNorm DenseNet bodies, the second with categorical (HL-Gauss)
+  critics, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
 overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
@@ -74,15 +77,29 @@ try:
 except ImportError:  # only MuJoCo envs need it
     mujoco = None
 
-CONFIGS = ("sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large")
+CONFIGS = (
+    "sac",
+    "crossq",
+    "ota2021",
+    "ota2021_apex",
+    "sac_large",
+    "densenet",
+    "crossq_large",
+    "sac_simba",
+    "sac_simba_hl",
+)
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
-# Configuration -> (RL Zoo YAML, stock RL Zoo algorithm it is run with).
+RECIPES = Path(__file__).resolve().parent / "recipes"  # candidates for a new default, not shipped YAMLs
+# Configuration -> (RL Zoo YAML, algorithm it is run with: stock RL Zoo's ``sac`` / ``crossq``, or
+# ``sb3_large.sac``, what ``python -m sb3_large.zoo train --algo sac`` binds).
 YAML_CONFIGS = {
-    "ota2021": ("sac_ota2021.yml", "sac"),
-    "ota2021_apex": ("sac_ota2021_apex.yml", "sac"),
-    "sac_large": ("sac_large.yml", "sac"),
-    "crossq_large": ("crossq_large.yml", "crossq"),
+    "ota2021": (HYPERPARAMS / "sac_ota2021.yml", "sac"),
+    "ota2021_apex": (HYPERPARAMS / "sac_ota2021_apex.yml", "sac"),
+    "sac_large": (HYPERPARAMS / "sac_large.yml", "sac"),
+    "crossq_large": (HYPERPARAMS / "crossq_large.yml", "crossq"),
+    "sac_simba": (RECIPES / "sac_simba.yml", "sac"),
+    "sac_simba_hl": (RECIPES / "sac_simba_hl.yml", "sb3_large.sac"),
 }
 # RL Zoo keys that wrap or build the env: this script builds one plain env per job.
 ENV_KEYS = ("normalize", "n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")
@@ -108,7 +125,7 @@ SETTINGS_BEFORE = {"sac_width": 256}
 
 def zoo_entry(config: str, env_id: str) -> dict:
     """The ``env_id`` entry of a configuration's RL Zoo YAML (anchors resolved)."""
-    path = HYPERPARAMS / YAML_CONFIGS[config][0]
+    path = YAML_CONFIGS[config][0]
     entries = yaml.safe_load(path.read_text())
     if env_id not in entries:
         envs = sorted(k for k, v in entries.items() if isinstance(v, dict) and "policy" in v)  # not the anchors
@@ -194,8 +211,10 @@ def model_class(config: str):
     from sb3_contrib import CrossQ
     from stable_baselines3 import SAC
 
+    import sb3_large
+
     algo = YAML_CONFIGS[config][1] if config in YAML_CONFIGS else config
-    return CrossQ if algo == "crossq" else SAC
+    return {"crossq": CrossQ, "sb3_large.sac": sb3_large.SAC}.get(algo, SAC)
 
 
 # -- the state a checkpoint carries besides SB3's own save ---------------------------------------------------

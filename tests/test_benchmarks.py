@@ -47,7 +47,7 @@ def test_learner_throughput_quick(tmp_path):
 
 def test_returns_smoke(tmp_path):
     out_dir = tmp_path / "out"
-    configs = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet"]
+    configs = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large", "sac_simba_hl"]
     args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "2000", "--seeds", "1", "--configs", *configs]
     args += ["--out", str(out_dir), "--eval-every", "1000", "--learning-starts", "500", "--width", "32"]
     args += ["--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
