@@ -14,9 +14,9 @@ Configurations (``--configs``, any subset; the first four by default):
 - ``sac_large``: the package's default recipe, the entry of ``hyperparams/sac_large.yml``
 - ``densenet``: SAC with the large DenseNet actor and critics only (an ablation)
 - ``crossq_large``: sb3-contrib CrossQ with our bodies, the entry of ``hyperparams/crossq_large.yml``
-- ``sac_simba``, ``sac_simba_hl``: candidates for the default recipe, ``benchmarks/recipes/<name>.yml``: SAC with
-  running observation normalization and LayerNorm DenseNet bodies, the second with categorical (HL-Gauss)
-  critics, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does
+- ``sac_hl``, ``sac_simba_hl``: candidates for the default recipe, ``benchmarks/recipes/<name>.yml``: SAC with
+  LayerNorm DenseNet bodies and categorical (HL-Gauss) critics, the second with running observation
+  normalization, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
 overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
@@ -85,7 +85,7 @@ CONFIGS = (
     "sac_large",
     "densenet",
     "crossq_large",
-    "sac_simba",
+    "sac_hl",
     "sac_simba_hl",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
@@ -98,7 +98,7 @@ YAML_CONFIGS = {
     "ota2021_apex": (HYPERPARAMS / "sac_ota2021_apex.yml", "sac"),
     "sac_large": (HYPERPARAMS / "sac_large.yml", "sac"),
     "crossq_large": (HYPERPARAMS / "crossq_large.yml", "crossq"),
-    "sac_simba": (RECIPES / "sac_simba.yml", "sac"),
+    "sac_hl": (RECIPES / "sac_hl.yml", "sb3_large.sac"),
     "sac_simba_hl": (RECIPES / "sac_simba_hl.yml", "sb3_large.sac"),
 }
 # RL Zoo keys that wrap or build the env: this script builds one plain env per job.
