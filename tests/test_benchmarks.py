@@ -186,3 +186,13 @@ def test_ota2021_yamls_are_the_papers_recipe(name):
             assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"], env_id
     assert config["Ant-v4"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 27
     assert config["Humanoid-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 270
+
+
+def test_pilot_reports_training_returns(tmp_path):
+    script = str(ROOT / "benchmarks" / "pilot.py")
+    args = [script, "hl", "--algo", "sb3_large.sac", "--env", "Pendulum-v1", "--steps", "600", "--every", "200"]
+    args += ["--kwargs", '{"width": 16, "normalize_obs": true, "q_distribution": {"bins": 11}}']
+    args += ["--algo-kwargs", '{"learning_starts": 300}', "--callbacks", "sb3_large.normalization.ObsNormUpdater"]
+    rows = json_rows(run_python(args, cwd=tmp_path).stdout)
+    assert [r["step"] for r in rows] == [200, 400, 600]
+    assert rows[0]["train_return"] is None and rows[-1]["train_return"] < 0  # Pendulum: one episode at 200 steps
