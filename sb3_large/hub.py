@@ -16,6 +16,7 @@ whatever code the file's author put in it.
 """
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -34,7 +35,7 @@ from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from sb3_contrib import TQC
+from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -55,7 +56,17 @@ from sb3_large.networks import count_parameters
 
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"SAC": SAC, "TD3": TD3, "DDPG": DDPG, "TQC": TQC}
+# The config's ``algorithm`` -> the class a model is saved from and loaded into (exact classes: a model of
+# sb3_large.SAC comes back as one, with its cross-entropy loss for categorical critics).
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "SAC": SAC,
+    "TD3": TD3,
+    "DDPG": DDPG,
+    "TQC": TQC,
+    "CrossQ": CrossQ,
+    "sb3_large.SAC": sb3_large.SAC,
+    "sb3_large.TD3": sb3_large.TD3,
+}
 # The names safetensors gives torch dtypes in a file's header.
 SAFETENSORS_DTYPES = {
     th.float64: "F64",
@@ -141,6 +152,17 @@ def _check_destination(folder: Path) -> None:
         )
 
 
+def _init_kwargs(algo: type) -> set[str]:
+    """The kwargs ``algo(...)`` takes: those of the first ``__init__`` in its MRO that names all of them (SB3's
+    algorithms do; a subclass passing ``**kwargs`` on does not). CrossQ has a ``tau`` attribute but no such kwarg."""
+    for klass in algo.__mro__:
+        if "__init__" in vars(klass):
+            params = inspect.signature(vars(klass)["__init__"]).parameters
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+                return set(params)
+    return set()
+
+
 def save_pretrained(
     model: BaseAlgorithm, folder: str | os.PathLike, env_id: str | None = None, metrics: dict | None = None
 ) -> Path:
@@ -149,9 +171,9 @@ def save_pretrained(
     ``folder`` must be new, empty, or an earlier sb3-large model folder; only those three files are
     written, anything else in the folder (a Hub clone's ``.git``, a user's notes) is left alone.
     """
-    algorithm = type(model).__name__
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"model: algorithm {algorithm} is not supported; allowed: {', '.join(ALGORITHMS)}")
+    algorithm = next((name for name, algo in ALGORITHMS.items() if type(model) is algo), None)
+    if algorithm is None:
+        raise ValueError(f"model: algorithm {type(model).__name__} is not supported; allowed: {', '.join(ALGORITHMS)}")
     folder = Path(folder)
     _check_destination(folder)
     policy: Any = model.policy
@@ -164,7 +186,7 @@ def save_pretrained(
         "algorithm": algorithm,
         "policy_class": f"{type(policy).__module__}.{type(policy).__qualname__}",
         "policy_kwargs": _encode(dict(model.policy_kwargs), "policy_kwargs"),
-        "algorithm_kwargs": {k: getattr(model, k) for k in ALGORITHM_KWARGS if hasattr(model, k)},
+        "algorithm_kwargs": {k: getattr(model, k) for k in ALGORITHM_KWARGS if k in _init_kwargs(type(model))},
         "observation_space": _space_to_json(model.observation_space),
         "action_space": _space_to_json(model.action_space),
         "env_id": env_id,

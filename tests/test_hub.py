@@ -223,7 +223,7 @@ BAD_CONFIGS = {
     "no policy_class": (_drop("policy_class"), r"policy_class: required field is missing"),
     "unknown field": (_set("pickle", "gASV"), r"pickle: unknown field; allowed: format_version, algorithm"),
     "format_version": (_set("format_version", 2), r"format_version: 2 is not 1"),
-    "algorithm": (_set("algorithm", "PPO"), r"algorithm: 'PPO' is not one of SAC, TD3, DDPG, TQC"),
+    "algorithm": (_set("algorithm", "PPO"), r"algorithm: 'PPO' is not one of SAC, TD3, DDPG, TQC, CrossQ, sb3_large"),
     "policy_class type": (_set("policy_class", ["x"]), r"policy_class: expected a dotted class path, got list"),
     "policy_class builtin": (_set("policy_class", "os.system"), r"policy_class: 'os.system' is outside the trusted"),
     "policy_class re-exported": (
@@ -384,3 +384,21 @@ def test_cli_info_and_rl_zoo_export_then_stock_enjoy(tmp_path, saved):
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", "logs", "-n", "50", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
     assert "Loading logs/sac/Pendulum-v1_1/Pendulum-v1.zip" in out
+
+
+@pytest.mark.parametrize("algo", ["sb3_large.SAC", "sb3_large.TD3", "CrossQ"])
+def test_algorithm_class_round_trips(algo, tmp_path):
+    """A model comes back as the class it was saved from: sb3_large.SAC keeps its update (the cross-entropy of
+    categorical critics), CrossQ its own."""
+    from sb3_contrib import CrossQ
+
+    algo_class = {"sb3_large.SAC": sb3_large.SAC, "sb3_large.TD3": sb3_large.TD3, "CrossQ": CrossQ}[algo]
+    kwargs = dict(arch="mlp", width=16) if algo == "CrossQ" else dict(width=16, q_distribution=dict(bins=11))
+    model = algo_class("LargeMlpPolicy", "Pendulum-v1", learning_starts=50, batch_size=16, seed=0, policy_kwargs=kwargs)
+    model.learn(80)
+    folder = save_pretrained(model, tmp_path / "model")
+    assert json.loads((folder / CONFIG_NAME).read_text())["algorithm"] == algo
+    loaded = load_pretrained(folder)
+    assert type(loaded) is algo_class
+    obs = np.stack([model.observation_space.sample() for _ in range(5)])
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
