@@ -16,7 +16,9 @@ Configurations (``--configs``, any subset; the first four by default):
 - ``crossq_large``: sb3-contrib CrossQ with our bodies, the entry of ``hyperparams/crossq_large.yml``
 - ``sac_hl``, ``sac_simba_hl``: candidates for the default recipe, ``benchmarks/recipes/<name>.yml``: SAC with
   LayerNorm DenseNet bodies and categorical (HL-Gauss) critics, the second with running observation
-  normalization, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does
+  normalization, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does; ``sac_hl_sb3``: the
+  ``sac_hl`` entry trained by stock SB3 SAC (stock ``rl_zoo3.train``), which regresses the critics' expected Q
+  values by squared error instead of the cross-entropy
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
 overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
@@ -87,6 +89,7 @@ CONFIGS = (
     "crossq_large",
     "sac_hl",
     "sac_simba_hl",
+    "sac_hl_sb3",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -100,6 +103,7 @@ YAML_CONFIGS = {
     "crossq_large": (HYPERPARAMS / "crossq_large.yml", "crossq"),
     "sac_hl": (RECIPES / "sac_hl.yml", "sb3_large.sac"),
     "sac_simba_hl": (RECIPES / "sac_simba_hl.yml", "sb3_large.sac"),
+    "sac_hl_sb3": (RECIPES / "sac_hl.yml", "sac"),
 }
 # RL Zoo keys that wrap or build the env: this script builds one plain env per job.
 ENV_KEYS = ("normalize", "n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")
