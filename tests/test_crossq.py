@@ -7,9 +7,10 @@ import pytest
 import rl_zoo3
 import torch as th
 import yaml
-from sb3_contrib import CrossQ
+from sb3_contrib import TQC, CrossQ
 from sb3_contrib.common.torch_layers import BatchRenorm1d
 from sb3_contrib.crossq.policies import CrossQPolicy
+from stable_baselines3 import SAC, TD3
 from torch import nn
 
 import sb3_large
@@ -225,3 +226,36 @@ def test_composes_with_ofenet():
     ofenet = {id(p) for p in model.policy.ofenet.parameters()}
     for optimizer in (model.actor.optimizer, model.critic.optimizer):
         assert not ofenet & {id(p) for group in optimizer.param_groups for p in group["params"]}
+
+
+@pytest.mark.parametrize(
+    "algo, policy_kwargs, field",
+    [
+        (SAC, dict(norm="batch_renorm"), "critic_net"),
+        (TD3, dict(actor_net=dict(norm="batch_renorm")), "actor_net"),
+        (TQC, dict(critic_net=dict(norm="batch_renorm")), "critic_net"),
+    ],
+)
+def test_batch_renorm_refused_where_a_target_copy_would_keep_initial_statistics(algo, policy_kwargs, field):
+    """SB3 copies only running_* buffers into target networks; batch renorm's are ra_*."""
+    with pytest.raises(ValueError, match=rf"{field}.norm: 'batch_renorm' cannot be used in a network with a target"):
+        algo("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=8, **policy_kwargs))
+
+
+def test_batch_renorm_allowed_in_sac_actor_which_has_no_target():
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, actor_net=dict(norm="batch_renorm")))
+    assert renorm_layers(model.actor) and not renorm_layers(model.critic_target)
+
+
+def test_stacked_critic_batch_norms_follow_set_bn_training_mode():
+    policy = CrossQ("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=tiny(norm="batch", ensemble_critics=True)).policy
+    assert policy.critic.q_ensemble is not None
+    stacked = [m for m in policy.critic.modules() if type(m).__name__ == "EnsembleBatchNorm1d"]
+    assert stacked
+    policy.critic.set_bn_training_mode(False)
+    before = [m.running_mean.clone() for m in stacked]
+    policy.critic(th.randn(8, 3), th.rand(8, 1))
+    assert not any(m.training for m in stacked)
+    assert all(th.equal(a, m.running_mean) for a, m in zip(before, stacked, strict=True))
+    policy.critic.set_bn_training_mode(True)
+    assert all(m.training for m in stacked)

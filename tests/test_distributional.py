@@ -184,3 +184,12 @@ def test_ofenet_batched_path_gives_the_per_network_updates(algo, tmp_path, monke
     assert models[0]._n_updates == 30
     for a, b in zip(models[0].policy.parameters(), models[1].policy.parameters(), strict=True):
         assert th.allclose(a, b, atol=1e-5)
+
+
+def test_expected_q_is_float32_under_bf16_autocast():
+    dist = QDistribution(QDistributionConfig(bins=21))
+    logits = th.randn(4, 21)
+    with th.autocast("cpu", dtype=th.bfloat16):
+        q = dist.expectation(logits.bfloat16())
+    assert q.dtype == th.float32
+    assert th.allclose(q, dist.expectation(logits.bfloat16().float()))

@@ -92,7 +92,8 @@ class QDistribution(nn.Module):
 
     def expectation(self, logits: th.Tensor) -> th.Tensor:
         """``(batch, bins)`` logits -> ``(batch, 1)`` Q values (the mean in support units, mapped back)."""
-        mean = (th.softmax(logits, dim=-1) * self.centers).sum(dim=-1, keepdim=True)
+        # float32 whatever the autocast: on CPU, bf16 autocast would leave the softmax in bfloat16.
+        mean = (th.softmax(logits.float(), dim=-1) * self.centers).sum(dim=-1, keepdim=True)
         return self._from_support(mean)
 
     def target_probs(self, values: th.Tensor) -> th.Tensor:

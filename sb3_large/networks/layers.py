@@ -74,13 +74,6 @@ def configure_batch_renorm(module: nn.Module, momentum: float, eps: float, warmu
             layer.momentum, layer.eps, layer.warmup_steps = momentum, eps, warmup_steps
 
 
-def set_batch_norm_training(module: nn.Module, mode: bool) -> None:
-    """Put only the batch (re)normalization layers of ``module`` in training (statistics update) or eval mode."""
-    for layer in module.modules():
-        if isinstance(layer, (BatchRenorm1d, nn.modules.batchnorm._BatchNorm)):
-            layer.train(mode)
-
-
 def norm_layer(norm: str, dim: int) -> nn.Module:
     if norm == "layer":
         return nn.LayerNorm(dim)

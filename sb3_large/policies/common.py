@@ -27,6 +27,7 @@ from sb3_large.networks.ensemble import (
     convert_optimizer_state,
     stack_state_dict,
 )
+from sb3_large.networks.layers import BatchRenorm
 from sb3_large.networks.simbav2 import register_projection
 from sb3_large.normalization import UPDATER_HINT, NormalizedFeatures, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
@@ -446,6 +447,7 @@ class LargePolicyMixin(_PolicyBase):
         if self.ofenet_config is not None:
             self.ofenet = OFENet(obs_dim, get_action_dim(self.action_space), self.ofenet_config)
         super()._build(lr_schedule)  # type: ignore[misc]
+        self._refuse_batch_renorm_in_targets()
         # Hyperspherical layers (``simbav2``) go back on the unit sphere after every step of their optimizer.
         for network in (self.actor, self.critic):
             register_projection(network.optimizer, network)
@@ -472,6 +474,18 @@ class LargePolicyMixin(_PolicyBase):
         if self.obs_norm is not None:
             extractor = NormalizedFeatures(self.observation_space, extractor, self.obs_norm)
         return extractor
+
+    def _refuse_batch_renorm_in_targets(self) -> None:
+        # SB3 copies only ``running_*`` buffers into target networks (and so do our learners); batch renorm keeps
+        # its statistics in ``ra_*`` ones, so a target copy would normalize with its initial statistics forever.
+        for target, field in (("actor_target", "actor_net"), ("critic_target", "critic_net")):
+            network = getattr(self, target, None)
+            if network is not None and any(isinstance(m, BatchRenorm) for m in network.modules()):
+                raise ValueError(
+                    f"{field}.norm: 'batch_renorm' cannot be used in a network with a target copy ({target}): its "
+                    "statistics would never reach the target; allowed here: none, layer, batch (batch_renorm is "
+                    "for CrossQ, which has no target networks)"
+                )
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
         if features_extractor is None:

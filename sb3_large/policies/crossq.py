@@ -9,15 +9,27 @@ from typing import Any
 
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.torch_layers import BatchRenorm1d
 from sb3_contrib.crossq.policies import Actor, CrossQPolicy
+from torch import nn
 
 from sb3_large.checks import check_int, check_number
 from sb3_large.networks import NetSpec, build
-from sb3_large.networks.layers import configure_batch_renorm, set_batch_norm_training
+from sb3_large.networks.ensemble import EnsembleBatchNorm1d
+from sb3_large.networks.layers import configure_batch_renorm
 from sb3_large.policies.common import FUSED_ADAM, LargeCritic, LargePolicyMixin
 
 # CrossQ's Adam setting (sb3-contrib's default when no optimizer_kwargs are given).
 CROSSQ_BETAS = (0.5, 0.999)
+# Layers whose statistics CrossQ's train() switches per forward pass (stacked critics' batch norms included).
+BATCH_NORMS = (BatchRenorm1d, nn.modules.batchnorm._BatchNorm, EnsembleBatchNorm1d)
+
+
+def set_batch_norm_training(module: nn.Module, mode: bool) -> None:
+    """Put only the batch (re)normalization layers of ``module`` in training (statistics update) or eval mode."""
+    for layer in module.modules():
+        if isinstance(layer, BATCH_NORMS):
+            layer.train(mode)
 
 
 class LargeCrossQActor(Actor):
