@@ -5,7 +5,9 @@
 
 Recipes are chosen on these numbers (the mean return of the last 10 training episodes, printed as a JSON line
 every 5k steps), never on evaluation episodes; ``returns.py`` then measures the chosen ones on its separate
-eval env. RL Zoo's MuJoCo SAC / CrossQ settings otherwise: 10k random steps first.
+eval env. Every algorithm starts with 10k random steps (as ``returns.py`` runs them; RL Zoo's CrossQ takes 5k)
+and the library defaults otherwise; pass e.g. CrossQ's ``{"learning_rate": 0.001, "policy_delay": 3}`` with
+``--algo-kwargs``.
 """
 
 import argparse
