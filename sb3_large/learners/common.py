@@ -10,6 +10,7 @@ them (``decoupled_ofenet``).
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import torch as th
 from torch import nn
@@ -130,3 +131,38 @@ def critic_loss(critic: nn.Module, outputs: tuple[th.Tensor, ...], target_q: th.
         return sum(losses[1:], losses[0])
     losses = [F.mse_loss(q.float(), target_q) for q in outputs]
     return mse_scale * sum(losses[1:], losses[0])
+
+
+if TYPE_CHECKING:
+    # For the type checker only: the base always goes in front of SB3's SAC or TD3.
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm as _AlgorithmBase
+else:
+    _AlgorithmBase = object
+
+
+class UpdateOptions(_AlgorithmBase):
+    """The update options of ``sb3_large.SAC`` / ``TD3`` (``class SAC(UpdateOptions, SB3SAC)``).
+
+    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
+        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
+        compilation
+    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
+        weights, losses and targets (for GPUs: slower on CPUs)
+
+    The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not.
+    """
+
+    _update: Callable[..., Any]
+
+    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
+        self.compile, self.precision = check_update_options(compile, precision)
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
+        check_update_options(self.compile, self.precision)
+        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_update_step"]

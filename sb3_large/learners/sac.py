@@ -1,15 +1,14 @@
 """``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
-from typing import Any, cast
+from typing import cast
 
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_large.learners.common import (
+    UpdateOptions,
     autocast,
-    check_update_options,
-    compiled_update,
     copy_stats,
     critic_loss,
     critic_outputs,
@@ -26,36 +25,21 @@ from sb3_large.policies.common import LargeCritic
 from sb3_large.policies.sac import LargeSACActor
 
 
-class SAC(SB3SAC):
+class SAC(UpdateOptions, SB3SAC):
     """Drop-in for ``stable_baselines3.SAC``; saved models load with either class.
 
     The update is SB3's, step for step (entropy coefficient, critics, actor, target networks, in that
-    order); see ``sb3_large.learners.common`` for what is done with fewer kernels.
-
-    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
-        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
-        compilation
-    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
-        weights, losses, targets and action heads (large policies only; for GPUs: slower on CPUs)
+    order); see ``sb3_large.learners.common`` for what is done with fewer kernels. ``compile`` and ``precision``:
+    see ``UpdateOptions`` (bf16 needs a large policy: its action heads run in float32).
     """
-
-    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
-        self.compile, self.precision = check_update_options(compile, precision)
-        super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
-        check_update_options(self.compile, self.precision)
         if self.precision != "fp32" and not isinstance(self.actor, LargeSACActor):
             raise ValueError(
                 f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose action "
                 f"heads run in float32; {type(self.policy).__name__} has none. Use precision='fp32'"
             )
-        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_update_step"]
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up

@@ -1,6 +1,6 @@
 """``sb3_large.TD3``: SB3's TD3 with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
-from typing import Any, cast
+from typing import cast
 
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
@@ -8,9 +8,8 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.td3.policies import Actor
 
 from sb3_large.learners.common import (
+    UpdateOptions,
     autocast,
-    check_update_options,
-    compiled_update,
     copy_stats,
     critic_loss,
     critic_outputs,
@@ -26,31 +25,13 @@ from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
 
 
-class TD3(SB3TD3):
+class TD3(UpdateOptions, SB3TD3):
     """Drop-in for ``stable_baselines3.TD3``; saved models load with either class.
 
     The update is SB3's, step for step (critics every update; actor and target networks every
-    ``policy_delay``); see ``sb3_large.learners.common`` for what is done with fewer kernels.
-
-    :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
-        ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
-        compilation
-    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
-        weights, losses and targets (for GPUs: slower on CPUs)
+    ``policy_delay``); see ``sb3_large.learners.common`` for what is done with fewer kernels, ``UpdateOptions``
+    for ``compile`` and ``precision``.
     """
-
-    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
-        self.compile, self.precision = check_update_options(compile, precision)
-        super().__init__(policy, env, *args, **kwargs)
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
-        check_update_options(self.compile, self.precision)
-        self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
-
-    def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_update_step"]
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
