@@ -94,3 +94,10 @@ def test_ensemble_critic_is_measured_per_member():
     model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=16, ensemble_critics=True))
     stats = representation_stats(model.policy, th.randn(256, 3), th.rand(256, 1))
     assert stats["critic_feature_dim"] == 16 and 1 <= stats["critic_srank"] <= 16
+
+
+@pytest.mark.skipif(not th.cuda.is_available(), reason="needs a CUDA device")
+def test_srank_on_cuda():
+    # The threshold tensor once lived on the CPU: every GPU run failed at its first diagnostics probe.
+    features = th.randn(64, 4, device="cuda") @ th.randn(4, 32, device="cuda")
+    assert srank(features) == 4
