@@ -30,7 +30,8 @@ Every (config, seed) job trains in its own process (``--workers`` at a time, ``-
 each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes of a separate eval env
 (seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
 mean_return, std_return, wall_seconds: training time, evaluation and checkpoints excluded), ``diagnostics.csv``
-(``sb3_large.diagnostics`` at every evaluation; long format: config, seed, step, metric, value),
+(``sb3_large.diagnostics`` at every evaluation, and ``train_return_last10``, the mean of the last 10 training
+episodes, for choices that must not read the eval episodes; long format: config, seed, step, metric, value),
 ``returns.png`` (mean over seeds, min-max band) and ``summary.md``; ``--replot`` rebuilds the plot and summary
 from ``returns.csv``.
 
@@ -401,6 +402,9 @@ class Evaluator(BaseCallback):
         probe.init_callback(self.model)
         diagnostics = probe.measure()
         self.excluded_seconds += time.perf_counter() - begin
+        train_return = training_return(self.model)
+        if train_return is not None:  # what a choice between configurations may read: not the eval episodes
+            diagnostics["train_return_last10"] = train_return
         self.evaluations += 1
         self.last_eval = step = self.model.num_timesteps
         where = dict(config=self.config, seed=self.seed, step=step)
@@ -411,6 +415,14 @@ class Evaluator(BaseCallback):
         for metric, value in diagnostics.items():  # long format: configs measure different networks
             self.diagnostics.append(dict(where, metric=metric, value=value))
             self.messages.put(("diagnostics", self.diagnostics[-1]))
+
+
+def training_return(model, last: int = 10) -> float | None:
+    """Mean return of the learner env's last ``last`` finished training episodes (None before the first; an
+    Ape-X learner's own env never steps). Its Monitor is part of the env state a checkpoint restores."""
+    monitors = [layer for layer in env_layers(model.get_env().envs[0]) if isinstance(layer, Monitor)]
+    episodes = monitors[0].get_episode_rewards()[-last:] if monitors else []
+    return round(float(np.mean(episodes)), 2) if episodes else None
 
 
 def save_checkpoint(files: JobFiles, settings: dict, model, evaluator: Evaluator) -> None:

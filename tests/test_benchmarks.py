@@ -64,6 +64,9 @@ def test_returns_smoke(tmp_path):
     diagnostics = list(csv.DictReader((out_dir / "diagnostics.csv").open()))
     metrics = {(r["config"], r["metric"]) for r in diagnostics}
     assert {("sac", "actor_srank"), ("crossq", "critic_dormant"), ("ota2021", "ofenet_zsa_srank")} <= metrics
+    # Training-episode returns (Pendulum: 200-step episodes, so finished ones exist at every evaluation).
+    train = [r for r in diagnostics if r["config"] == "sac" and r["metric"] == "train_return_last10"]
+    assert len(train) >= 2 and all(-2000 < float(r["value"]) < 0 for r in train)
     summary = (out_dir / "summary.md").read_text()
     assert summary in out and all(f"| {c} |" in summary for c in configs)
     finished = {p.name for p in (out_dir / "checkpoints").iterdir()}
