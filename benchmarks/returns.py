@@ -24,7 +24,9 @@ The YAML configurations are built as stock RL Zoo builds them (policy, hyperpara
 overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
 per-network sizes), ``--learning-starts`` (every config),
 ``--pretrain`` (OFENet pretraining updates), ``--actors`` and ``--replay-ratio`` (Ape-X collector), the seed
-and a replay buffer the size of the budget.
+and a replay buffer the size of the budget. ``--compile-update`` (for GPU runs, where an uncompiled update of
+these small networks is launch-bound) compiles the gradient steps of ``sac``, ``sac_hl`` and ``sac_simba_hl``;
+``sac`` is then trained by ``sb3_large.SAC``, whose updates are SB3's SAC updates (``tests/test_learners.py``).
 
 Every (config, seed) job trains in its own process (``--workers`` at a time, ``--threads`` torch threads
 each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes of a separate eval env
@@ -123,9 +125,12 @@ JOB_SETTINGS = (
     "replay_ratio",
     "crossq_width",
     "sac_width",
+    "compile_update",
 )
 # Settings added since checkpoints were first written, with the value those checkpoints ran with.
-SETTINGS_BEFORE = {"sac_width": 256}
+SETTINGS_BEFORE = {"sac_width": 256, "compile_update": False}
+# Configurations --compile-update can compile: those sb3_large.SAC trains (``sac`` then trains with it too).
+COMPILABLE = ("sac", "sac_hl", "sac_simba_hl")
 
 
 def zoo_entry(config: str, env_id: str) -> dict:
@@ -180,7 +185,7 @@ def zoo_model(config: str, args, common: dict):
     for key in ("n_timesteps", "callback"):
         entry.pop(key, None)
     policy_class = get_class_by_name(policy) if "." in policy else policy
-    return model_class(config)(policy_class, args.env, policy_kwargs=policy_kwargs, **{**entry, **common})
+    return model_class(config, args)(policy_class, args.env, policy_kwargs=policy_kwargs, **{**entry, **common})
 
 
 def make_model(config: str, args, seed: int):
@@ -191,8 +196,11 @@ def make_model(config: str, args, seed: int):
     import sb3_large  # noqa: F401  (policy aliases; imported in the worker process)
 
     common = dict(learning_starts=args.learning_starts, seed=seed, buffer_size=max(args.budget, 1000))
+    if args.compile_update:
+        common["compile"] = "update"
     if config == "sac":
-        return SAC("MlpPolicy", args.env, policy_kwargs=dict(net_arch=[args.sac_width] * 2), **common)
+        net_arch = [args.sac_width] * 2
+        return model_class(config, args)("MlpPolicy", args.env, policy_kwargs=dict(net_arch=net_arch), **common)
     if config in YAML_CONFIGS:
         return zoo_model(config, args, common)
     if config == "densenet":
@@ -211,14 +219,17 @@ def make_callbacks(config: str, args) -> list[BaseCallback]:
     return zoo_callbacks(config, args) if config in YAML_CONFIGS else []
 
 
-def model_class(config: str):
-    """The algorithm class a configuration trains with: stock RL Zoo's for the YAML configurations."""
+def model_class(config: str, args):
+    """The algorithm class a configuration trains with: stock RL Zoo's for the YAML configurations; with
+    ``--compile-update``, ``sb3_large.SAC`` for ``sac`` (SB3's SAC updates, compiled)."""
     from sb3_contrib import CrossQ
     from stable_baselines3 import SAC
 
     import sb3_large
 
     algo = YAML_CONFIGS[config][1] if config in YAML_CONFIGS else config
+    if args.compile_update and config == "sac":
+        algo = "sb3_large.sac"
     return {"crossq": CrossQ, "sb3_large.sac": sb3_large.SAC}.get(algo, SAC)
 
 
@@ -449,7 +460,7 @@ def load_checkpoint(config: str, args, files: JobFiles, header: dict, evaluator:
     """The model as it was when the checkpoint was written; restores the evaluator and the RNGs too."""
     payload = files.payload()
     # No env at load: SB3 would reseed it (set_random_seed in _setup_model) and drop the last observation.
-    model = model_class(config).load(io.BytesIO(payload["model"]))
+    model = model_class(config, args).load(io.BytesIO(payload["model"]))
     model.load_replay_buffer(io.BytesIO(payload["replay_buffer"]))
     model.set_env(gym.make(args.env), force_reset=False)  # wrapped in Monitor + DummyVecEnv, as at creation
     set_env_state(model.get_env().envs[0], payload["train_env"])
@@ -606,6 +617,11 @@ def parse_args(argv=None):
     )
     parser.add_argument("--crossq-width", type=int, default=2048, help="CrossQ critic width (RL Zoo: 2048)")
     parser.add_argument("--sac-width", type=int, default=256, help="stock SAC's layer width (SB3: 256)")
+    parser.add_argument(
+        "--compile-update",
+        action="store_true",
+        help=f"compiled gradient steps (CUDA graphs on a GPU) for {', '.join(COMPILABLE)}",
+    )
     parser.add_argument("--workers", type=int, default=1, help="jobs trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     parser.add_argument(
@@ -619,6 +635,9 @@ def parse_args(argv=None):
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown and not args.replot:  # a replot may read the names of older runs
         parser.error(f"--configs: unknown configuration {unknown[0]!r}; allowed: {', '.join(CONFIGS)}")
+    stock = [c for c in args.configs if c not in COMPILABLE]
+    if args.compile_update and stock and not args.replot:
+        parser.error(f"--compile-update: {stock[0]} trains with a stock class; allowed: {', '.join(COMPILABLE)}")
     positive = (
         "budget",
         "seeds",

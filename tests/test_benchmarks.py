@@ -152,6 +152,29 @@ def test_returns_resumes_a_killed_run_exactly(tmp_path):
     assert sorted_rows(cut / "returns.csv", drop=()) == finished_rows  # rebuilt from the finished records
 
 
+def test_returns_compile_update(tmp_path, monkeypatch, capsys):
+    """``--compile-update``: ``sac`` is trained by sb3_large.SAC with compiled steps, as ``sac_hl`` is, and
+    resumes as such; configs trained by stock classes are refused with the allowed ones named."""
+    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "400", "--seeds", "1", "--eval-every", "200"]
+    args += ["--learning-starts", "200", "--width", "16", "--sac-width", "16", "--checkpoint-every", "1"]
+    args += ["--configs", "sac", "sac_hl", "--compile-update", "--workers", "2", "--out", str(tmp_path)]
+    run_python([*args, "--stop-after-evals", "1"], cwd=tmp_path)
+    run_python(args, cwd=tmp_path)  # resumes both jobs from their step-200 checkpoints
+    rows = list(csv.DictReader((tmp_path / "returns.csv").open()))
+    steps = sorted((r["config"], int(r["step"])) for r in rows)
+    assert steps == [("sac", 200), ("sac", 400), ("sac_hl", 200), ("sac_hl", 400)]
+    record = json.loads((tmp_path / "checkpoints" / "sac_seed0.done.json").read_text())
+    assert record["settings"]["compile_update"] is True
+    returns = load_returns_module(monkeypatch)
+    assert returns.model_class("sac", returns.parse_args(["--compile-update", "--configs", "sac"])).__module__ == (
+        "sb3_large.learners.sac"
+    )
+    with pytest.raises(SystemExit):
+        returns.parse_args(["--compile-update", "--configs", "sac", "crossq"])
+    allowed = "--compile-update: crossq trains with a stock class; allowed: sac, sac_hl, sac_simba_hl"
+    assert allowed in capsys.readouterr().err
+
+
 def test_returns_refuses_checkpoints_of_other_settings(tmp_path):
     args = [str(RETURNS), "--env", "Pendulum-v1", "--seeds", "1", "--configs", "crossq", "--eval-every", "150"]
     args += ["--checkpoint-every", "1", "--learning-starts", "150", "--crossq-width", "32", "--out", str(tmp_path)]
