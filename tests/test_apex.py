@@ -425,6 +425,30 @@ def test_ofenet_policy_actors_get_ofenet_weights_too():
     assert max(collector.versions_seen[0]) >= 2
 
 
+def test_crossq_actors_act_with_the_learners_batch_norm_statistics():
+    """CrossQ's actor normalizes with batch renorm statistics: a weight push carries them, the worker then acts
+    as the learner does, and a collector run delivers transitions acted with synced weights."""
+    from sb3_contrib import CrossQ
+
+    learner = make(CrossQ, learning_starts=50)
+    spec = WorkerSpec(0, lambda: gym.make("Pendulum-v1"), type(learner.policy), _saved(learner), 0.0, 1.0, 8, 1, 0)
+    worker = ActorWorker(spec)
+    learner.learn(300)  # moves the actor's weights and its batch renorm statistics
+    weights = acting_weights(learner.policy)
+    statistics = [k for k in weights if k.endswith(("ra_mean", "ra_var"))]
+    assert statistics and any(not np.allclose(weights[k], acting_weights(worker.policy)[k]) for k in statistics)
+    worker.set_weights(2, weights)
+    obs = worker.obs
+    np.testing.assert_allclose(
+        worker.policy.predict(obs, deterministic=True)[0], learner.predict(obs, deterministic=True)[0], atol=1e-6
+    )
+
+    collector = ApeXCollector(n_actors=1, chunk_size=50, sync_every=10)
+    stopper = StopWhen(collector, lambda c: max(c.versions_seen[0], default=0) >= 2)
+    learner.learn(1_000_000, callback=CallbackList([collector, stopper]), reset_num_timesteps=False)
+    assert max(collector.versions_seen[0]) >= 2
+
+
 @pytest.mark.parametrize("order", ["ofenet_first", "collector_first"])
 def test_ofenet_follows_the_rl_updates_whatever_the_callback_order(order):
     """OFENet : RL updates stay 1 : 1 (updates_per_step=1) when the collector adds gradient steps."""

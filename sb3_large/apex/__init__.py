@@ -1,4 +1,4 @@
-"""Ape-X-style parallel actors for SAC/TD3: local processes by default, Ray for clusters."""
+"""Ape-X-style parallel actors for SAC, TD3/DDPG, TQC and CrossQ: local processes by default, Ray for clusters."""
 
 from sb3_large.apex.chunk import ActorFailure, Chunk, Transitions
 from sb3_large.apex.collector import ApeXCollector
