@@ -530,10 +530,11 @@ def by_config(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
 
 
 def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dict]]]:
-    """Per config, the seeds whose run reached the budget (an interrupted run has no final return)."""
+    """Per config, the seeds whose run reached the budget (an interrupted run has no final return), in seed
+    order (the CSV's rows are in the order the jobs reported them)."""
     runs = {}
     for config, seeds in by_config(rows).items():
-        done = {seed: curve for seed, curve in seeds.items() if curve[-1]["step"] >= budget}
+        done = {seed: curve for seed, curve in sorted(seeds.items()) if curve[-1]["step"] >= budget}
         if done:
             runs[config] = done
     return runs

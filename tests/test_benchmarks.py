@@ -152,6 +152,18 @@ def test_returns_resumes_a_killed_run_exactly(tmp_path):
     assert sorted_rows(cut / "returns.csv", drop=()) == finished_rows  # rebuilt from the finished records
 
 
+def test_summary_lists_finished_seeds_in_seed_order(monkeypatch):
+    returns = load_returns_module(monkeypatch)
+    args = returns.parse_args(["--budget", "100", "--configs", "sac", "--seeds", "3"])
+
+    def row(seed, step, value):
+        return dict(config="sac", seed=seed, step=step, mean_return=value, std_return=0.0, wall_seconds=1.0)
+
+    # Seed 2 reported first, seed 1 never reached the budget.
+    rows = [row(2, 100, 30.0), row(0, 50, 5.0), row(1, 50, 7.0), row(0, 100, 10.0)]
+    assert "| sac | 20.0 +/- 10.0 | 10, 30 |" in returns.summary(rows, args)
+
+
 def test_returns_compile_update(tmp_path, monkeypatch, capsys):
     """``--compile-update``: ``sac`` is trained by sb3_large.SAC with compiled steps, as ``sac_hl`` is, and
     resumes as such; configs trained by stock classes are refused with the allowed ones named."""
