@@ -41,8 +41,9 @@ Resuming: every ``--checkpoint-every`` evaluation periods a job writes ``checkpo
 in ``--out`` (model with its optimizers, replay buffer, python/numpy/torch RNG states, the state of the training
 and eval envs, the evaluations so far and the training time so far; written to a temporary file, then renamed).
 Running the same command again continues every job from its checkpoint and skips finished jobs
-(``checkpoints/<config>_seed<seed>.done.json``); the CSVs are rebuilt from those files first, so rows written
-after a job's last checkpoint are measured again. A resumed job gives the same evaluations as an uninterrupted
+(``checkpoints/<config>_seed<seed>.done.json``); the CSVs are rebuilt first from the files of every job in
+``--out`` (other configurations run into the same folder keep their rows), so rows written after a job's last
+checkpoint are measured again. A resumed job gives the same evaluations as an uninterrupted
 one with the same ``--checkpoint-every``, except ``ota2021_apex``, whose actor processes restart and run
 asynchronously. Settings that would change a job (env, budget, widths, YAML entry, ...) must match the ones
 its checkpoint was written with. Checkpoints are pickles, as SB3's replay buffer files are: resume only from
@@ -59,6 +60,7 @@ import os
 import pickle
 import queue
 import random
+import re
 import statistics
 import sys
 import time
@@ -298,6 +300,9 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+JOB_FILE = re.compile(r"^(?P<config>.+)_seed(?P<seed>\d+)\.(ckpt|done\.json)$")
 
 
 class JobFiles:
@@ -697,6 +702,17 @@ def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]
     return known
 
 
+def recorded_jobs(out: Path) -> dict[tuple[str, int], dict]:
+    """Every job recorded in ``out`` (finished or checkpointed), this run's configurations or not."""
+    recorded = {}
+    for path in sorted((out / "checkpoints").glob("*_seed*")):
+        match = JOB_FILE.match(path.name)
+        if match:
+            config, seed = match["config"], int(match["seed"])
+            recorded[config, seed] = JobFiles(out, config, seed).header()
+    return recorded
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.replot:
@@ -705,9 +721,12 @@ def main(argv=None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(config, args.seed_offset + s) for s in range(args.seeds) for config in args.configs]
     known = known_jobs(jobs, args)
-    rows = [row for header in known.values() for row in header["returns"]]
+    # The CSVs are rebuilt from every job recorded in the folder: runs of other configurations into the same
+    # --out keep their rows.
+    recorded = {**recorded_jobs(args.out), **known}
+    rows = [row for header in recorded.values() for row in header["returns"]]
     returns_csv = CsvSink(args.out / "returns.csv", RETURN_FIELDS, rows)
-    diagnostics = [row for header in known.values() for row in header["diagnostics"]]
+    diagnostics = [row for header in recorded.values() for row in header["diagnostics"]]
     diagnostics_csv = CsvSink(args.out / "diagnostics.csv", DIAGNOSTIC_FIELDS, diagnostics)
     todo = [job for job in jobs if not known.get(job, {}).get("finished")]
     done_steps = sum(args.budget if h["finished"] else h["step"] for h in known.values())

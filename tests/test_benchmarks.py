@@ -152,6 +152,20 @@ def test_returns_resumes_a_killed_run_exactly(tmp_path):
     assert sorted_rows(cut / "returns.csv", drop=()) == finished_rows  # rebuilt from the finished records
 
 
+def test_configs_run_one_after_another_share_the_folder(tmp_path):
+    """A second run with other configurations into the same --out keeps the first run's rows in the CSVs, and
+    its summary lists both."""
+    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "300", "--seeds", "1", "--eval-every", "150"]
+    args += ["--learning-starts", "150", "--sac-width", "16", "--crossq-width", "16", "--out", str(tmp_path)]
+    run_python([*args, "--configs", "sac"], cwd=tmp_path)
+    second = run_python([*args, "--configs", "crossq"], cwd=tmp_path).stdout
+    rows = list(csv.DictReader((tmp_path / "returns.csv").open()))
+    steps = sorted((r["config"], int(r["step"])) for r in rows)
+    assert steps == [("crossq", 150), ("crossq", 300), ("sac", 150), ("sac", 300)]
+    assert {r["config"] for r in csv.DictReader((tmp_path / "diagnostics.csv").open())} == {"crossq", "sac"}
+    assert "| crossq |" in second and "| sac |" in second
+
+
 def test_summary_lists_finished_seeds_in_seed_order(monkeypatch):
     returns = load_returns_module(monkeypatch)
     args = returns.parse_args(["--budget", "100", "--configs", "sac", "--seeds", "3"])
