@@ -35,7 +35,7 @@ def srank(features: th.Tensor, delta: float = 0.01) -> int:
     if total <= 0:
         return 0
     cumulative = th.cumsum(singular, 0) / total
-    index = int(th.searchsorted(cumulative, th.tensor(1.0 - delta, dtype=cumulative.dtype, device=cumulative.device)))
+    index = int(th.searchsorted(cumulative, cumulative.new_tensor(1.0 - delta)))
     return min(index + 1, singular.numel())  # rounding can leave the full sum a hair under 1
 
 

@@ -176,6 +176,7 @@ def save_pretrained(
         raise ValueError(f"model: algorithm {type(model).__name__} is not supported; allowed: {', '.join(ALGORITHMS)}")
     folder = Path(folder)
     _check_destination(folder)
+    init_kwargs = _init_kwargs(type(model))
     policy: Any = model.policy
     env = model.get_env()
     if env_id is None and env is not None:
@@ -186,7 +187,7 @@ def save_pretrained(
         "algorithm": algorithm,
         "policy_class": f"{type(policy).__module__}.{type(policy).__qualname__}",
         "policy_kwargs": _encode(dict(model.policy_kwargs), "policy_kwargs"),
-        "algorithm_kwargs": {k: getattr(model, k) for k in ALGORITHM_KWARGS if k in _init_kwargs(type(model))},
+        "algorithm_kwargs": {k: getattr(model, k) for k in ALGORITHM_KWARGS if k in init_kwargs},
         "observation_space": _space_to_json(model.observation_space),
         "action_space": _space_to_json(model.action_space),
         "env_id": env_id,

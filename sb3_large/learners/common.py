@@ -147,7 +147,8 @@ class UpdateOptions(_AlgorithmBase):
         ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
         compilation
     :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
-        weights, losses and targets (for GPUs: slower on CPUs)
+        weights, losses and targets (for GPUs; on a CPU its speed depends on the chip, see the README's
+        "OFENet's cost, the compiled update, bf16")
 
     The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not.
     """
