@@ -248,3 +248,43 @@ def test_pilot_reports_training_returns(tmp_path):
     rows = json_rows(run_python(args, cwd=tmp_path).stdout)
     assert [r["step"] for r in rows] == [200, 400, 600]
     assert rows[0]["train_return"] is None and rows[-1]["train_return"] < 0  # Pendulum: one episode at 200 steps
+
+
+def test_width_reads_finished_runs_per_width(tmp_path):
+    """width.py: per config and width, the final returns of the seeds that reached the budget and their training
+    returns; an unfinished seed and an unlisted config are left out; a malformed --run is refused by name."""
+
+    def write_run(folder, finals, unfinished=()):
+        folder.mkdir()
+        with (folder / "returns.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["config", "seed", "step", "mean_return", "std_return", "wall_seconds"])
+            for (config, seed), value in finals.items():
+                writer.writerows([[config, seed, 50, 0.0, 0.0, 1.0], [config, seed, 100, value, 0.0, 2.0]])
+            for config, seed in unfinished:
+                writer.writerow([config, seed, 50, 999.0, 0.0, 1.0])
+        with (folder / "diagnostics.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["config", "seed", "step", "metric", "value"])
+            for (config, seed), value in finals.items():
+                writer.writerow([config, seed, 100, "train_return_last10", value / 2])
+
+    write_run(tmp_path / "w8", {("sac", 0): 10.0, ("sac", 1): 30.0, ("hl", 0): 40.0, ("crossq", 0): 1.0})
+    write_run(tmp_path / "w16", {("sac", 0): 12.0, ("hl", 0): 80.0}, unfinished=[("sac", 1)])
+    script = str(ROOT / "benchmarks" / "width.py")
+    args = [script, "--budget", "100", "--configs", "sac", "hl", "--out", str(tmp_path / "out")]
+    args += ["--run", f"8={tmp_path / 'w8'}", "--run", f"16={tmp_path / 'w16'}"]
+    out = run_python(args, cwd=tmp_path).stdout
+    assert "| sac | 8 | 20.0 +/- 10.0 | 0: 10, 1: 30 | 10 (n=2) |" in out
+    assert "| sac | 16 | 12.0 +/- 0.0 | 0: 12 | 6 (n=1) |" in out
+    assert "| hl | 16 | 80.0 +/- 0.0 | 0: 80 | 40 (n=1) |" in out
+    assert "crossq" not in out and "999" not in out
+    assert (tmp_path / "out" / "width.png").stat().st_size > 0
+    assert (tmp_path / "out" / "width.md").read_text().count("| hl |") == 2
+    bad = subprocess.run(
+        [sys.executable, script, "--budget", "100", "--configs", "sac", "--out", "x", "--run", "w8"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "--run: expected WIDTH=FOLDER with a positive WIDTH, got 'w8'" in bad.stderr
