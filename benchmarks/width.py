@@ -23,7 +23,7 @@ from tables import markdown_table
 def parse_run(text: str) -> tuple[int, Path]:
     width, sep, folder = text.partition("=")
     if not sep or not width.isdigit() or int(width) <= 0:
-        raise argparse.ArgumentTypeError(f"--run: expected WIDTH=FOLDER with a positive WIDTH, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected WIDTH=FOLDER with a positive WIDTH, got {text!r}")
     return int(width), Path(folder)
 
 

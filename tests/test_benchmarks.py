@@ -287,4 +287,4 @@ def test_width_reads_finished_runs_per_width(tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    assert bad.returncode == 2 and "--run: expected WIDTH=FOLDER with a positive WIDTH, got 'w8'" in bad.stderr
+    assert bad.returncode == 2 and "argument --run: expected WIDTH=FOLDER with a positive WIDTH, got 'w8'" in bad.stderr
