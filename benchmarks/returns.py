@@ -76,7 +76,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
-from tables import markdown_table
+from tables import figure_axes, markdown_table
 from tqdm import tqdm
 
 try:
@@ -546,27 +546,15 @@ def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dic
 
 
 def plot(rows: list[dict], path: Path, title: str, budget: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for config, seeds in complete_runs(rows, budget).items():
-        # Ape-X actors overshoot eval points by a chunk: align each seed's k-th evaluation.
-        n = min(len(curve) for curve in seeds.values())
-        values = [[curve[k]["mean_return"] for curve in seeds.values()] for k in range(n)]
-        xs = [statistics.mean(curve[k]["step"] for curve in seeds.values()) for k in range(n)]
-        ax.plot(xs, [statistics.mean(v) for v in values], label=f"{config} ({len(seeds)} seeds)")
-        ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], alpha=0.2)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("mean return (10 deterministic episodes)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ylabel = "mean return (10 deterministic episodes)"
+    with figure_axes(path, title, "environment steps", ylabel) as ax:
+        for config, seeds in complete_runs(rows, budget).items():
+            # Ape-X actors overshoot eval points by a chunk: align each seed's k-th evaluation.
+            n = min(len(curve) for curve in seeds.values())
+            values = [[curve[k]["mean_return"] for curve in seeds.values()] for k in range(n)]
+            xs = [statistics.mean(curve[k]["step"] for curve in seeds.values()) for k in range(n)]
+            ax.plot(xs, [statistics.mean(v) for v in values], label=f"{config} ({len(seeds)} seeds)")
+            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], alpha=0.2)
 
 
 def summary(rows: list[dict], args) -> str:

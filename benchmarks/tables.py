@@ -1,6 +1,8 @@
-"""The Markdown tables every benchmark prints (and BENCHMARKS.md / the README quote)."""
+"""The Markdown tables and figures the benchmarks write (and BENCHMARKS.md / the README quote)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -8,3 +10,25 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+@contextmanager
+def figure_axes(path: Path, title: str, xlabel: str, ylabel: str, size: tuple[float, float] = (7, 4.5)) -> Iterator:
+    """Axes to draw on (headless); on exit they get the labels, a grid and a legend, and the figure is written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=size)
+    try:
+        yield ax
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)

@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from returns import complete_runs, read_returns
-from tables import markdown_table
+from tables import figure_axes, markdown_table
 
 
 def parse_run(text: str) -> tuple[int, Path]:
@@ -73,29 +73,18 @@ def table(points: dict[str, dict[int, dict]]) -> str:
 
 
 def plot(points: dict[str, dict[int, dict]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for config, widths in points.items():
-        if not widths:
-            continue
-        xs = sorted(widths)
-        line = ax.plot(xs, [statistics.mean(widths[w]["final"].values()) for w in xs], marker="o", label=config)
-        for width in xs:
-            seeds = list(widths[width]["final"].values())
-            ax.scatter([width] * len(seeds), seeds, color=line[0].get_color(), alpha=0.4, s=14)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("hidden width")
-    ax.set_ylabel("final return (10 deterministic episodes)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    """Every seed's final return as a dot, the mean over seeds as a line, width on a log2 axis."""
+    with figure_axes(path, title, "hidden width", "final return (10 deterministic episodes)", size=(6, 4.5)) as ax:
+        ax.set_xscale("log", base=2)
+        for config, widths in points.items():
+            if not widths:
+                continue
+            xs = sorted(widths)
+            means = [statistics.mean(widths[w]["final"].values()) for w in xs]
+            (line,) = ax.plot(xs, means, marker="o", label=config)
+            for width in xs:
+                seeds = list(widths[width]["final"].values())
+                ax.scatter([width] * len(seeds), seeds, color=line.get_color(), alpha=0.4, s=14)
 
 
 def main(argv=None) -> None:
