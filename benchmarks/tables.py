@@ -3,6 +3,10 @@
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -13,7 +17,9 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
 
 
 @contextmanager
-def figure_axes(path: Path, title: str, xlabel: str, ylabel: str, size: tuple[float, float] = (7, 4.5)) -> Iterator:
+def figure_axes(
+    path: Path, title: str, xlabel: str, ylabel: str, size: tuple[float, float] = (7, 4.5)
+) -> Iterator["Axes"]:
     """Axes to draw on (headless); on exit they get the labels, a grid and a legend, and the figure is written."""
     import matplotlib
 

@@ -5,85 +5,107 @@
         --out benchmarks/results/halfcheetah-v4-50k-width
 
 Each ``--run WIDTH=FOLDER`` is a ``returns.py --out`` folder whose runs used that width (``--width`` for the
-large bodies, ``--sac-width`` for stock SAC). For every configuration and width this reads the seeds that reached
-``--budget``: their final eval return (mean +/- std, per seed) and, where ``diagnostics.csv`` has it, the mean of
-the last 10 training episodes at the budget (``train_return_last10``, what a choice between recipes should read).
+large bodies, ``--sac-width`` for stock SAC, ``--crossq-width`` for CrossQ's critic); several folders may give
+the same width (their seeds are pooled; a seed found twice is an error). For every configuration and width this
+reads the seeds whose run reached ``--budget``: their final eval return and, where ``diagnostics.csv`` has it,
+the mean of the last 10 training episodes at that same evaluation (``train_return_last10``, what a choice between
+recipes should read). Widths may have different numbers of seeds: the table and legend say how many.
 Writes ``width.png`` (every seed as a dot, the mean as a line, width on a log2 axis) and ``width.md`` to ``--out``.
 """
 
 import argparse
 import csv
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from returns import complete_runs, read_returns
 from tables import figure_axes, markdown_table
 
 
+@dataclass
+class Point:
+    """One configuration at one width: per seed, the final eval return and the training return beside it."""
+
+    final: dict[int, float] = field(default_factory=dict)
+    train: dict[int, float] = field(default_factory=dict)
+
+
 def parse_run(text: str) -> tuple[int, Path]:
+    """``WIDTH=FOLDER`` from the command line."""
     width, sep, folder = text.partition("=")
-    if not sep or not width.isdigit() or int(width) <= 0:
+    if not sep or not width.isdecimal() or int(width) <= 0 or not folder:
         raise argparse.ArgumentTypeError(f"expected WIDTH=FOLDER with a positive WIDTH, got {text!r}")
     return int(width), Path(folder)
 
 
-def training_returns(folder: Path, budget: int) -> dict[tuple[str, int], float]:
-    """(config, seed) -> ``train_return_last10`` at the final evaluation, where recorded."""
+def training_returns(folder: Path) -> dict[tuple[str, int, int], float]:
+    """(config, seed, step) -> ``train_return_last10``, where ``diagnostics.csv`` recorded it."""
     path = folder / "diagnostics.csv"
     if not path.exists():
         return {}
-    last: dict[tuple[str, int], tuple[int, float]] = {}
-    for row in csv.DictReader(path.open()):
-        step = int(row["step"])
-        if row["metric"] == "train_return_last10" and step >= budget:
-            key = (row["config"], int(row["seed"]))
-            if key not in last or step < last[key][0]:
-                last[key] = (step, float(row["value"]))
-    return {key: value for key, (_, value) in last.items()}
+    rows = csv.DictReader(path.open())
+    return {
+        (row["config"], int(row["seed"]), int(row["step"])): float(row["value"])
+        for row in rows
+        if row["metric"] == "train_return_last10"
+    }
 
 
-def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> dict[str, dict[int, dict]]:
-    """config -> width -> {seed: final return}, {seed: training return}."""
-    points: dict[str, dict[int, dict]] = {config: {} for config in configs}
+def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> dict[str, dict[int, Point]]:
+    """config -> width -> its finished seeds, pooled over the folders given for that width."""
+    points: dict[str, dict[int, Point]] = {config: {} for config in configs}
+    source: dict[tuple[str, int, int], Path] = {}
     for width, folder in sorted(runs):
         finished = complete_runs(read_returns(folder / "returns.csv"), budget)
-        train = training_returns(folder, budget)
+        train = training_returns(folder)
         for config in configs:
-            seeds = finished.get(config, {})
-            if seeds:
-                points[config][width] = dict(
-                    final={seed: curve[-1]["mean_return"] for seed, curve in seeds.items()},
-                    train={seed: train[config, seed] for seed in seeds if (config, seed) in train},
-                )
+            for seed, curve in finished.get(config, {}).items():
+                if (config, width, seed) in source:
+                    raise ValueError(
+                        f"--run: {config} seed {seed} at width {width} is in both {source[config, width, seed]} "
+                        f"and {folder}"
+                    )
+                source[config, width, seed] = folder
+                point = points[config].setdefault(width, Point())
+                # The evaluation at the budget, also in a folder whose runs went further.
+                at_budget = next(row for row in curve if row["step"] >= budget)
+                point.final[seed] = at_budget["mean_return"]
+                if (config, seed, at_budget["step"]) in train:
+                    point.train[seed] = train[config, seed, at_budget["step"]]
     return points
 
 
-def table(points: dict[str, dict[int, dict]]) -> str:
-    headers = ["config", "width", "final return (mean +/- std)", "per seed", "training return (last 10)"]
+def table(points: dict[str, dict[int, Point]]) -> str:
+    """One row per configuration and width, seeds in order."""
+    headers = ["config", "width", "seeds", "final return (mean +/- std)", "per seed", "training return (last 10)"]
     rows = []
     for config, widths in points.items():
-        for width, values in sorted(widths.items()):
-            final = list(values["final"].values())
-            per_seed = ", ".join(f"{seed}: {v:.0f}" for seed, v in sorted(values["final"].items()))
-            train = values["train"]
-            train_text = f"{statistics.mean(train.values()):.0f} (n={len(train)})" if train else "-"
-            mean = f"{statistics.mean(final):.1f} +/- {statistics.pstdev(final):.1f}"
-            rows.append([config, width, mean, per_seed, train_text])
+        for width, point in sorted(widths.items()):
+            final = list(point.final.values())
+            mean = f"{statistics.mean(final):.1f}"
+            if len(final) > 1:
+                mean += f" +/- {statistics.pstdev(final):.1f}"
+            per_seed = ", ".join(f"{seed}: {value:.0f}" for seed, value in sorted(point.final.items()))
+            train = f"{statistics.mean(point.train.values()):.0f} (n={len(point.train)})" if point.train else "-"
+            rows.append([config, width, len(final), mean, per_seed, train])
     return markdown_table(headers, rows)
 
 
-def plot(points: dict[str, dict[int, dict]], path: Path, title: str) -> None:
+def plot(points: dict[str, dict[int, Point]], path: Path, title: str) -> None:
     """Every seed's final return as a dot, the mean over seeds as a line, width on a log2 axis."""
-    with figure_axes(path, title, "hidden width", "final return (10 deterministic episodes)", size=(6, 4.5)) as ax:
+    xlabel, ylabel = "hidden width", "final return (10 deterministic episodes)"
+    with figure_axes(path, title, xlabel, ylabel, size=(6, 4.5)) as ax:
         ax.set_xscale("log", base=2)
+        widths_drawn = sorted({width for widths in points.values() for width in widths})
+        ax.set_xticks(widths_drawn, [str(width) for width in widths_drawn])
         for config, widths in points.items():
-            if not widths:
-                continue
             xs = sorted(widths)
-            means = [statistics.mean(widths[w]["final"].values()) for w in xs]
-            (line,) = ax.plot(xs, means, marker="o", label=config)
+            means = [statistics.mean(widths[width].final.values()) for width in xs]
+            counts = "/".join(str(len(widths[width].final)) for width in xs)
+            (line,) = ax.plot(xs, means, marker="o", label=f"{config} (seeds {counts})")
             for width in xs:
-                seeds = list(widths[width]["final"].values())
+                seeds = list(widths[width].final.values())
                 ax.scatter([width] * len(seeds), seeds, color=line.get_color(), alpha=0.4, s=14)
 
 
@@ -98,7 +120,13 @@ def main(argv=None) -> None:
     missing = [str(folder) for _, folder in args.run if not (folder / "returns.csv").exists()]
     if missing:
         parser.error(f"--run: no returns.csv in {missing[0]}")
-    points = collect(args.run, args.configs, args.budget)
+    try:
+        points = collect(args.run, args.configs, args.budget)
+    except ValueError as exc:
+        parser.error(str(exc))
+    empty = [config for config, widths in points.items() if not widths]
+    if empty:
+        parser.error(f"--configs: no run of {empty[0]} reached --budget {args.budget} in the --run folders")
     args.out.mkdir(parents=True, exist_ok=True)
     plot(points, args.out / "width.png", args.title)
     text = f"{args.title}, {args.budget} steps\n\n{table(points)}\n"

@@ -251,8 +251,9 @@ def test_pilot_reports_training_returns(tmp_path):
 
 
 def test_width_reads_finished_runs_per_width(tmp_path):
-    """width.py: per config and width, the final returns of the seeds that reached the budget and their training
-    returns; an unfinished seed and an unlisted config are left out; a malformed --run is refused by name."""
+    """width.py: per config and width, the final returns of the seeds that reached the budget and the training
+    returns of that same evaluation, seeds pooled over the folders of a width; an unfinished seed and an unlisted
+    config are left out; a seed given twice, a config with no finished run and a malformed --run are refused."""
 
     def write_run(folder, finals, unfinished=()):
         folder.mkdir()
@@ -267,24 +268,33 @@ def test_width_reads_finished_runs_per_width(tmp_path):
             writer = csv.writer(handle)
             writer.writerow(["config", "seed", "step", "metric", "value"])
             for (config, seed), value in finals.items():
+                writer.writerows([[config, seed, 50, "train_return_last10", 777], [config, seed, 100, "srank", 3]])
                 writer.writerow([config, seed, 100, "train_return_last10", value / 2])
 
-    write_run(tmp_path / "w8", {("sac", 0): 10.0, ("sac", 1): 30.0, ("hl", 0): 40.0, ("crossq", 0): 1.0})
     write_run(tmp_path / "w16", {("sac", 0): 12.0, ("hl", 0): 80.0}, unfinished=[("sac", 1)])
+    write_run(tmp_path / "w8", {("sac", 0): 10.0, ("hl", 0): 40.0, ("crossq", 0): 1.0})
+    write_run(tmp_path / "w8b", {("sac", 1): 30.0})
     script = str(ROOT / "benchmarks" / "width.py")
     args = [script, "--budget", "100", "--configs", "sac", "hl", "--out", str(tmp_path / "out")]
-    args += ["--run", f"8={tmp_path / 'w8'}", "--run", f"16={tmp_path / 'w16'}"]
-    out = run_python(args, cwd=tmp_path).stdout
-    assert "| sac | 8 | 20.0 +/- 10.0 | 0: 10, 1: 30 | 10 (n=2) |" in out
-    assert "| sac | 16 | 12.0 +/- 0.0 | 0: 12 | 6 (n=1) |" in out
-    assert "| hl | 16 | 80.0 +/- 0.0 | 0: 80 | 40 (n=1) |" in out
-    assert "crossq" not in out and "999" not in out
+    runs = ["--run", f"16={tmp_path / 'w16'}", "--run", f"8={tmp_path / 'w8'}", "--run", f"8={tmp_path / 'w8b'}"]
+    out = run_python([*args, *runs], cwd=tmp_path).stdout
+    rows = [line for line in out.splitlines() if line.startswith(("| sac |", "| hl |"))]
+    assert rows == [
+        "| sac | 8 | 2 | 20.0 +/- 10.0 | 0: 10, 1: 30 | 10 (n=2) |",
+        "| sac | 16 | 1 | 12.0 | 0: 12 | 6 (n=1) |",
+        "| hl | 8 | 1 | 40.0 | 0: 40 | 20 (n=1) |",
+        "| hl | 16 | 1 | 80.0 | 0: 80 | 40 (n=1) |",
+    ]
+    assert "crossq" not in out and "999" not in out and "777" not in out
     assert (tmp_path / "out" / "width.png").stat().st_size > 0
     assert (tmp_path / "out" / "width.md").read_text().count("| hl |") == 2
-    bad = subprocess.run(
-        [sys.executable, script, "--budget", "100", "--configs", "sac", "--out", "x", "--run", "w8"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert bad.returncode == 2 and "argument --run: expected WIDTH=FOLDER with a positive WIDTH, got 'w8'" in bad.stderr
+
+    def refused(*extra):
+        result = subprocess.run([sys.executable, *args, *extra], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        return result.stderr
+
+    twice = refused(*runs, "--run", f"8={tmp_path / 'w8b'}")
+    assert f"sac seed 1 at width 8 is in both {tmp_path / 'w8b'} and {tmp_path / 'w8b'}" in twice
+    assert "--configs: no run of hl reached --budget 100" in refused("--run", f"8={tmp_path / 'w8b'}")
+    assert "argument --run: expected WIDTH=FOLDER with a positive WIDTH, got 'w8'" in refused("--run", "w8")
