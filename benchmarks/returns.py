@@ -19,6 +19,8 @@ Configurations (``--configs``, any subset; the first four by default):
   normalization, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does; ``sac_hl_sb3``: the
   ``sac_hl`` entry trained by stock SB3 SAC (stock ``rl_zoo3.train``), which regresses the critics' expected Q
   values by squared error instead of the cross-entropy
+- ``crossq_ofenet``: a candidate for the package's best recipe, ``benchmarks/recipes/crossq_ofenet.yml``: CrossQ's
+  networks and hyperparameters on the paper's OFENet features
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
 overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
@@ -95,6 +97,7 @@ CONFIGS = (
     "sac_hl",
     "sac_simba_hl",
     "sac_hl_sb3",
+    "crossq_ofenet",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -109,6 +112,7 @@ YAML_CONFIGS = {
     "sac_hl": (RECIPES / "sac_hl.yml", "sb3_large.sac"),
     "sac_simba_hl": (RECIPES / "sac_simba_hl.yml", "sb3_large.sac"),
     "sac_hl_sb3": (RECIPES / "sac_hl.yml", "sac"),
+    "crossq_ofenet": (RECIPES / "crossq_ofenet.yml", "crossq"),
 }
 # RL Zoo keys that wrap or build the env: this script builds one plain env per job.
 ENV_KEYS = ("normalize", "n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")

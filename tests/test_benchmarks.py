@@ -48,6 +48,7 @@ def test_learner_throughput_quick(tmp_path):
 def test_returns_smoke(tmp_path):
     out_dir = tmp_path / "out"
     configs = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large", "sac_simba_hl"]
+    configs += ["crossq_ofenet"]
     args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "2000", "--seeds", "1", "--configs", *configs]
     args += ["--out", str(out_dir), "--eval-every", "1000", "--learning-starts", "500", "--width", "32"]
     args += ["--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
@@ -64,6 +65,7 @@ def test_returns_smoke(tmp_path):
     diagnostics = list(csv.DictReader((out_dir / "diagnostics.csv").open()))
     metrics = {(r["config"], r["metric"]) for r in diagnostics}
     assert {("sac", "actor_srank"), ("crossq", "critic_dormant"), ("ota2021", "ofenet_zsa_srank")} <= metrics
+    assert ("crossq_ofenet", "ofenet_zsa_srank") in metrics  # OFENet under CrossQ is probed too
     # Training-episode returns (Pendulum: 200-step episodes, so finished ones exist at every evaluation).
     train = [r for r in diagnostics if r["config"] == "sac" and r["metric"] == "train_return_last10"]
     assert len(train) >= 2 and all(-2000 < float(r["value"]) < 0 for r in train)
