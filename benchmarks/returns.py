@@ -715,7 +715,7 @@ def main(argv=None) -> None:
     known = known_jobs(jobs, args)
     # The CSVs are rebuilt from every job recorded in the folder: runs of other configurations into the same
     # --out keep their rows.
-    recorded = {**recorded_jobs(args.out), **known}
+    recorded = recorded_jobs(args.out)  # this run's jobs among them (known_jobs read the same files)
     rows = [row for header in recorded.values() for row in header["returns"]]
     returns_csv = CsvSink(args.out / "returns.csv", RETURN_FIELDS, rows)
     diagnostics = [row for header in recorded.values() for row in header["diagnostics"]]
