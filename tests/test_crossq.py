@@ -183,6 +183,7 @@ def test_single_sample_training_batch_names_batch_size():
 
 
 def test_yaml_mujoco_entries_are_rl_zoo_crossq_with_our_policy():
+    """RL Zoo's CrossQ entries with our policy; HalfCheetah's add OFENet features (8 x 30) and their trainer."""
     with open(ROOT / "hyperparams" / "crossq_large.yml") as f:
         ours = yaml.safe_load(f)
     with open(Path(rl_zoo3.__file__).parent / "hyperparams" / "crossq.yml") as f:
@@ -190,12 +191,19 @@ def test_yaml_mujoco_entries_are_rl_zoo_crossq_with_our_policy():
     for env_id in ("HalfCheetah-v4", "Hopper-v4", "Walker2d-v4", "Ant-v4", "Humanoid-v4", "Swimmer-v4"):
         entry = dict(ours[env_id])
         assert entry.pop("policy") == "sb3_large.policies.LargeCrossQPolicy"
-        kwargs = entry.pop("policy_kwargs")
+        kwargs = dict(entry.pop("policy_kwargs"))
+        ofenet = kwargs.pop("ofenet_kwargs", None)
+        if env_id.startswith("HalfCheetah"):
+            assert entry.pop("callback") == ["sb3_large.ofenet.OFENetTrainer"]
+            assert ofenet == {"layers": 8, "growth": 30}
+        else:
+            assert ofenet is None and "callback" not in entry, env_id
         expected = {k: v for k, v in zoo[env_id].items() if k not in ("policy", "policy_kwargs")}
         assert entry == expected, env_id
         policy = CrossQ(LargeCrossQPolicy, "Pendulum-v1", policy_kwargs=kwargs).policy
         assert (policy.actor_spec.width, policy.critic_spec.width) == (256, 2048)
         assert policy.actor_spec.norm == policy.critic_spec.norm == "batch_renorm"
+    assert ours["HalfCheetah-v5"] == ours["HalfCheetah-v4"]
 
 
 def test_stock_rl_zoo_trains_and_enjoys_crossq(tmp_path):
@@ -210,6 +218,20 @@ def test_stock_rl_zoo_trains_and_enjoys_crossq(tmp_path):
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "crossq", "--env", "Pendulum-v1", "-f", "logs", "-n", "60"]
     out = run_python([*enjoy, "--no-render"], cwd=tmp_path).stdout
     assert "Loading logs/crossq/Pendulum-v1_1/Pendulum-v1.zip" in out
+
+
+def test_stock_rl_zoo_trains_the_halfcheetah_entry_with_ofenet(tmp_path):
+    """The entry's OFENetTrainer callback reaches stock RL Zoo's CrossQ (networks shrunk for the test)."""
+    ofenet = "ofenet_kwargs=dict(layers=2, growth=8, pretrain_steps=100)"
+    small = f"dict(arch='mlp', depth=2, norm='batch_renorm', width=32, {ofenet})"
+    conf = str(ROOT / "hyperparams" / "crossq_large.yml")
+    train = ["-m", "rl_zoo3.train", "--algo", "crossq", "--env", "HalfCheetah-v4", "-conf", conf, "-n", "300"]
+    args = [*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", "-params", "learning_starts:200"]
+    out = run_python([*args, f"policy_kwargs:{small}"], cwd=tmp_path).stdout
+    assert "sb3_large.ofenet.OFENetTrainer" in out
+    assert "OFENet pretraining 100/100" in out, out[-3000:]  # the entry's callback ran
+    model = CrossQ.load(tmp_path / "logs" / "crossq" / "HalfCheetah-v4_1" / "HalfCheetah-v4.zip")
+    assert model.policy.ofenet is not None and model.num_timesteps == 300
 
 
 def test_composes_with_ofenet():
