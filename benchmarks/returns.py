@@ -19,8 +19,8 @@ Configurations (``--configs``, any subset; the first four by default):
   normalization, trained by ``sb3_large.SAC`` as ``python -m sb3_large.zoo train`` does; ``sac_hl_sb3``: the
   ``sac_hl`` entry trained by stock SB3 SAC (stock ``rl_zoo3.train``), which regresses the critics' expected Q
   values by squared error instead of the cross-entropy
-- ``crossq_ofenet``: a candidate for the package's best recipe, ``benchmarks/recipes/crossq_ofenet.yml``: CrossQ's
-  networks and hyperparameters on the paper's OFENet features
+- ``crossq_ofenet``: ``benchmarks/recipes/crossq_ofenet.yml``, CrossQ's networks and hyperparameters on the paper's
+  OFENet features on every MuJoCo task (``crossq_large.yml`` uses them on HalfCheetah only)
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
 overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
