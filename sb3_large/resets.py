@@ -117,8 +117,9 @@ class PeriodicReset(BaseCallback):
     Use ``model.learn(n, callback=PeriodicReset(every_steps=100_000, networks=["actor", "critic"]))``, or in an
     RL Zoo YAML entry ``callback: [{sb3_large.resets.PeriodicReset: {every_steps: 100000}}]``. Resets happen at
     every multiple of ``every_steps`` of ``model.num_timesteps`` (which counts Ape-X actors' transitions too),
-    so a resumed run keeps the schedule, except at the end of ``learn()``'s budget: the model it returns is
-    never a freshly reset one. Logs ``reset/resets``.
+    except at the end of ``learn()``'s budget, so that the model it returns is never a freshly reset one: a
+    reset due on that last step is done when a later ``learn()`` continues the run (``reset_num_timesteps=False``,
+    in this process or after loading a checkpoint), before its first step. Logs ``reset/resets``.
 
     :param every_steps: env steps between two resets
     :param networks: what to reset: ``actor``, ``critic`` (each with its target network), ``ent_coef`` (SAC's
@@ -136,21 +137,26 @@ class PeriodicReset(BaseCallback):
 
     def _on_training_start(self) -> None:
         check_networks(self.networks, resettable(self.model), where=f" in this {type(self.model).__name__} model")
-        self._next_reset = self._next_multiple()
         self._budget = self.locals["total_timesteps"]  # SB3's: the num_timesteps at which learn() ends
-
-    def _next_multiple(self) -> int:
-        return (self.model.num_timesteps // self.every_steps + 1) * self.every_steps
+        # A run that stopped on a multiple skipped the reset due there (the end of its budget): it is done now,
+        # before any new step, so a run trained in chunks or resumed from a checkpoint keeps the schedule.
+        steps = self.model.num_timesteps
+        self._next_reset = max(1, -(-steps // self.every_steps)) * self.every_steps
+        if self._next_reset <= steps:
+            self._reset()
 
     def _on_step(self) -> bool:
         if self._next_reset <= self.model.num_timesteps < self._budget:
-            reset_networks(self.model, self.networks)
-            self.resets += 1
-            self._next_reset = self._next_multiple()
-            self.logger.record("reset/resets", self.resets)
-            if self.verbose:
-                print(f"PeriodicReset: reset {', '.join(self.networks)} at step {self.model.num_timesteps}")
+            self._reset()
         return True
+
+    def _reset(self) -> None:
+        reset_networks(self.model, self.networks)
+        self.resets += 1
+        self._next_reset = (self.model.num_timesteps // self.every_steps + 1) * self.every_steps
+        self.logger.record("reset/resets", self.resets)
+        if self.verbose:
+            print(f"PeriodicReset: reset {', '.join(self.networks)} at step {self.model.num_timesteps}")
 
 
 __all__ = ["NETWORKS", "PeriodicReset", "reset_networks", "resettable"]

@@ -170,14 +170,40 @@ def test_training_goes_on_after_resets_with_a_replay_ratio_of_two():
     assert resets.resets == 3  # at 150, 300 and 450 env steps
     model.learn(100, callback=callbacks, reset_num_timesteps=False)
     assert resets.resets == 3  # not at 600: the end of the budget (learn() would return fresh networks)
-    assert model._n_updates == 2 * (600 - 100)
+    resets_at_600 = PeriodicReset(every_steps=150, networks=["critic"])  # on the next learn(), before its first step
+    model.learn(1, callback=resets_at_600, reset_num_timesteps=False)
+    assert resets_at_600.resets == 1
+    assert model._n_updates == 2 * (601 - 100)
     model.train(gradient_steps=2, batch_size=32)
     values = model.logger.name_to_value
     assert all(np.isfinite(values[k]) for k in ("train/critic_loss", "train/actor_loss", "train/ent_coef"))
     # the stats of the observation normalization are no network: a reset leaves them
     count = int(model.policy.obs_norm.count)
     reset_networks(model, ["actor", "critic"])
-    assert int(model.policy.obs_norm.count) == count == 600
+    assert int(model.policy.obs_norm.count) == count == 600  # learn(1) above ran without the updater
+
+
+@pytest.mark.parametrize("new_callback", [False, True], ids=["same-callback", "new-callback-per-chunk"])
+def test_a_run_in_chunks_resets_where_one_learn_call_does(capsys, new_callback):
+    """The reset skipped at the end of one learn() is done when the next continues the run, with the same
+    callback or (as after loading a checkpoint) a new one: the schedule of a single learn(300) is kept."""
+    model = make(learning_starts=50)
+    model.learn(300, callback=PeriodicReset(every_steps=100, networks=["actor"], verbose=1))
+    single = capsys.readouterr().out
+    model = make(learning_starts=50)
+    resets = PeriodicReset(every_steps=100, networks=["actor"], verbose=1)
+    for _ in range(3):
+        callback = PeriodicReset(every_steps=100, networks=["actor"], verbose=1) if new_callback else resets
+        model.learn(100, callback=callback, reset_num_timesteps=False)
+    chunked = capsys.readouterr().out
+    assert (
+        single.splitlines()
+        == chunked.splitlines()
+        == [
+            "PeriodicReset: reset actor at step 100",
+            "PeriodicReset: reset actor at step 200",
+        ]
+    )
 
 
 def test_resets_with_the_apex_collectors_replay_ratio():
