@@ -33,12 +33,12 @@ import torch as th
 from gymnasium import spaces
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.utils import HFValidationError, validate_repo_id
+from rl_zoo3.utils import get_latest_run_id
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.policies import BasePolicy
 from torch.overrides import TorchFunctionMode
 
 import sb3_large
@@ -83,6 +83,7 @@ SAFETENSORS_DTYPES = {
 # RL Zoo folder names: a plain gymnasium id (no namespace "ns/", no "module:" import) and a plain algo name.
 PLAIN_ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PLAIN_ALGO = re.compile(r"[a-z0-9_]+")
+COMMIT_MESSAGE = "Upload sb3-large model"
 
 
 class PickleRefusedError(ValueError):
@@ -204,6 +205,7 @@ def save_pretrained(
         },
         "metrics": _encode(dict(metrics or {}), "metrics"),
     }
+    validate_config(config, ALGORITHMS)  # never write a config that would not load
     tensors = {k: v.detach().cpu().contiguous() for k, v in _weights(policy).items()}
     writers = {
         WEIGHTS_NAME: lambda path: save_file(tensors, path, metadata={"format": "sb3-large"}),
@@ -366,8 +368,13 @@ def load_pretrained(
     config = read_config(folder)
     algo_class: Any = ALGORITHMS[config["algorithm"]]  # an off-policy algorithm class
     policy_class = resolve_class(config["policy_class"], "policy_class", trust_modules)
-    if not issubclass(policy_class, BasePolicy):
-        raise ConfigError("policy_class", f"{config['policy_class']!r} is not an SB3 policy (BasePolicy subclass)")
+    policy_base = algo_class.policy_aliases["MlpPolicy"]
+    if not issubclass(policy_class, policy_base):
+        raise ConfigError(
+            "policy_class",
+            f"{config['policy_class']!r} is not a policy of {config['algorithm']} "
+            f"({policy_base.__module__}.{policy_base.__qualname__} subclass)",
+        )
     policy_kwargs = decode_kwargs(config["policy_kwargs"], "policy_kwargs", trust_modules)
     observation_space = space_from_json(config["observation_space"])
     action_space = space_from_json(config["action_space"])
@@ -405,7 +412,7 @@ def push_to_hub(
     metrics: dict | None = None,
     private: bool = False,
     token: str | None = None,
-    commit_message: str = "Upload sb3-large model",
+    commit_message: str = COMMIT_MESSAGE,
 ) -> str:
     """``save_pretrained`` into a temporary folder, then create the repo (if needed) and upload it."""
     api = HfApi(token=token)
@@ -417,10 +424,11 @@ def push_to_hub(
 
 
 def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
-    """RL Zoo's run folder ``<folder>/<algo>/<env_id>_1``, checked to stay inside ``folder``.
+    """RL Zoo's next run folder ``<folder>/<algo>/<env_id>_<n>``, checked to stay inside ``folder``.
 
-    ``env_id`` and ``algo`` become path parts: only plain names are accepted, and the run folder and the file
-    in it must resolve (symbolic links followed) inside ``folder``.
+    ``n`` is one past the latest run, so earlier runs (a user's own training) are never touched and
+    ``rl_zoo3.enjoy`` plays the new one by default. ``env_id`` and ``algo`` become path parts: only plain names
+    are accepted, and the run folder and the file in it must resolve (symbolic links followed) inside ``folder``.
     """
     if not isinstance(env_id, str) or not PLAIN_ENV_ID.fullmatch(env_id):
         raise ValueError(
@@ -430,7 +438,7 @@ def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
     if not isinstance(algo, str) or not PLAIN_ALGO.fullmatch(algo):
         raise ValueError(f"algo: {algo!r:.80} is not an RL Zoo algo name (lower-case letters, digits, '_')")
     root = Path(folder).resolve()
-    run = root / algo / f"{env_id}_1"
+    run = root / algo / f"{env_id}_{get_latest_run_id(str(root / algo), env_id) + 1}"
     for path in (run, run / f"{env_id}.zip"):
         if not path.resolve().is_relative_to(root):
             raise ValueError(f"zoo folder: {path} leads outside {root} (a symbolic link?); nothing was written")
@@ -438,10 +446,17 @@ def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
 
 
 def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, env_id: str) -> Path:
-    """Lay ``model`` out as RL Zoo's ``<folder>/<algo>/<env_id>_1/<env_id>.zip`` for stock ``rl_zoo3.enjoy``."""
+    """Lay ``model`` out as a new RL Zoo run ``<folder>/<algo>/<env_id>_<n>/<env_id>.zip`` for stock
+    ``rl_zoo3.enjoy``."""
     run = zoo_run_folder(folder, algo, env_id)
-    run.mkdir(parents=True, exist_ok=True)
-    model.save(run / f"{env_id}.zip")
+    run.mkdir(parents=True)
+    handle, staged = tempfile.mkstemp(prefix=f".{env_id}.", suffix=".tmp", dir=run)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            model.save(file)
+        os.replace(staged, run / f"{env_id}.zip")
+    finally:
+        Path(staged).unlink(missing_ok=True)
     return run
 
 
@@ -494,7 +509,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         read_config(folder)
         api = HfApi()
         api.create_repo(args.repo_id, private=args.private, exist_ok=True)
-        print(api.upload_folder(repo_id=args.repo_id, folder_path=folder, commit_message="Upload sb3-large model"))
+        # Only the model's own files: the folder may also hold a user's notes or a Hub clone's .git.
+        files = [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME]
+        print(
+            api.upload_folder(
+                repo_id=args.repo_id, folder_path=folder, allow_patterns=files, commit_message=COMMIT_MESSAGE
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
+import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from sb3_large.networks.registry import GROUP
 
@@ -24,6 +26,14 @@ FORMAT_VERSION = 1
 TRUSTED_MODULES = ("sb3_large", "stable_baselines3", "sb3_contrib", "torch.nn", "torch.optim")
 BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+# The policy kwargs that may name a class, and what it must be. Any other trusted class stays out of reach:
+# SB3's algorithms, for one, call gym.make, which imports whatever module an env id names.
+CLASS_KWARGS: dict[str, type] = {
+    "activation": th.nn.Module,
+    "activation_fn": th.nn.Module,
+    "features_extractor_class": BaseFeaturesExtractor,
+    "optimizer_class": th.optim.Optimizer,
+}
 
 
 # name -> (JSON type, check, what the check means); what a fine-tune needs beyond the networks.
@@ -35,6 +45,11 @@ ALGORITHM_KWARGS: dict[str, tuple[type, Any, str]] = {
     "learning_starts": (int, lambda v: v >= 0, "a non-negative integer"),
     "gradient_steps": (int, lambda v: v >= -1, "an integer >= -1"),
     "policy_delay": (int, lambda v: v >= 1, "a positive integer"),
+    # The algorithm writes use_sde into the policy kwargs, so a gSDE policy is only rebuilt with it.
+    "use_sde": (bool, lambda v: True, "true or false"),
+    "sde_sample_freq": (int, lambda v: v >= -1, "an integer >= -1"),
+    "use_sde_at_warmup": (bool, lambda v: True, "true or false"),
+    "top_quantiles_to_drop_per_net": (int, lambda v: v >= 0, "a non-negative integer"),
 }
 
 
@@ -95,8 +110,16 @@ def _leaves(value: Any) -> Iterable[Any]:
         yield value
 
 
-def _check_kwargs_json(value: Any, field: str) -> None:
-    """Policy kwargs: JSON values, with classes only as ``{"__class__": "pkg.module.Class"}``."""
+def _class_base(key: str | None, field: str) -> type:
+    base = CLASS_KWARGS.get(key or "")
+    if base is None:
+        raise ConfigError(field, f"a class may only be given for {', '.join(CLASS_KWARGS)}")
+    return base
+
+
+def _check_kwargs_json(value: Any, field: str, key: str | None = None) -> None:
+    """Policy kwargs: JSON values, with classes only as ``{"__class__": "pkg.module.Class"}`` under a key of
+    ``CLASS_KWARGS``."""
     if isinstance(value, list):
         for idx, item in enumerate(value):
             _check_kwargs_json(item, f"{field}[{idx}]")
@@ -104,9 +127,10 @@ def _check_kwargs_json(value: Any, field: str) -> None:
         if "__class__" in value:
             if set(value) != {"__class__"} or not isinstance(value["__class__"], str):
                 raise ConfigError(field, 'a class is written {"__class__": "package.module.Class"} and nothing else')
+            _class_base(key, field)
             return
-        for key, item in value.items():
-            _check_kwargs_json(item, f"{field}.{key}")
+        for name, item in value.items():
+            _check_kwargs_json(item, f"{field}.{name}", name)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(field, f"{value} is not a finite number")
 
@@ -166,8 +190,9 @@ def _within(module: str, prefixes: Iterable[str]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
-def resolve_class(path: Any, field: str, trust_modules: Iterable[str] = ()) -> type:
-    """The class at dotted ``path``, imported only if its module is trusted (checked on the name first)."""
+def resolve_class(path: Any, field: str, trust_modules: Iterable[str] = (), base: type = object) -> type:
+    """The class at dotted ``path``, imported only if its module is trusted (checked on the name first), and
+    a subclass of ``base``."""
     if not isinstance(path, str) or not _DOTTED.fullmatch(path):
         raise ConfigError(field, f"expected a dotted class path 'package.module.Class', got {path!r:.80}")
     allowed = trusted_modules(trust_modules)
@@ -187,15 +212,18 @@ def resolve_class(path: Any, field: str, trust_modules: Iterable[str] = ()) -> t
         raise ConfigError(field, f"{path!r} is not a class")
     if not _within(obj.__module__, allowed):  # a trusted module may re-export a class from anywhere
         raise ConfigError(field, f"{path!r} is defined in {obj.__module__!r}, outside the trusted modules")
+    if not issubclass(obj, base):
+        raise ConfigError(field, f"{path!r} is not a {base.__module__}.{base.__qualname__} subclass")
     return obj
 
 
-def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = ()) -> Any:
-    """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes."""
+def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = (), key: str | None = None) -> Any:
+    """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes of the kind their key
+    takes (``CLASS_KWARGS``)."""
     if isinstance(value, list):
         return [decode_kwargs(v, f"{field}[{i}]", trust_modules) for i, v in enumerate(value)]
     if isinstance(value, dict):
         if set(value) == {"__class__"}:
-            return resolve_class(value["__class__"], field, trust_modules)
-        return {k: decode_kwargs(v, f"{field}.{k}", trust_modules) for k, v in value.items()}
+            return resolve_class(value["__class__"], field, trust_modules, _class_base(key, field))
+        return {k: decode_kwargs(v, f"{field}.{k}", trust_modules, k) for k, v in value.items()}
     return value

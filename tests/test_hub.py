@@ -5,10 +5,12 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file, save_file
 from stable_baselines3 import SAC, TD3
 
@@ -180,6 +182,25 @@ def test_a_module_shipped_in_the_folder_is_never_imported(tmp_path, saved, field
     assert not marker.exists() and module not in sys.modules
 
 
+def test_a_trusted_class_cannot_be_made_to_import_a_shipped_module(tmp_path, saved):
+    """SB3's SAC is a trusted class; built as the features extractor it would gym.make 'planted_env:X-v0', which
+    imports planted_env from the folder. The config is refused on the class's kind before anything is built."""
+    marker = tmp_path / "ran.txt"
+    (saved / "planted_env.py").write_text(PLANTED.format(marker=str(marker)))
+    _config_with(saved, _set("policy_kwargs.features_extractor_class", {"__class__": "stable_baselines3.SAC"}))
+    _config_with(saved, _set("policy_kwargs.features_extractor_kwargs", {"env": "planted_env:Whatever-v0"}))
+    script = f"import sys; sys.path.insert(0, {str(saved)!r}); from sb3_large.hub import load_pretrained; "
+    proc = subprocess.run(
+        [sys.executable, "-c", script + f"load_pretrained({str(saved)!r})"], cwd=saved, capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert (
+        "'stable_baselines3.SAC' is not a stable_baselines3.common.torch_layers.BaseFeaturesExtractor subclass"
+        in (proc.stderr.strip().splitlines()[-1])
+    )
+    assert not marker.exists()
+
+
 def test_trust_modules_opts_in(tmp_path, saved, monkeypatch):
     marker = tmp_path / "ran.txt"
     (saved / "my_trusted_policy.py").write_text(PLANTED.format(marker=str(marker)))
@@ -232,7 +253,11 @@ BAD_CONFIGS = {
     ),
     "policy_class not a policy": (
         _set("policy_class", "torch.nn.ReLU"),
-        r"policy_class: 'torch.nn.ReLU' is not an SB3 policy",
+        r"policy_class: 'torch.nn.ReLU' is not a policy of SAC \(stable_baselines3.sac.policies.SACPolicy subclass\)",
+    ),
+    "policy_class of another algorithm": (
+        _set("algorithm", "TD3"),
+        r"policy_class: 'sb3_large.policies.sac.LargeSACPolicy' is not a policy of TD3",
     ),
     "policy_class not a class": (
         _set("policy_class", "torch.nn.functional.relu"),
@@ -242,6 +267,18 @@ BAD_CONFIGS = {
     "class entry": (
         _set("policy_kwargs.activation_fn", {"__class__": "torch.nn.ReLU", "args": [1]}),
         r'policy_kwargs.activation_fn: a class is written {"__class__": "package.module.Class"} and nothing else',
+    ),
+    # SB3's algorithms are trusted classes, but built as an extractor one would gym.make an env id that names a
+    # module to import: a class is taken only where a kwarg takes one, and only of that kind
+    "class of the wrong kind": (
+        _set("policy_kwargs.features_extractor_class", {"__class__": "stable_baselines3.SAC"}),
+        r"policy_kwargs.features_extractor_class: 'stable_baselines3.SAC' is not a "
+        r"stable_baselines3.common.torch_layers.BaseFeaturesExtractor subclass",
+    ),
+    "class under a key that takes none": (
+        _set("policy_kwargs.arch_kwargs", {"env": {"__class__": "torch.nn.ReLU"}}),
+        r"policy_kwargs.arch_kwargs.env: a class may only be given for activation, activation_fn, "
+        r"features_extractor_class, optimizer_class",
     ),
     "class elsewhere": (
         _set("policy_kwargs.activation_fn", {"__class__": "subprocess.Popen"}),
@@ -384,6 +421,60 @@ def test_cli_info_and_rl_zoo_export_then_stock_enjoy(tmp_path, saved):
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", "logs", "-n", "50", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
     assert "Loading logs/sac/Pendulum-v1_1/Pendulum-v1.zip" in out
+
+
+def test_a_zoo_export_is_a_new_run_next_to_the_users_own(tmp_path, saved, capsys):
+    """RL Zoo numbers runs <env>_1, _2, ...; the export takes the next free one (which enjoy plays by default)
+    and leaves the user's runs as they were."""
+    own = tmp_path / "logs" / "sac" / "Pendulum-v1_1"
+    (own / "Pendulum-v1").mkdir(parents=True)
+    (own / "Pendulum-v1.zip").write_bytes(b"my own model")
+    (own / "Pendulum-v1" / "config.yml").write_text("my settings")
+    before = {p: p.read_bytes() for p in own.rglob("*") if p.is_file()}
+    hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert f"RL Zoo layout: {tmp_path / 'logs' / 'sac' / 'Pendulum-v1_2'}" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in own.rglob("*") if p.is_file()} == before
+    new_run = tmp_path / "logs" / "sac" / "Pendulum-v1_2"
+    assert [p.name for p in new_run.iterdir()] == ["Pendulum-v1.zip"]  # no staging file left
+    exported, original = SAC.load(new_run / "Pendulum-v1.zip"), load_pretrained(saved)
+    assert np.array_equal(exported.predict(OBS, deterministic=True)[0], original.predict(OBS, deterministic=True)[0])
+
+
+def test_push_uploads_only_the_models_files(saved, monkeypatch):
+    """A model folder may hold other files (a user's notes, a crashed save's staging file): push leaves them."""
+    (saved / "notes.txt").write_text("private")
+    (saved / ".model.safetensors.x.tmp").write_bytes(b"partial")
+    calls = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id))
+
+        def upload_folder(self, **kwargs):
+            files = sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())
+            calls.append(("upload", list(filter_repo_objects(files, allow_patterns=kwargs["allow_patterns"]))))
+            return "uploaded"
+
+    monkeypatch.setattr(sb3_large.hub, "HfApi", RecordingApi)
+    hub_main(["push", str(saved), "--repo-id", "org/model"])
+    assert calls == [("create_repo", "org/model"), ("upload", sorted(["README.md", CONFIG_NAME, WEIGHTS_NAME]))]
+
+
+@pytest.mark.parametrize(
+    "algo, kwargs, setting",
+    [
+        ("SAC", dict(use_sde=True), "use_sde"),  # SB3 writes use_sde into the policy kwargs from the algorithm's
+        ("TQC", dict(top_quantiles_to_drop_per_net=5), "top_quantiles_to_drop_per_net"),
+    ],
+)
+def test_algorithm_settings_that_shape_the_model_round_trip(tmp_path, algo, kwargs, setting):
+    from sb3_contrib import TQC
+
+    algo_class = {"SAC": SAC, "TQC": TQC}[algo]
+    model = algo_class("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(width=16), **kwargs)
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "model"))
+    assert getattr(loaded, setting) == kwargs[setting]
+    assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
 
 
 @pytest.mark.parametrize("algo", ["sb3_large.SAC", "sb3_large.TD3", "CrossQ"])
