@@ -128,9 +128,12 @@ def representation_stats(
             ofenet = getattr(policy, "ofenet", None)
             if ofenet is not None:
                 probe, out = _Probe(ofenet), {}
+                obs_norm = getattr(policy, "obs_norm", None)
+                # OFENet reads what the RL networks feed it: normalized observations where the policy normalizes
+                ofenet_obs = obs if obs_norm is None else obs_norm.normalize(obs)
 
                 def features() -> None:
-                    out["z_s"] = ofenet.state_features(obs)
+                    out["z_s"] = ofenet.state_features(ofenet_obs)
                     out["z_sa"] = ofenet.state_action_features(out["z_s"], actions)
 
                 probe.run(features)

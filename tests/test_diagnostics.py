@@ -83,6 +83,26 @@ def test_ofenet_features_are_measured():
     assert 1 <= callback.latest["ofenet_zs_srank"] <= 3 + 2 * 4
 
 
+def test_ofenet_is_measured_on_the_observations_the_rl_networks_feed_it():
+    """With observation normalization OFENet reads normalized observations: so do its diagnostics. Statistics of a
+    huge spread squash every normalized observation towards 0 (z_s of rank ~1), unlike the raw ones."""
+    model = SAC(
+        "LargeMlpPolicy",
+        "Pendulum-v1",
+        policy_kwargs=dict(width=16, normalize_obs=True, ofenet_kwargs=dict(layers=2, growth=4)),
+        seed=0,
+    )
+    policy = model.policy
+    policy.obs_norm.update(th.randn(1000, 3) * 1e6)
+    gen = th.Generator().manual_seed(0)
+    obs, actions = th.rand(64, 3, generator=gen) * 16 - 8, th.rand(64, 1, generator=gen) * 4 - 2
+    stats = representation_stats(policy, obs, actions)
+    with th.no_grad():
+        as_fed = srank(policy.actor.extract_features(obs, policy.actor.features_extractor))
+        raw = srank(policy.ofenet.state_features(obs))
+    assert stats["ofenet_zs_srank"] == as_fed < raw
+
+
 def test_callback_rejects_bad_settings():
     with pytest.raises(ValueError, match="every: must be a positive integer"):
         RepresentationDiagnostics(every=0)
