@@ -394,7 +394,13 @@ def load_pretrained(
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{CONFIG_NAME}: the policy cannot be built: {exc}") from None
     _check_header(folder / WEIGHTS_NAME, expected)
-    model._setup_model()
+    try:
+        model._setup_model()
+    except MemoryError:  # the policy fits (its size is the weights file's): the replay buffer does not
+        raise ConfigError(
+            "algorithm_kwargs.buffer_size",
+            f"a replay buffer of {model.buffer_size} transitions does not fit in this machine's memory",
+        ) from None
     tensors = load_file(str(folder / WEIGHTS_NAME), device="cpu")
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(th.isfinite(tensor).all()):

@@ -300,6 +300,10 @@ BAD_CONFIGS = {
     ),
     "algorithm_kwargs bool": (_set("algorithm_kwargs.gamma", True), r"algorithm_kwargs.gamma: expected a number in"),
     "algorithm_kwargs range": (_set("algorithm_kwargs.tau", 3), r"algorithm_kwargs.tau: expected a number in \[0, 1\]"),
+    "algorithm_kwargs buffer": (
+        _set("algorithm_kwargs.buffer_size", 10**15),
+        r"algorithm_kwargs.buffer_size: a replay buffer of 1000000000000000 transitions does not fit",
+    ),
     "env_id": (_set("env_id", 3), r"env_id: expected a string or null, got int 3"),
     "versions": (_set("versions.torch", 2), r"versions.torch: expected a string, got int 2"),
 }
