@@ -1,5 +1,6 @@
 """Argument checks shared by every public constructor: one error that names the field and what it allows."""
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,10 +21,11 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 
 
 def check_number(name: str, value: Any, minimum: float = 0.0, inclusive: bool = True) -> float:
-    """``value`` as a ``float`` if it is a real number above ``minimum`` (or equal, if ``inclusive``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    """``value`` as a ``float`` if it is a finite real number above ``minimum`` (or equal, if ``inclusive``)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or not (value >= minimum if inclusive else value > minimum):
-        raise ValueError(f"{name}: must be a number {'>=' if inclusive else '>'} {minimum:g}, got {value!r}")
+        bound = "" if minimum == -math.inf else f" {'>=' if inclusive else '>'} {minimum:g}"
+        raise ValueError(f"{name}: must be a finite number{bound}, got {value!r}")
     return float(value)
 
 

@@ -367,7 +367,7 @@ def test_bad_input():
         ApeXCollector(backend="mpi")
     with pytest.raises(ValueError, match=r"max_restarts: must be an integer >= 0, got -1"):
         ApeXCollector(max_restarts=-1)
-    with pytest.raises(ValueError, match="replay_ratio: must be a number > 0"):
+    with pytest.raises(ValueError, match="replay_ratio: must be a finite number > 0"):
         ApeXCollector(replay_ratio=0)
 
     env = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))

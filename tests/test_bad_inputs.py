@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from sb3_contrib import TQC
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.buffers import NStepReplayBuffer
 
@@ -27,6 +28,17 @@ BAD_KWARGS = {
         r"optimizer_kwargs: 'lr' is set from the algorithm's learning_rate; pass learning_rate= instead",
     ),
     "negative width": (dict(net_arch=[64, -1]), ValueError, r"net_arch\[1\]: must be a positive integer, got -1"),
+    "no critic widths": (dict(net_arch=dict(pi=[16])), ValueError, r"net_arch.qf: expected a non-empty list"),
+    "activation with arguments": (
+        dict(activation=th.nn.Linear),
+        ValueError,
+        r"activation: Linear cannot be built without arguments",
+    ),
+    "inf in a setting": (
+        dict(ofenet_kwargs=dict(learning_rate=float("inf"))),
+        ValueError,
+        r"ofenet.learning_rate: must be a finite number > 0, got inf",
+    ),
 }
 
 
@@ -35,6 +47,11 @@ def test_bad_policy_kwargs(case):
     kwargs, error, message = BAD_KWARGS[case]
     with pytest.raises(error, match=message):
         SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, **kwargs))
+
+
+def test_tqc_needs_quantiles():
+    with pytest.raises(ValueError, match=r"n_quantiles: must be a positive integer, got 0"):
+        TQC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8, n_quantiles=0))
 
 
 class ShapedEnv(gym.Env):

@@ -166,7 +166,7 @@ def test_identical_actions_after_load_in_a_fresh_process(tmp_path):
         (dict(arch="residual", arch_kwargs={}), ValueError, r"norm: unknown value 'batch_renorm' for arch"),
         (dict(arch_kwargs={"norm_position": "pre"}), ValueError, r"norm_position: unknown value 'pre'; allowed: "),
         (dict(batch_norm=False), ValueError, r"batch_norm: LargeCrossQPolicy sets normalization with norm="),
-        (dict(batch_norm_momentum=0), ValueError, r"batch_norm_momentum: must be a number > 0"),
+        (dict(batch_norm_momentum=0), ValueError, r"batch_norm_momentum: must be a finite number > 0"),
         (dict(renorm_warmup_steps=-1), ValueError, r"renorm_warmup_steps: must be an integer >= 0"),
     ],
 )

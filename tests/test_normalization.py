@@ -136,7 +136,7 @@ def test_rl_updates_are_refused_until_the_statistics_were_updated():
         model.learn(200)
     with pytest.raises(ValueError, match="does not normalize observations; build it with"):
         SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=16)).learn(10, callback=ObsNormUpdater())
-    with pytest.raises(ValueError, match="obs_norm_kwargs.clip: must be a number > 0"):
+    with pytest.raises(ValueError, match="obs_norm_kwargs.clip: must be a finite number > 0"):
         make(obs_norm_kwargs=dict(clip=0))
     with pytest.raises(ValueError, match="obs_norm_kwargs.eps: unknown option; allowed: clip, epsilon"):
         make(obs_norm_kwargs=dict(eps=1e-6))

@@ -192,7 +192,7 @@ def test_save_load_in_a_fresh_process_and_resume(tmp_path, algo):
         (dict(growth=-1), ValueError, r"ofenet\.growth: must be a positive integer"),
         (dict(activation="nope"), ValueError, r"ofenet\.activation: unknown value 'nope'"),
         (dict(layer=3), ValueError, r"ofenet\.layer: unknown option; allowed: layers, growth"),
-        (dict(updates_per_step=-1), ValueError, r"ofenet\.updates_per_step: must be a number >= 0"),
+        (dict(updates_per_step=-1), ValueError, r"ofenet\.updates_per_step: must be a finite number >= 0"),
     ],
 )
 def test_bad_ofenet_settings(ofenet, error, match):

@@ -127,7 +127,8 @@ def test_save_load_in_a_fresh_process_gives_the_same_actions_and_keeps_projectin
     "options, error, match",
     [
         (dict(norm="layer"), ValueError, r"norm: unknown value 'layer' for architecture 'simbav2'; allowed: none$"),
-        (dict(arch_kwargs={"shift": 0}), ValueError, r"shift: must be a number > 0, got 0"),
+        (dict(arch_kwargs={"shift": 0}), ValueError, r"shift: must be a finite number > 0, got 0"),
+        (dict(arch_kwargs={"shift": float("inf")}), ValueError, r"shift: must be a finite number > 0, got inf"),
         (dict(arch_kwargs={"expansion": 1.5}), ValueError, r"expansion: must be a positive integer, got 1.5"),
         (dict(arch_kwargs={"dropout": 0.1}), TypeError, r"dropout: architecture 'simbav2' does not take this option"),
     ],

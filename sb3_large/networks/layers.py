@@ -24,6 +24,10 @@ NORMS = ("none", "layer", "batch", "batch_renorm")
 def activation_class(activation: str | type[nn.Module]) -> type[nn.Module]:
     """Resolve an activation given by name (``"relu"``) or as a ``nn.Module`` class (SB3's ``activation_fn``)."""
     if isinstance(activation, type) and issubclass(activation, nn.Module):
+        try:  # the bodies build it as activation()
+            activation()
+        except TypeError as exc:
+            raise ValueError(f"activation: {activation.__name__} cannot be built without arguments ({exc})") from None
         return activation
     if isinstance(activation, str) and activation.lower() in ACTIVATIONS:
         return ACTIVATIONS[activation.lower()]

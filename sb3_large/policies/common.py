@@ -105,11 +105,11 @@ def _override(where: str, base: Mapping[str, Any], override: Mapping[str, Any] |
     return {**base, **override}
 
 
-def _from_net_arch(net_arch: list[int]) -> dict[str, Any]:
+def _from_net_arch(net_arch: list[int], field: str = "net_arch") -> dict[str, Any]:
     # SB3 / RL Zoo shorthand (``--optimize`` samples e.g. [400, 300]): our bodies have one width.
     if not isinstance(net_arch, (list, tuple)) or not net_arch:
-        raise ValueError(f"net_arch: expected a non-empty list of layer widths, got {net_arch!r}")
-    widths = [check_int(f"net_arch[{idx}]", width) for idx, width in enumerate(net_arch)]
+        raise ValueError(f"{field}: expected a non-empty list of layer widths, got {net_arch!r}")
+    widths = [check_int(f"{field}[{idx}]", width) for idx, width in enumerate(net_arch)]
     return {"width": max(widths), "depth": len(widths)}
 
 
@@ -123,8 +123,8 @@ def resolve_specs(
     _spec("policy_kwargs", body)  # blame a bad shared option on itself, not on the first network using it
     actor_values, critic_values = dict(body), dict(body)
     if isinstance(net_arch, Mapping):
-        actor_values.update(_from_net_arch(net_arch.get("pi", [])))
-        critic_values.update(_from_net_arch(net_arch.get("qf", [])))
+        actor_values.update(_from_net_arch(net_arch.get("pi", []), "net_arch.pi"))
+        critic_values.update(_from_net_arch(net_arch.get("qf", []), "net_arch.qf"))
     elif net_arch is not None:
         actor_values.update(_from_net_arch(net_arch))
         critic_values.update(_from_net_arch(net_arch))

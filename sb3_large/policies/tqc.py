@@ -3,6 +3,7 @@
 import torch as th
 from sb3_contrib.tqc.policies import TQCPolicy
 
+from sb3_large.checks import check_int
 from sb3_large.policies.common import LargeCritic, LargePolicyMixin
 from sb3_large.policies.sac import LargeSACActor
 
@@ -16,6 +17,7 @@ class LargeTQCCritic(LargeCritic):
     def __init__(self, *, n_quantiles: int = 25, **kwargs):
         if kwargs.get("q_distribution") is not None:
             raise ValueError("q_distribution: TQC's critics are quantile critics already; allowed for TQC: None")
+        n_quantiles = check_int("n_quantiles", n_quantiles)
         super().__init__(out_dim=n_quantiles, **kwargs)
         self.n_quantiles = n_quantiles
         self.quantiles_total = n_quantiles * self.n_critics
