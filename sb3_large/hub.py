@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -164,6 +165,14 @@ def _init_kwargs(algo: type) -> set[str]:
     return set()
 
 
+def _staging_file(folder: Path, name: str) -> Path:
+    """A new empty file in ``folder`` to write ``name`` into before ``os.replace``: created with the mode the
+    user's umask gives (``mkstemp``'s would be 0600), under a name no other writer picks."""
+    path = folder / f".{name}.{secrets.token_hex(8)}.tmp"
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    return path
+
+
 def save_pretrained(
     model: BaseAlgorithm, folder: str | os.PathLike, env_id: str | None = None, metrics: dict | None = None
 ) -> Path:
@@ -216,8 +225,7 @@ def save_pretrained(
     staged: dict[str, str] = {}
     try:
         for name, write in writers.items():
-            handle, staged[name] = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-            os.close(handle)
+            staged[name] = str(_staging_file(folder, name))
             write(staged[name])
         for name, path in staged.items():
             os.replace(path, folder / name)
@@ -378,7 +386,14 @@ def load_pretrained(
     policy_kwargs = decode_kwargs(config["policy_kwargs"], "policy_kwargs", trust_modules)
     observation_space = space_from_json(config["observation_space"])
     action_space = space_from_json(config["action_space"])
-    kwargs = dict(config.get("algorithm_kwargs", {}), policy_kwargs=policy_kwargs, device=device)
+    algorithm_kwargs = dict(config.get("algorithm_kwargs", {}))
+    taken = _init_kwargs(algo_class)
+    for key in algorithm_kwargs:
+        if key not in taken:
+            raise ConfigError(f"algorithm_kwargs.{key}", f"{config['algorithm']} takes no such setting")
+    if "use_sde" in taken and "use_sde" not in algorithm_kwargs:  # written before use_sde was stored there
+        algorithm_kwargs["use_sde"] = bool(policy_kwargs.get("use_sde", False))
+    kwargs = dict(algorithm_kwargs, policy_kwargs=policy_kwargs, device=device)
     if env is not None:
         model = algo_class(policy_class, env, _init_setup_model=False, **kwargs)
         for name, space in (("observation_space", observation_space), ("action_space", action_space)):
@@ -396,10 +411,10 @@ def load_pretrained(
     _check_header(folder / WEIGHTS_NAME, expected)
     try:
         model._setup_model()
-    except MemoryError:  # the policy fits (its size is the weights file's): the replay buffer does not
+    except (MemoryError, ValueError) as exc:  # the policy fits (it is the weights file's size): the buffer does not
         raise ConfigError(
             "algorithm_kwargs.buffer_size",
-            f"a replay buffer of {model.buffer_size} transitions does not fit in this machine's memory",
+            f"a replay buffer of {model.buffer_size} transitions cannot be allocated here ({exc})",
         ) from None
     tensors = load_file(str(folder / WEIGHTS_NAME), device="cpu")
     for name, tensor in tensors.items():
@@ -453,16 +468,18 @@ def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
 
 def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, env_id: str) -> Path:
     """Lay ``model`` out as a new RL Zoo run ``<folder>/<algo>/<env_id>_<n>/<env_id>.zip`` for stock
-    ``rl_zoo3.enjoy``."""
+    ``rl_zoo3.enjoy``; if the save fails, the run folder is removed again (enjoy would take it for the latest)."""
     run = zoo_run_folder(folder, algo, env_id)
     run.mkdir(parents=True)
-    handle, staged = tempfile.mkstemp(prefix=f".{env_id}.", suffix=".tmp", dir=run)
+    staged = _staging_file(run, f"{env_id}.zip")
     try:
-        with os.fdopen(handle, "wb") as file:
+        with staged.open("wb") as file:
             model.save(file)
         os.replace(staged, run / f"{env_id}.zip")
-    finally:
-        Path(staged).unlink(missing_ok=True)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        run.rmdir()
+        raise
     return run
 
 

@@ -4,7 +4,8 @@ A model folder is data. Its config names classes (the policy, an activation, an 
 they resolve only from trusted modules, checked on the name *before* any import, so a config cannot make the
 loader run a module shipped next to it (a Hub clone is often the current directory, first on ``sys.path``).
 Trusted: sb3_large, stable_baselines3, sb3_contrib, torch.nn, torch.optim, the modules of installed
-``sb3_large.architectures`` plugins, and whatever the caller names in ``trust_modules``.
+``sb3_large.architectures`` plugins, and whatever the caller names in ``trust_modules``; from the built-in ones,
+only the kinds of class a kwarg takes (``CLASS_KWARGS``).
 """
 
 import math
@@ -26,8 +27,8 @@ FORMAT_VERSION = 1
 TRUSTED_MODULES = ("sb3_large", "stable_baselines3", "sb3_contrib", "torch.nn", "torch.optim")
 BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
-# The policy kwargs that may name a class, and what it must be. Any other trusted class stays out of reach:
-# SB3's algorithms, for one, call gym.make, which imports whatever module an env id names.
+# The policy kwargs that may name a class from the built-in trusted modules, and what it must be: no other
+# trusted class is in reach (SB3's algorithms, for one, call gym.make, which imports the module an env id names).
 CLASS_KWARGS: dict[str, type] = {
     "activation": th.nn.Module,
     "activation_fn": th.nn.Module,
@@ -110,16 +111,8 @@ def _leaves(value: Any) -> Iterable[Any]:
         yield value
 
 
-def _class_base(key: str | None, field: str) -> type:
-    base = CLASS_KWARGS.get(key or "")
-    if base is None:
-        raise ConfigError(field, f"a class may only be given for {', '.join(CLASS_KWARGS)}")
-    return base
-
-
-def _check_kwargs_json(value: Any, field: str, key: str | None = None) -> None:
-    """Policy kwargs: JSON values, with classes only as ``{"__class__": "pkg.module.Class"}`` under a key of
-    ``CLASS_KWARGS``."""
+def _check_kwargs_json(value: Any, field: str) -> None:
+    """Policy kwargs: JSON values, with classes only as ``{"__class__": "pkg.module.Class"}``."""
     if isinstance(value, list):
         for idx, item in enumerate(value):
             _check_kwargs_json(item, f"{field}[{idx}]")
@@ -127,10 +120,9 @@ def _check_kwargs_json(value: Any, field: str, key: str | None = None) -> None:
         if "__class__" in value:
             if set(value) != {"__class__"} or not isinstance(value["__class__"], str):
                 raise ConfigError(field, 'a class is written {"__class__": "package.module.Class"} and nothing else')
-            _class_base(key, field)
             return
-        for name, item in value.items():
-            _check_kwargs_json(item, f"{field}.{name}", name)
+        for key, item in value.items():
+            _check_kwargs_json(item, f"{field}.{key}")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(field, f"{value} is not a finite number")
 
@@ -190,18 +182,21 @@ def _within(module: str, prefixes: Iterable[str]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
-def resolve_class(path: Any, field: str, trust_modules: Iterable[str] = (), base: type = object) -> type:
+def resolve_class(
+    path: Any, field: str, trust_modules: Iterable[str] = (), base: type = object, built_in: bool = True
+) -> type:
     """The class at dotted ``path``, imported only if its module is trusted (checked on the name first), and
-    a subclass of ``base``."""
+    a subclass of ``base``. ``built_in=False`` trusts only the caller's ``trust_modules``."""
     if not isinstance(path, str) or not _DOTTED.fullmatch(path):
         raise ConfigError(field, f"expected a dotted class path 'package.module.Class', got {path!r:.80}")
-    allowed = trusted_modules(trust_modules)
+    allowed = trusted_modules(trust_modules) if built_in else tuple(trust_modules)
     module_name, _, name = path.rpartition(".")
     if not _within(module_name, allowed):
         top = module_name.split(".")[0]
+        scope = "the trusted modules" if built_in else "the modules passed in trust_modules"
         raise ConfigError(
             field,
-            f"{path!r} is outside the trusted modules ({', '.join(allowed)}); nothing was imported. "
+            f"{path!r} is outside {scope} ({', '.join(allowed) or 'none'}); nothing was imported. "
             f"If you trust this model's code, pass trust_modules=[{top!r}] (CLI: --trust-module {top})",
         )
     try:
@@ -217,13 +212,18 @@ def resolve_class(path: Any, field: str, trust_modules: Iterable[str] = (), base
     return obj
 
 
-def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = (), key: str | None = None) -> Any:
-    """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes of the kind their key
-    takes (``CLASS_KWARGS``)."""
+def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = (), key: str = "") -> Any:
+    """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes. Under a key of
+    ``CLASS_KWARGS`` the class must be of its kind; under any other key (a custom extractor's or plugin's
+    kwargs) it comes only from the caller's ``trust_modules``, since a built-in trusted class could do harm there.
+    """
+    trust_modules = tuple(trust_modules)
     if isinstance(value, list):
         return [decode_kwargs(v, f"{field}[{i}]", trust_modules) for i, v in enumerate(value)]
     if isinstance(value, dict):
         if set(value) == {"__class__"}:
-            return resolve_class(value["__class__"], field, trust_modules, _class_base(key, field))
+            if key in CLASS_KWARGS:
+                return resolve_class(value["__class__"], field, trust_modules, CLASS_KWARGS[key])
+            return resolve_class(value["__class__"], field, trust_modules, built_in=False)
         return {k: decode_kwargs(v, f"{field}.{k}", trust_modules, k) for k, v in value.items()}
     return value

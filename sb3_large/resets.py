@@ -119,7 +119,8 @@ class PeriodicReset(BaseCallback):
     every multiple of ``every_steps`` of ``model.num_timesteps`` (which counts Ape-X actors' transitions too),
     except at the end of ``learn()``'s budget, so that the model it returns is never a freshly reset one: a
     reset due on that last step is done when a later ``learn()`` continues the run (``reset_num_timesteps=False``,
-    in this process or after loading a checkpoint), before its first step. Logs ``reset/resets``.
+    in this process or after loading a checkpoint), before its first step (not after an Ape-X ingest, which
+    can add many steps at once). Logs ``reset/resets``.
 
     :param every_steps: env steps between two resets
     :param networks: what to reset: ``actor``, ``critic`` (each with its target network), ``ent_coef`` (SAC's
@@ -138,11 +139,13 @@ class PeriodicReset(BaseCallback):
     def _on_training_start(self) -> None:
         check_networks(self.networks, resettable(self.model), where=f" in this {type(self.model).__name__} model")
         self._budget = self.locals["total_timesteps"]  # SB3's: the num_timesteps at which learn() ends
-        # A run that stopped on a multiple skipped the reset due there (the end of its budget): it is done now,
-        # before any new step, so a run trained in chunks or resumed from a checkpoint keeps the schedule.
+        # A run whose last step (n_envs transitions) passed a multiple skipped the reset due there, at the end of
+        # its budget: it is done now, before any new step, so a run trained in chunks or resumed from a
+        # checkpoint keeps the schedule.
         steps = self.model.num_timesteps
-        self._next_reset = max(1, -(-steps // self.every_steps)) * self.every_steps
-        if self._next_reset <= steps:
+        reached = steps // self.every_steps * self.every_steps  # the latest multiple
+        self._next_reset = reached + self.every_steps
+        if reached > 0 and reached > steps - self.model.n_envs:
             self._reset()
 
     def _on_step(self) -> bool:

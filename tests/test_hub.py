@@ -1,6 +1,7 @@
 """Hub format: safetensors + JSON, loaded from a folder or from a real huggingface_hub cache, offline."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file, save_file
 from stable_baselines3 import SAC, TD3
@@ -215,6 +217,43 @@ def test_trust_modules_opts_in(tmp_path, saved, monkeypatch):
     assert marker.exists() and any(type(m).__name__ == "Policy" for m in model.actor.modules())
 
 
+CUSTOM_EXTRACTOR = """
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+
+class Extractor(BaseFeaturesExtractor):
+    def __init__(self, observation_space, norm_class):
+        super().__init__(observation_space, observation_space.shape[0])
+        self.norm = norm_class(observation_space.shape[0])
+
+    def forward(self, obs):
+        return self.norm(obs)
+"""
+
+
+def test_a_custom_extractor_with_a_class_kwarg_saves_and_loads_with_trust(tmp_path, monkeypatch):
+    """A class under a key SB3 does not know (here the extractor's ``norm_class``) comes only from the modules
+    the caller trusts, built-in trusted ones included: a config cannot put one of those anywhere."""
+    (tmp_path / "my_extractors.py").write_text(CUSTOM_EXTRACTOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from my_extractors import Extractor
+
+    kwargs = dict(
+        net_arch=[16], features_extractor_class=Extractor, features_extractor_kwargs={"norm_class": th.nn.LayerNorm}
+    )
+    model = SAC("MlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=kwargs)
+    folder = save_pretrained(model, tmp_path / "model")
+    with pytest.raises(
+        ValueError,
+        match=r"features_extractor_kwargs.norm_class: 'torch.nn.*LayerNorm' is outside the modules passed in "
+        r"trust_modules \(my_extractors\)",
+    ):
+        load_pretrained(folder, trust_modules=["my_extractors"])
+    loaded = load_pretrained(folder, trust_modules=["my_extractors", "torch.nn"])
+    assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
+
+
 def _config_with(folder, change):
     config = json.loads((folder / CONFIG_NAME).read_text())
     replaced = change(config)
@@ -275,10 +314,9 @@ BAD_CONFIGS = {
         r"policy_kwargs.features_extractor_class: 'stable_baselines3.SAC' is not a "
         r"stable_baselines3.common.torch_layers.BaseFeaturesExtractor subclass",
     ),
-    "class under a key that takes none": (
+    "class under another key": (  # a custom extractor's or plugin's kwargs: only from modules the caller trusts
         _set("policy_kwargs.arch_kwargs", {"env": {"__class__": "torch.nn.ReLU"}}),
-        r"policy_kwargs.arch_kwargs.env: a class may only be given for activation, activation_fn, "
-        r"features_extractor_class, optimizer_class",
+        r"policy_kwargs.arch_kwargs.env: 'torch.nn.ReLU' is outside the modules passed in trust_modules \(none\)",
     ),
     "class elsewhere": (
         _set("policy_kwargs.activation_fn", {"__class__": "subprocess.Popen"}),
@@ -302,7 +340,15 @@ BAD_CONFIGS = {
     "algorithm_kwargs range": (_set("algorithm_kwargs.tau", 3), r"algorithm_kwargs.tau: expected a number in \[0, 1\]"),
     "algorithm_kwargs buffer": (
         _set("algorithm_kwargs.buffer_size", 10**15),
-        r"algorithm_kwargs.buffer_size: a replay buffer of 1000000000000000 transitions does not fit",
+        r"algorithm_kwargs.buffer_size: a replay buffer of 1000000000000000 transitions cannot be allocated",
+    ),
+    "algorithm_kwargs buffer beyond numpy": (
+        _set("algorithm_kwargs.buffer_size", 10**18),
+        r"algorithm_kwargs.buffer_size: a replay buffer of 1000000000000000000 transitions cannot be allocated",
+    ),
+    "algorithm_kwargs of another algorithm": (
+        _set("algorithm_kwargs.top_quantiles_to_drop_per_net", 2),
+        r"algorithm_kwargs.top_quantiles_to_drop_per_net: SAC takes no such setting",
     ),
     "env_id": (_set("env_id", 3), r"env_id: expected a string or null, got int 3"),
     "versions": (_set("versions.torch", 2), r"versions.torch: expected a string, got int 2"),
@@ -440,8 +486,24 @@ def test_a_zoo_export_is_a_new_run_next_to_the_users_own(tmp_path, saved, capsys
     assert {p: p.read_bytes() for p in own.rglob("*") if p.is_file()} == before
     new_run = tmp_path / "logs" / "sac" / "Pendulum-v1_2"
     assert [p.name for p in new_run.iterdir()] == ["Pendulum-v1.zip"]  # no staging file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (new_run / "Pendulum-v1.zip").stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain save's would be
     exported, original = SAC.load(new_run / "Pendulum-v1.zip"), load_pretrained(saved)
     assert np.array_equal(exported.predict(OBS, deterministic=True)[0], original.predict(OBS, deterministic=True)[0])
+
+
+def test_a_failed_zoo_export_leaves_no_run_behind(tmp_path, saved, monkeypatch):
+    """An empty run folder would be the latest run rl_zoo3.enjoy plays."""
+
+    def failing_save(self, path, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(SAC, "save", failing_save)
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert _tree(tmp_path / "logs") == ["sac"]
 
 
 def test_push_uploads_only_the_models_files(saved, monkeypatch):
@@ -462,6 +524,17 @@ def test_push_uploads_only_the_models_files(saved, monkeypatch):
     monkeypatch.setattr(sb3_large.hub, "HfApi", RecordingApi)
     hub_main(["push", str(saved), "--repo-id", "org/model"])
     assert calls == [("create_repo", "org/model"), ("upload", sorted(["README.md", CONFIG_NAME, WEIGHTS_NAME]))]
+
+
+def test_a_gsde_config_written_before_use_sde_was_stored_loads(tmp_path):
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, use_sde=True, policy_kwargs=dict(width=16))
+    folder = save_pretrained(model, tmp_path / "model")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    del config["algorithm_kwargs"]["use_sde"]
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    loaded = load_pretrained(folder)
+    assert loaded.use_sde and loaded.actor.use_sde
+    assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import yaml
 from rl_zoo3.utils import get_callback_list
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.apex import ApeXCollector
@@ -184,26 +185,25 @@ def test_training_goes_on_after_resets_with_a_replay_ratio_of_two():
 
 
 @pytest.mark.parametrize("new_callback", [False, True], ids=["same-callback", "new-callback-per-chunk"])
-def test_a_run_in_chunks_resets_where_one_learn_call_does(capsys, new_callback):
-    """The reset skipped at the end of one learn() is done when the next continues the run, with the same
-    callback or (as after loading a checkpoint) a new one: the schedule of a single learn(300) is kept."""
-    model = make(learning_starts=50)
-    model.learn(300, callback=PeriodicReset(every_steps=100, networks=["actor"], verbose=1))
+@pytest.mark.parametrize("n_envs, chunk", [(1, 100), (3, 102)], ids=["1-env", "3-envs"])
+def test_a_run_in_chunks_resets_where_one_learn_call_does(capsys, new_callback, n_envs, chunk):
+    """The reset skipped on the last step of one learn() (with 3 envs that step passes 100 and lands on 102) is
+    done when the next continues the run, with the same callback or (as after loading a checkpoint) a new one:
+    the schedule of a single learn() over the same steps is kept."""
+
+    def model():
+        env = make_vec_env("Pendulum-v1", n_envs=n_envs, seed=0)
+        return SAC("LargeMlpPolicy", env, learning_starts=50, batch_size=32, seed=0, policy_kwargs={"width": 16})
+
+    model().learn(3 * chunk, callback=PeriodicReset(every_steps=100, networks=["actor"], verbose=1))
     single = capsys.readouterr().out
-    model = make(learning_starts=50)
-    resets = PeriodicReset(every_steps=100, networks=["actor"], verbose=1)
+    chunked_model, resets = model(), PeriodicReset(every_steps=100, networks=["actor"], verbose=1)
     for _ in range(3):
         callback = PeriodicReset(every_steps=100, networks=["actor"], verbose=1) if new_callback else resets
-        model.learn(100, callback=callback, reset_num_timesteps=False)
+        chunked_model.learn(chunk, callback=callback, reset_num_timesteps=False)
     chunked = capsys.readouterr().out
-    assert (
-        single.splitlines()
-        == chunked.splitlines()
-        == [
-            "PeriodicReset: reset actor at step 100",
-            "PeriodicReset: reset actor at step 200",
-        ]
-    )
+    steps = [100, 200] if n_envs == 1 else [102, 201, 300]
+    assert single.splitlines() == chunked.splitlines() == [f"PeriodicReset: reset actor at step {n}" for n in steps]
 
 
 def test_resets_with_the_apex_collectors_replay_ratio():
