@@ -356,11 +356,19 @@ class Evaluator(BaseCallback):
     """
 
     def __init__(
-        self, config: str, seed: int, env_id: str, every: int, budget: int, messages, stop_after: int | None = None
+        self,
+        config: str,
+        seed: int,
+        env_id: str,
+        every: int,
+        budget: int,
+        messages,
+        stop_after: int | None = None,
+        training_returns: bool = True,
     ):
         super().__init__()
         self.config, self.seed, self.every, self.budget = config, seed, every, budget
-        self.messages, self.stop_after = messages, stop_after
+        self.messages, self.stop_after, self.training_returns = messages, stop_after, training_returns
         self.eval_env = Monitor(gym.make(env_id))
         self.eval_env.reset(seed=10_000 + seed)
         self.next_eval, self.last_eval, self.reported, self.evaluations = every, -1, 0, 0
@@ -422,7 +430,7 @@ class Evaluator(BaseCallback):
         probe.init_callback(self.model)
         diagnostics = probe.measure()
         self.excluded_seconds += time.perf_counter() - begin
-        train_return = training_return(self.model)
+        train_return = training_return(self.model) if self.training_returns else None
         if train_return is not None:  # what a choice between configurations may read: not the eval episodes
             diagnostics["train_return_last10"] = train_return
         self.evaluations += 1
@@ -438,8 +446,8 @@ class Evaluator(BaseCallback):
 
 
 def training_return(model, last: int = 10) -> float | None:
-    """Mean return of the learner env's last ``last`` finished training episodes (None before the first; an
-    Ape-X learner's own env never steps). Its Monitor is part of the env state a checkpoint restores."""
+    """Mean return of the learner env's last ``last`` finished training episodes (None before the first). Its
+    Monitor is part of the env state a checkpoint restores."""
     monitors = [layer for layer in env_layers(model.get_env().envs[0]) if isinstance(layer, Monitor)]
     episodes = monitors[0].get_episode_rewards()[-last:] if monitors else []
     return round(float(np.mean(episodes)), 2) if episodes else None
@@ -485,16 +493,22 @@ def run_job(config: str, seed: int, args, messages) -> None:
     Training runs in chunks of ``--checkpoint-every`` evaluation periods, with a checkpoint after each: SB3's
     ``learn(reset_num_timesteps=False)`` continues exactly where the previous chunk stopped.
     """
+    from sb3_large.apex import ApeXCollector
+
     th.set_num_threads(args.threads)
     files, settings = JobFiles(args.out, config, seed), job_settings(config, args)
     header = files.header()
-    evaluator = Evaluator(config, seed, args.env, args.eval_every, args.budget, messages, args.stop_after_evals)
+    callbacks = make_callbacks(config, args)
+    # An Ape-X learner's own env steps only in the warm-up (random actions): its episodes are no training return.
+    training_returns = not any(isinstance(c, ApeXCollector) for c in callbacks)
+    evaluator = Evaluator(
+        config, seed, args.env, args.eval_every, args.budget, messages, args.stop_after_evals, training_returns
+    )
     if header is None:
         model = make_model(config, args, seed)
     else:
         model = load_checkpoint(config, args, files, header, evaluator)
         messages.put(("info", f"{config} seed {seed}: resumed at step {model.num_timesteps}"))
-    callbacks = make_callbacks(config, args)
     period = args.eval_every * args.checkpoint_every
     while model.num_timesteps < args.budget:
         target = min(args.budget, (model.num_timesteps // period + 1) * period)
