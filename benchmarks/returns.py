@@ -6,13 +6,15 @@ Configurations (``--configs``, any subset; the first four by default):
 
 - ``sac``: stock SB3 SAC, ``MlpPolicy`` 256x2 (``--sac-width``), RL Zoo's MuJoCo hyperparameters (SB3 defaults,
   10k random steps)
-- ``crossq``: sb3-contrib CrossQ with RL Zoo's MuJoCo hyperparameters (critic width ``--crossq-width``)
+- ``crossq``: sb3-contrib CrossQ with RL Zoo's MuJoCo hyperparameters (5k random steps, critic width
+  ``--crossq-width``, RL Zoo's 2048 by default)
 - ``ota2021``: the paper's recipe (OFENet features, DenseNet actor and critics), the ``--env`` entry of
   ``hyperparams/sac_ota2021.yml``
 - ``ota2021_apex``: the same plus Ape-X actors, the entry of ``hyperparams/sac_ota2021_apex.yml``; the budget
   counts the actors' steps too
 - ``sac_large``: the package's default recipe, the entry of ``hyperparams/sac_large.yml``
-- ``densenet``: SAC with the large DenseNet actor and critics only (an ablation)
+- ``densenet``: SAC with the large DenseNet actor and critics only (an ablation; 2048x2 unless ``--width`` /
+  ``--depth``)
 - ``crossq_large``: sb3-contrib CrossQ with our bodies, the entry of ``hyperparams/crossq_large.yml``
 - ``sac_hl``, ``sac_simba_hl``: candidates for the default recipe, ``benchmarks/recipes/<name>.yml``: SAC with
   LayerNorm DenseNet bodies and categorical (HL-Gauss) critics, the second with running observation
@@ -21,103 +23,85 @@ Configurations (``--configs``, any subset; the first four by default):
   values by squared error instead of the cross-entropy
 - ``crossq_ofenet``: ``benchmarks/recipes/crossq_ofenet.yml``, CrossQ's networks and hyperparameters on the paper's
   OFENet features on every MuJoCo task (``crossq_large.yml`` uses them on HalfCheetah only)
+- ``sac_ln``: ``benchmarks/recipes/sac_ln.yml``, stock SAC at 2 gradient steps per env step on LayerNorm
+  bodies (critic wider than the actor) with RL Zoo's ``normalize`` (observations and rewards)
 
-The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks), with the
-overrides given here: ``--width``/``--depth`` of every large body (actor and critics alike, replacing the YAML's
-per-network sizes), ``--learning-starts`` (every config),
-``--pretrain`` (OFENet pretraining updates), ``--actors`` and ``--replay-ratio`` (Ape-X collector), the seed
-and a replay buffer the size of the budget. ``--compile-update`` (for GPU runs, where an uncompiled update of
-these small networks is launch-bound) compiles the gradient steps of ``sac``, ``sac_hl`` and ``sac_simba_hl``;
-``sac`` is then trained by ``sb3_large.SAC``, whose updates are SB3's SAC updates (``tests/test_learners.py``).
+The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks, and
+``normalize``: a ``VecNormalize`` around the training env, whose observation statistics the eval env reads,
+without updating them or scaling rewards, as RL Zoo's eval env does). Only what the command line gives
+overrides them: ``--width``/``--depth`` (every large body, replacing the YAML's shared and per-network sizes),
+``--actor-width``/``--critic-width`` (one network each), ``--learning-starts`` (every config; by default each
+YAML's own and RL Zoo's for the built-in ones), ``--pretrain`` (OFENet pretraining updates), ``--actors`` and
+``--replay-ratio`` (Ape-X collector); the seed and a replay buffer the size of the budget are always set.
+``--compile-update`` (for GPU runs, where an uncompiled update of these small networks is launch-bound)
+compiles the gradient steps of ``sac``, ``sac_hl`` and ``sac_simba_hl``; ``sac`` is then trained by
+``sb3_large.SAC``, whose updates are SB3's SAC updates (``tests/test_learners.py``).
 
 Every (config, seed) job trains in its own process (``--workers`` at a time, ``--threads`` torch threads
 each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes of a separate eval env
 (seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
-mean_return, std_return, wall_seconds: training time, evaluation and checkpoints excluded), ``diagnostics.csv``
-(``sb3_large.diagnostics`` at every evaluation, and ``train_return_last10``, the mean of the last 10 training
-episodes, for choices that must not read the eval episodes; long format: config, seed, step, metric, value),
-``returns.png`` (mean over seeds, min-max band) and ``summary.md``; ``--replot`` rebuilds the plot and summary
-from ``returns.csv``.
+mean_return, std_return, and the job's cost so far: wall_seconds and cpu_seconds of training, evaluations and
+checkpoints excluded, CPU time of the job's process (all its threads; Ape-X actor processes are not counted),
+and gradient_steps), ``diagnostics.csv`` (``sb3_large.diagnostics`` at every evaluation, and
+``train_return_last10``, the mean of the last 10 training episodes, for choices that must not read the eval
+episodes; long format: config, seed, step, metric, value), ``returns.png`` (mean over seeds, min-max band) and
+``summary.md``; ``--replot`` rebuilds the plot and summary from ``returns.csv``.
 
 Resuming: every ``--checkpoint-every`` evaluation periods a job writes ``checkpoints/<config>_seed<seed>.ckpt``
 in ``--out`` (model with its optimizers, replay buffer, python/numpy/torch RNG states, the state of the training
-and eval envs, the evaluations so far and the training time so far; written to a temporary file, then renamed).
-Running the same command again continues every job from its checkpoint and skips finished jobs
-(``checkpoints/<config>_seed<seed>.done.json``); the CSVs are rebuilt first from the files of every job in
-``--out`` (other configurations run into the same folder keep their rows), so rows written after a job's last
-checkpoint are measured again. A resumed job gives the same evaluations as an uninterrupted
-one with the same ``--checkpoint-every``, except ``ota2021_apex``, whose actor processes restart and run
-asynchronously. Settings that would change a job (env, budget, widths, YAML entry, ...) must match the ones
-its checkpoint was written with. Checkpoints are pickles, as SB3's replay buffer files are: resume only from
-folders this script wrote.
+and eval envs with ``VecNormalize``'s statistics, the evaluations so far and the training time so far; written to
+a temporary file, then renamed). Running the same command again continues every job from its checkpoint and
+skips finished jobs (``checkpoints/<config>_seed<seed>.done.json``); the CSVs are rebuilt first from the files of
+every job in ``--out`` (other configurations run into the same folder keep their rows), so rows written after a
+job's last checkpoint are measured again. A resumed job gives the same evaluations as an uninterrupted one with
+the same ``--checkpoint-every``, except ``ota2021_apex``, whose actor processes restart and run asynchronously.
+Settings that would change a job (env, budget, widths, YAML entry, ...) must match the ones its checkpoint was
+written with. Checkpoints are pickles, as SB3's replay buffer files are: resume only from folders this script
+wrote.
 """
 
 import argparse
-import copy
-import csv
 import io
-import json
 import multiprocessing as mp
-import os
-import pickle
 import queue
-import random
-import re
-import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import gymnasium as gym
 import numpy as np
-import torch as th
-import yaml
+from checkpoints import (
+    JobFiles,
+    base_env,
+    env_layers,
+    recorded_jobs,
+    rng_state,
+    set_rng_state,
+    set_vec_env_state,
+    vec_env_state,
+)
+from configs import (
+    COMPILABLE,
+    CONFIGS,
+    DEFAULT_CONFIGS,
+    YAML_CONFIGS,
+    env_normalization,
+    make_callbacks,
+    make_env,
+    make_model,
+    model_class,
+    zoo_entry,
+)
+from reports import DIAGNOSTIC_FIELDS, RETURN_FIELDS, CsvSink, read_returns, report
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
-from tables import figure_axes, markdown_table
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, sync_envs_normalization
 from tqdm import tqdm
 
-try:
-    import mujoco
-except ImportError:  # only MuJoCo envs need it
-    mujoco = None
-
-CONFIGS = (
-    "sac",
-    "crossq",
-    "ota2021",
-    "ota2021_apex",
-    "sac_large",
-    "densenet",
-    "crossq_large",
-    "sac_hl",
-    "sac_simba_hl",
-    "sac_hl_sb3",
-    "crossq_ofenet",
-)
-DEFAULT_CONFIGS = CONFIGS[:4]
-HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
-RECIPES = Path(__file__).resolve().parent / "recipes"  # candidates for a new default, not shipped YAMLs
-# Configuration -> (RL Zoo YAML, algorithm it is run with: stock RL Zoo's ``sac`` / ``crossq``, or
-# ``sb3_large.sac``, what ``python -m sb3_large.zoo train --algo sac`` binds).
-YAML_CONFIGS = {
-    "ota2021": (HYPERPARAMS / "sac_ota2021.yml", "sac"),
-    "ota2021_apex": (HYPERPARAMS / "sac_ota2021_apex.yml", "sac"),
-    "sac_large": (HYPERPARAMS / "sac_large.yml", "sac"),
-    "crossq_large": (HYPERPARAMS / "crossq_large.yml", "crossq"),
-    "sac_hl": (RECIPES / "sac_hl.yml", "sb3_large.sac"),
-    "sac_simba_hl": (RECIPES / "sac_simba_hl.yml", "sb3_large.sac"),
-    "sac_hl_sb3": (RECIPES / "sac_hl.yml", "sac"),
-    "crossq_ofenet": (RECIPES / "crossq_ofenet.yml", "crossq"),
-}
-# RL Zoo keys that wrap or build the env: this script builds one plain env per job.
-ENV_KEYS = ("normalize", "n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")
-RETURN_FIELDS = ("config", "seed", "step", "mean_return", "std_return", "wall_seconds")
-DIAGNOSTIC_FIELDS = ("config", "seed", "step", "metric", "value")
 # Arguments that change what a job computes: a checkpoint resumes only under the same values.
 JOB_SETTINGS = (
     "env",
@@ -126,6 +110,8 @@ JOB_SETTINGS = (
     "learning_starts",
     "width",
     "depth",
+    "actor_width",
+    "critic_width",
     "pretrain",
     "actors",
     "replay_ratio",
@@ -133,24 +119,6 @@ JOB_SETTINGS = (
     "sac_width",
     "compile_update",
 )
-# Settings added since checkpoints were first written, with the value those checkpoints ran with.
-SETTINGS_BEFORE = {"sac_width": 256, "compile_update": False}
-# Configurations --compile-update can compile: those sb3_large.SAC trains (``sac`` then trains with it too).
-COMPILABLE = ("sac", "sac_hl", "sac_simba_hl")
-
-
-def zoo_entry(config: str, env_id: str) -> dict:
-    """The ``env_id`` entry of a configuration's RL Zoo YAML (anchors resolved)."""
-    path = YAML_CONFIGS[config][0]
-    entries = yaml.safe_load(path.read_text())
-    if env_id not in entries:
-        envs = sorted(k for k, v in entries.items() if isinstance(v, dict) and "policy" in v)  # not the anchors
-        raise ValueError(f"--env: {path.name} has no entry {env_id!r}; it has {', '.join(envs)}")
-    entry = entries[env_id]
-    unsupported = sorted(set(entry) & set(ENV_KEYS))
-    if unsupported:
-        raise ValueError(f"{path.name}: {env_id}.{unsupported[0]} is not supported by returns.py")
-    return entry
 
 
 def job_settings(config: str, args) -> dict:
@@ -161,189 +129,34 @@ def job_settings(config: str, args) -> dict:
     return settings
 
 
-def zoo_callbacks(config: str, args) -> list[BaseCallback]:
-    """The callbacks of a YAML configuration's entry (Ape-X options overridden), as RL Zoo builds them."""
-    from rl_zoo3.utils import get_callback_list
+class TrainClock:
+    """Wall and CPU seconds spent training, bookkeeping (evaluations, checkpoints) left out; a resumed job's clock
+    continues from the checkpoint's readings. CPU time is the process's, all its threads together."""
 
-    specs = []
-    for item in zoo_entry(config, args.env).get("callback") or []:
-        name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
-        if name.endswith(".ApeXCollector"):
-            overrides = dict(n_actors=args.actors, replay_ratio=args.replay_ratio)
-            kwargs = {**kwargs, **{k: v for k, v in overrides.items() if v is not None}}
-        specs.append({name: kwargs})
-    return get_callback_list({"callback": specs})
+    def __init__(self, wall: float = 0.0, cpu: float = 0.0):
+        self.wall_start, self.cpu_start = time.perf_counter() - wall, time.process_time() - cpu
 
+    def read(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall_start, time.process_time() - self.cpu_start
 
-def zoo_model(config: str, args, common: dict):
-    """A YAML configuration's model as stock RL Zoo builds it, with this script's overrides."""
-    from rl_zoo3.utils import get_class_by_name
-
-    entry = dict(zoo_entry(config, args.env))
-    policy = entry.pop("policy")
-    # --width / --depth size every body: they replace the YAML's shared and per-network values.
-    policy_kwargs = dict(entry.pop("policy_kwargs", {}), width=args.width, depth=args.depth)
-    for network in ("actor_net", "critic_net"):
-        if policy_kwargs.get(network):
-            policy_kwargs[network] = {k: v for k, v in policy_kwargs[network].items() if k not in ("width", "depth")}
-    if "ofenet_kwargs" in policy_kwargs and args.pretrain is not None:
-        policy_kwargs["ofenet_kwargs"] = {**policy_kwargs["ofenet_kwargs"], "pretrain_steps": args.pretrain}
-    for key in ("n_timesteps", "callback"):
-        entry.pop(key, None)
-    policy_class = get_class_by_name(policy) if "." in policy else policy
-    return model_class(config, args)(policy_class, args.env, policy_kwargs=policy_kwargs, **{**entry, **common})
+    @contextmanager
+    def excluded(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall_start += time.perf_counter() - wall
+            self.cpu_start += time.process_time() - cpu
 
 
-def make_model(config: str, args, seed: int):
-    """A new model for one configuration."""
-    from sb3_contrib import CrossQ
-    from stable_baselines3 import SAC
-
-    import sb3_large  # noqa: F401  (policy aliases; imported in the worker process)
-
-    common = dict(learning_starts=args.learning_starts, seed=seed, buffer_size=max(args.budget, 1000))
-    if args.compile_update:
-        common["compile"] = "update"
-    if config == "sac":
-        net_arch = [args.sac_width] * 2
-        return model_class(config, args)("MlpPolicy", args.env, policy_kwargs=dict(net_arch=net_arch), **common)
-    if config in YAML_CONFIGS:
-        return zoo_model(config, args, common)
-    if config == "densenet":
-        large = dict(arch="densenet", width=args.width, depth=args.depth)
-        return SAC("LargeMlpPolicy", args.env, policy_kwargs=large, **common)
-    if config == "crossq":
-        net_arch = dict(pi=[256, 256], qf=[args.crossq_width] * 2)
-        return CrossQ(
-            "MlpPolicy", args.env, learning_rate=1e-3, policy_delay=3, policy_kwargs=dict(net_arch=net_arch), **common
-        )
-    raise ValueError(f"configs: unknown configuration {config!r}; allowed: {', '.join(CONFIGS)}")
-
-
-def make_callbacks(config: str, args) -> list[BaseCallback]:
-    """A configuration's extra callbacks, new for every process (they derive their state from the model)."""
-    return zoo_callbacks(config, args) if config in YAML_CONFIGS else []
-
-
-def model_class(config: str, args):
-    """The algorithm class a configuration trains with: stock RL Zoo's for the YAML configurations; with
-    ``--compile-update``, ``sb3_large.SAC`` for ``sac`` (SB3's SAC updates, compiled)."""
-    from sb3_contrib import CrossQ
-    from stable_baselines3 import SAC
-
-    import sb3_large
-
-    algo = YAML_CONFIGS[config][1] if config in YAML_CONFIGS else config
-    if args.compile_update and config == "sac":
-        algo = "sb3_large.sac"
-    return {"crossq": CrossQ, "sb3_large.sac": sb3_large.SAC}.get(algo, SAC)
-
-
-# -- the state a checkpoint carries besides SB3's own save ---------------------------------------------------
-def rng_state() -> dict:
-    state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=th.get_rng_state())
-    if th.cuda.is_available():
-        state["cuda"] = th.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    th.set_rng_state(state["torch"])
-    if "cuda" in state:
-        th.cuda.set_rng_state_all(state["cuda"])
-
-
-def env_layers(env: gym.Env) -> list[gym.Env]:
-    layers = [env]
-    while isinstance(layers[-1], gym.Wrapper):
-        layers.append(layers[-1].env)
-    return layers
-
-
-# Not state: the wrapped env, and MuJoCo's model, data and renderer (the data's state is saved with mj_getState).
-NOT_ENV_STATE = ("env", "model", "data", "mujoco_renderer")
-
-
-def env_state(env: gym.Env) -> list[dict]:
-    """What an env and each of its wrappers carry from one step to the next (RNG, counters, simulator state).
-
-    Gymnasium's MuJoCo envs pickle as their constructor arguments (``EzPickle``), so a pickled env would start
-    afresh: each layer's attributes are saved instead, and MuJoCo's full integration state through
-    ``mj_getState``, which restores the simulation bit for bit.
-    """
-    states = []
-    for layer in env_layers(env):
-        state = copy.deepcopy({k: v for k, v in vars(layer).items() if k not in NOT_ENV_STATE})  # a snapshot
-        if mujoco is not None and isinstance(getattr(layer, "data", None), mujoco.MjData):
-            physics = np.empty(mujoco.mj_stateSize(layer.model, mujoco.mjtState.mjSTATE_INTEGRATION))
-            mujoco.mj_getState(layer.model, layer.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
-            state["mujoco_state"] = physics
-        states.append(state)
-    return states
-
-
-def set_env_state(env: gym.Env, states: list[dict]) -> None:
-    layers = env_layers(env)
-    if len(layers) != len(states):
-        raise ValueError(f"checkpoint: the env has {len(layers)} layers, the saved state {len(states)}")
-    for layer, state in zip(layers, states, strict=True):
-        state = dict(state)
-        physics = state.pop("mujoco_state", None)
-        vars(layer).update(state)
-        if physics is not None:
-            mujoco.mj_setState(layer.model, layer.data, physics, mujoco.mjtState.mjSTATE_INTEGRATION)
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file through a temporary one and a rename, so a kill leaves the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-JOB_FILE = re.compile(r"^(?P<config>.+)_seed(?P<seed>\d+)\.(ckpt|done\.json)$")
-
-
-class JobFiles:
-    """A job's checkpoint (a small header, then the payload, pickled one after the other) and its done marker."""
-
-    def __init__(self, out: Path, config: str, seed: int):
-        folder = out / "checkpoints"
-        self.checkpoint = folder / f"{config}_seed{seed}.ckpt"
-        self.done = folder / f"{config}_seed{seed}.done.json"
-
-    def header(self) -> dict | None:
-        """The finished job's record, else the checkpoint's header (without its payload), else None."""
-        if self.done.exists():
-            return dict(json.loads(self.done.read_text()), finished=True)
-        if self.checkpoint.exists():
-            with self.checkpoint.open("rb") as handle:
-                return dict(pickle.load(handle), finished=False)
-        return None
-
-    def payload(self) -> dict:
-        with self.checkpoint.open("rb") as handle:
-            pickle.load(handle)
-            return pickle.load(handle)
-
-    def save(self, header: dict, payload: dict) -> None:
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-
-        def write(handle: BinaryIO) -> None:
-            pickle.dump(header, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-
-        write_atomic(self.checkpoint, write)
-
-    def finish(self, record: dict) -> None:
-        self.done.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.done, lambda handle: handle.write(json.dumps(record).encode()))
-        self.checkpoint.unlink(missing_ok=True)
+def make_eval_env(env_id: str, seed: int, normalized: bool) -> VecEnv:
+    """The separate eval env of a job, seeded ``10000 + seed``; for a normalizing configuration it reads the
+    training env's observation statistics (synced before each evaluation) and neither updates them nor scales
+    rewards, as RL Zoo's eval env."""
+    env = Monitor(gym.make(env_id))
+    env.reset(seed=10_000 + seed)
+    vec_env: VecEnv = DummyVecEnv([lambda: env])
+    return VecNormalize(vec_env, training=False, norm_reward=False) if normalized else vec_env
 
 
 class Evaluator(BaseCallback):
@@ -359,7 +172,7 @@ class Evaluator(BaseCallback):
         self,
         config: str,
         seed: int,
-        env_id: str,
+        eval_env: VecEnv,
         every: int,
         budget: int,
         messages,
@@ -369,35 +182,29 @@ class Evaluator(BaseCallback):
         super().__init__()
         self.config, self.seed, self.every, self.budget = config, seed, every, budget
         self.messages, self.stop_after, self.training_returns = messages, stop_after, training_returns
-        self.eval_env = Monitor(gym.make(env_id))
-        self.eval_env.reset(seed=10_000 + seed)
+        self.eval_env = eval_env
         self.next_eval, self.last_eval, self.reported, self.evaluations = every, -1, 0, 0
         self.returns: list[dict] = []
         self.diagnostics: list[dict] = []
         self.stopped = False
-        self.start, self.excluded_seconds = time.perf_counter(), 0.0
-
-    def train_seconds(self) -> float:
-        return time.perf_counter() - self.start - self.excluded_seconds
+        self.clock = TrainClock()
 
     def state(self) -> dict:
+        wall, cpu = self.clock.read()
         return dict(
             next_eval=self.next_eval,
             last_eval=self.last_eval,
-            train_seconds=self.train_seconds(),
-            eval_env=env_state(self.eval_env),
+            train_seconds=wall,
+            cpu_seconds=cpu,
+            eval_env=vec_env_state(self.eval_env),
         )
 
     def restore(self, state: dict, step: int, returns: list[dict], diagnostics: list[dict]) -> None:
         """Continue from a checkpoint written at env step ``step``."""
         self.next_eval, self.last_eval, self.reported = state["next_eval"], state["last_eval"], step
-        self.start, self.excluded_seconds = time.perf_counter() - state["train_seconds"], 0.0
+        self.clock = TrainClock(state["train_seconds"], state["cpu_seconds"])
         self.returns, self.diagnostics = list(returns), list(diagnostics)
-        set_env_state(self.eval_env, state["eval_env"])
-
-    def exclude(self, seconds: float) -> None:
-        """Leave bookkeeping (checkpoints) out of the training time."""
-        self.excluded_seconds += seconds
+        set_vec_env_state(self.eval_env, state["eval_env"])
 
     def _on_step(self) -> bool:
         if self.num_timesteps - self.reported >= 500:
@@ -421,23 +228,25 @@ class Evaluator(BaseCallback):
     def evaluate(self) -> None:
         from sb3_large.diagnostics import RepresentationDiagnostics
 
-        wall = self.train_seconds()
-        begin = time.perf_counter()
-        mean, std = evaluate_policy(self.model, self.eval_env, n_eval_episodes=10, deterministic=True)
-        # A fresh instance per measurement: its replay-batch sampler starts from its seed each time, so the
-        # measurement depends on nothing a checkpoint would have to carry.
-        probe = RepresentationDiagnostics(every=self.every, batch_size=1024)
-        probe.init_callback(self.model)
-        diagnostics = probe.measure()
-        self.excluded_seconds += time.perf_counter() - begin
-        train_return = training_return(self.model) if self.training_returns else None
+        wall, cpu = self.clock.read()
+        with self.clock.excluded():
+            train_env = self.model.get_env()
+            if isinstance(self.eval_env, VecNormalize):
+                sync_envs_normalization(train_env, self.eval_env)
+            mean, std = evaluate_policy(self.model, self.eval_env, n_eval_episodes=10, deterministic=True)
+            # A fresh instance per measurement: its replay-batch sampler starts from its seed each time, so the
+            # measurement depends on nothing a checkpoint would have to carry.
+            probe = RepresentationDiagnostics(every=self.every, batch_size=1024)
+            probe.init_callback(self.model)
+            diagnostics = probe.measure()
+        train_return = training_return(train_env) if self.training_returns else None
         if train_return is not None:  # what a choice between configurations may read: not the eval episodes
             diagnostics["train_return_last10"] = train_return
         self.evaluations += 1
         self.last_eval = step = self.model.num_timesteps
         where = dict(config=self.config, seed=self.seed, step=step)
         row = dict(where, mean_return=round(float(mean), 2), std_return=round(float(std), 2))
-        row["wall_seconds"] = round(wall, 1)
+        row.update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), gradient_steps=self.model._n_updates)
         self.returns.append(row)
         self.messages.put(("return", row))
         for metric, value in diagnostics.items():  # long format: configs measure different networks
@@ -445,32 +254,32 @@ class Evaluator(BaseCallback):
             self.messages.put(("diagnostics", self.diagnostics[-1]))
 
 
-def training_return(model, last: int = 10) -> float | None:
-    """Mean return of the learner env's last ``last`` finished training episodes (None before the first). Its
-    Monitor is part of the env state a checkpoint restores."""
-    monitors = [layer for layer in env_layers(model.get_env().envs[0]) if isinstance(layer, Monitor)]
+def training_return(env: VecEnv, last: int = 10) -> float | None:
+    """Mean return of the training env's last ``last`` finished episodes (None before the first), as its Monitor
+    recorded them: raw rewards, also under ``VecNormalize``. The Monitor is part of the env state a checkpoint
+    restores."""
+    monitors = [layer for layer in env_layers(base_env(env)) if isinstance(layer, Monitor)]
     episodes = monitors[0].get_episode_rewards()[-last:] if monitors else []
     return round(float(np.mean(episodes)), 2) if episodes else None
 
 
 def save_checkpoint(files: JobFiles, settings: dict, model, evaluator: Evaluator) -> None:
-    begin = time.perf_counter()
-    model_bytes, buffer_bytes = io.BytesIO(), io.BytesIO()
-    model.save(model_bytes)
-    model.save_replay_buffer(buffer_bytes)
-    header = dict(
-        settings=settings, step=model.num_timesteps, returns=evaluator.returns, diagnostics=evaluator.diagnostics
-    )
-    payload = dict(
-        model=model_bytes.getvalue(),
-        replay_buffer=buffer_bytes.getvalue(),
-        rng=rng_state(),
-        action_space_rng=model.action_space.np_random.bit_generator.state,
-        train_env=env_state(model.get_env().envs[0]),
-        evaluator=evaluator.state(),
-    )
-    files.save(header, payload)
-    evaluator.exclude(time.perf_counter() - begin)
+    with evaluator.clock.excluded():
+        model_bytes, buffer_bytes = io.BytesIO(), io.BytesIO()
+        model.save(model_bytes)
+        model.save_replay_buffer(buffer_bytes)
+        header = dict(
+            settings=settings, step=model.num_timesteps, returns=evaluator.returns, diagnostics=evaluator.diagnostics
+        )
+        payload = dict(
+            model=model_bytes.getvalue(),
+            replay_buffer=buffer_bytes.getvalue(),
+            rng=rng_state(),
+            action_space_rng=model.action_space.np_random.bit_generator.state,
+            train_env=vec_env_state(model.get_env()),
+            evaluator=evaluator.state(),
+        )
+        files.save(header, payload)
 
 
 def load_checkpoint(config: str, args, files: JobFiles, header: dict, evaluator: Evaluator):
@@ -479,8 +288,8 @@ def load_checkpoint(config: str, args, files: JobFiles, header: dict, evaluator:
     # No env at load: SB3 would reseed it (set_random_seed in _setup_model) and drop the last observation.
     model = model_class(config, args).load(io.BytesIO(payload["model"]))
     model.load_replay_buffer(io.BytesIO(payload["replay_buffer"]))
-    model.set_env(gym.make(args.env), force_reset=False)  # wrapped in Monitor + DummyVecEnv, as at creation
-    set_env_state(model.get_env().envs[0], payload["train_env"])
+    model.set_env(make_env(config, args.env), force_reset=False)
+    set_vec_env_state(model.get_env(), payload["train_env"])
     model.action_space.np_random.bit_generator.state = payload["action_space_rng"]
     evaluator.restore(payload["evaluator"], model.num_timesteps, header["returns"], header["diagnostics"])
     set_rng_state(payload["rng"])
@@ -493,6 +302,8 @@ def run_job(config: str, seed: int, args, messages) -> None:
     Training runs in chunks of ``--checkpoint-every`` evaluation periods, with a checkpoint after each: SB3's
     ``learn(reset_num_timesteps=False)`` continues exactly where the previous chunk stopped.
     """
+    import torch as th
+
     from sb3_large.apex import ApeXCollector
 
     th.set_num_threads(args.threads)
@@ -501,11 +312,12 @@ def run_job(config: str, seed: int, args, messages) -> None:
     callbacks = make_callbacks(config, args)
     # An Ape-X learner's own env steps only in the warm-up (random actions): its episodes are no training return.
     training_returns = not any(isinstance(c, ApeXCollector) for c in callbacks)
+    eval_env = make_eval_env(args.env, seed, normalized=env_normalization(config, args.env) is not None)
     evaluator = Evaluator(
-        config, seed, args.env, args.eval_every, args.budget, messages, args.stop_after_evals, training_returns
+        config, seed, eval_env, args.eval_every, args.budget, messages, args.stop_after_evals, training_returns
     )
     if header is None:
-        model = make_model(config, args, seed)
+        model = make_model(config, args, seed, make_env(config, args.env))
     else:
         model = load_checkpoint(config, args, files, header, evaluator)
         messages.put(("info", f"{config} seed {seed}: resumed at step {model.num_timesteps}"))
@@ -522,91 +334,6 @@ def run_job(config: str, seed: int, args, messages) -> None:
     files.finish(dict(settings=settings, returns=evaluator.returns, diagnostics=evaluator.diagnostics))
 
 
-class CsvSink:
-    """A CSV file of dict rows with the given fields: rewritten from known rows at start, then appended to."""
-
-    def __init__(self, path: Path, fields: tuple[str, ...], rows: list[dict]):
-        self.path, self.fields = path, fields
-
-        def write(handle: BinaryIO) -> None:
-            text = io.StringIO()
-            writer = csv.DictWriter(text, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-            handle.write(text.getvalue().encode())
-
-        write_atomic(path, write)
-
-    def write(self, row: dict) -> None:
-        with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=self.fields).writerow(row)
-
-
-def by_config(rows: list[dict]) -> dict[str, dict[int, list[dict]]]:
-    grouped: dict[str, dict[int, list[dict]]] = {}
-    for row in rows:
-        grouped.setdefault(row["config"], {}).setdefault(row["seed"], []).append(row)
-    for seeds in grouped.values():
-        for curve in seeds.values():
-            curve.sort(key=lambda r: r["step"])
-    return grouped
-
-
-def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dict]]]:
-    """Per config, the seeds whose run reached the budget (an interrupted run has no final return), in seed
-    order (the CSV's rows are in the order the jobs reported them)."""
-    runs = {}
-    for config, seeds in by_config(rows).items():
-        done = {seed: curve for seed, curve in sorted(seeds.items()) if curve[-1]["step"] >= budget}
-        if done:
-            runs[config] = done
-    return runs
-
-
-def plot(rows: list[dict], path: Path, title: str, budget: int) -> None:
-    ylabel = "mean return (10 deterministic episodes)"
-    with figure_axes(path, title, "environment steps", ylabel) as ax:
-        for config, seeds in complete_runs(rows, budget).items():
-            # Ape-X actors overshoot eval points by a chunk: align each seed's k-th evaluation.
-            n = min(len(curve) for curve in seeds.values())
-            values = [[curve[k]["mean_return"] for curve in seeds.values()] for k in range(n)]
-            xs = [statistics.mean(curve[k]["step"] for curve in seeds.values()) for k in range(n)]
-            ax.plot(xs, [statistics.mean(v) for v in values], label=f"{config} ({len(seeds)} seeds)")
-            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], alpha=0.2)
-
-
-def summary(rows: list[dict], args) -> str:
-    """Markdown table: final return over the seeds that reached the budget (mean +/- std), mean of the last 3
-    evaluations, ratio to ``sac``; the configs of ``--configs`` first, then any other in the rows."""
-    finals: dict[str, dict[str, float]] = {}
-    for config, seeds in complete_runs(rows, args.budget).items():
-        last = [curve[-1]["mean_return"] for curve in seeds.values()]
-        tail = [statistics.mean(r["mean_return"] for r in curve[-3:]) for curve in seeds.values()]
-        wall = [curve[-1]["wall_seconds"] for curve in seeds.values()]
-        finals[config] = dict(
-            mean=statistics.mean(last),
-            std=statistics.pstdev(last),
-            tail=statistics.mean(tail),
-            wall=statistics.mean(wall),
-            seeds=len(last),
-            per_seed=", ".join(f"{v:.0f}" for v in last),
-        )
-    base = finals.get("sac", {}).get("mean")
-    title = (
-        f"{args.env}, {args.budget} steps, seeds {args.seed_offset}..{args.seed_offset + args.seeds - 1}, "
-        f"large width {args.width}x{args.depth}, CrossQ critic {args.crossq_width}x2"
-    )
-    headers = ["config", "final return (mean +/- std over seeds)", "per seed", "last 3 evals", "vs sac", "train wall s"]
-    order = [c for c in args.configs if c in finals] + sorted(set(finals) - set(args.configs))
-    rows = []
-    for config in order:
-        f = finals[config]
-        ratio = f"{f['mean'] / base:.2f}x" if base and base > 0 else "-"
-        mean = f"{f['mean']:.1f} +/- {f['std']:.1f}"
-        rows.append([config, mean, f["per_seed"], f"{f['tail']:.1f}", ratio, f"{f['wall']:.0f}"])
-    return f"{title}\n\n{markdown_table(headers, rows)}\n"
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="Hopper-v4")
@@ -619,9 +346,13 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--checkpoint-every", type=int, default=2, help="evaluation periods between checkpoints")
-    parser.add_argument("--learning-starts", type=int, default=10_000, help="random steps (every config)")
-    parser.add_argument("--width", type=int, default=2048, help="large body width")
-    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument(
+        "--learning-starts", type=int, default=None, help="random steps of every config (default: each one's own)"
+    )
+    parser.add_argument("--width", type=int, default=None, help="width of every large body (default: the YAML's)")
+    parser.add_argument("--depth", type=int, default=None, help="depth of every large body (default: the YAML's)")
+    parser.add_argument("--actor-width", type=int, default=None, help="large actor's width (default: the YAML's)")
+    parser.add_argument("--critic-width", type=int, default=None, help="large critics' width (default: the YAML's)")
     parser.add_argument("--pretrain", type=int, default=None, help="OFENet pretraining updates (default: YAML's)")
     parser.add_argument("--actors", type=int, default=None, help="Ape-X actors (default: the YAML's)")
     parser.add_argument(
@@ -650,40 +381,17 @@ def parse_args(argv=None):
     stock = [c for c in args.configs if c not in COMPILABLE]
     if args.compile_update and stock and not args.replot:
         parser.error(f"--compile-update: {stock[0]} trains with a stock class; allowed: {', '.join(COMPILABLE)}")
-    positive = (
-        "budget",
-        "seeds",
-        "eval_every",
-        "checkpoint_every",
-        "width",
-        "depth",
-        "crossq_width",
-        "sac_width",
-        "workers",
-    )
-    optional = ("actors", "stop_after_evals", "replay_ratio")
-    for name in (*positive, "threads", *optional):
+    positive = ("budget", "seeds", "eval_every", "checkpoint_every", "crossq_width", "sac_width", "workers", "threads")
+    optional = ("width", "depth", "actor_width", "critic_width", "actors", "stop_after_evals", "replay_ratio")
+    for name in (*positive, *optional):
         value = getattr(args, name)
         if value is not None and value <= 0:
             parser.error(f"--{name.replace('_', '-')}: must be positive, got {value}")
-    if args.pretrain is not None and args.pretrain < 0:
-        parser.error(f"--pretrain: must be >= 0, got {args.pretrain}")
+    for name in ("pretrain", "learning_starts"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            parser.error(f"--{name.replace('_', '-')}: must be >= 0, got {value}")
     return args
-
-
-def read_returns(path: Path) -> list[dict]:
-    rows = list(csv.DictReader(path.open()))
-    for row in rows:
-        row.update(seed=int(row["seed"]), step=int(row["step"]))
-        row.update({k: float(row[k]) for k in ("mean_return", "std_return", "wall_seconds")})
-    return rows
-
-
-def report(rows: list[dict], args) -> None:
-    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps", args.budget)
-    text = summary(rows, args)
-    (args.out / "summary.md").write_text(text)
-    print(text)
 
 
 def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]:
@@ -697,7 +405,7 @@ def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]
         header = JobFiles(args.out, config, seed).header()
         if header is None:
             continue
-        saved = {**SETTINGS_BEFORE, **header["settings"]}
+        saved = header["settings"]
         changed = [k for k in settings if saved.get(k) != settings[k]]
         if changed:
             raise SystemExit(
@@ -706,17 +414,6 @@ def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]
             )
         known[config, seed] = header
     return known
-
-
-def recorded_jobs(out: Path) -> dict[tuple[str, int], dict]:
-    """Every job recorded in ``out`` (finished or checkpointed), this run's configurations or not."""
-    recorded = {}
-    for path in sorted((out / "checkpoints").glob("*_seed*")):
-        match = JOB_FILE.match(path.name)
-        if match:
-            config, seed = match["config"], int(match["seed"])
-            recorded[config, seed] = JobFiles(out, config, seed).header()
-    return recorded
 
 
 def main(argv=None) -> None:
@@ -729,7 +426,7 @@ def main(argv=None) -> None:
     known = known_jobs(jobs, args)
     # The CSVs are rebuilt from every job recorded in the folder: runs of other configurations into the same
     # --out keep their rows.
-    recorded = recorded_jobs(args.out)  # this run's jobs among them (known_jobs read the same files)
+    recorded = recorded_jobs(args.out)
     rows = [row for header in recorded.values() for row in header["returns"]]
     returns_csv = CsvSink(args.out / "returns.csv", RETURN_FIELDS, rows)
     diagnostics = [row for header in recorded.values() for row in header["diagnostics"]]
@@ -758,7 +455,8 @@ def main(argv=None) -> None:
                     returns_csv.write(payload)
                     bar.write(
                         f"{payload['config']} seed {payload['seed']} step {payload['step']}: "
-                        f"{payload['mean_return']:.1f} +/- {payload['std_return']:.1f}"
+                        f"{payload['mean_return']:.1f} +/- {payload['std_return']:.1f} "
+                        f"({payload['cpu_seconds']:.0f} CPU s, {payload['gradient_steps']} gradient steps)"
                     )
                 else:
                     diagnostics_csv.write(payload)

@@ -19,7 +19,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from returns import complete_runs, read_returns
+from reports import complete_runs, read_returns
 from tables import figure_axes, markdown_table
 
 

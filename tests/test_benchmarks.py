@@ -10,6 +10,7 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 import yaml
 
 from .conftest import ROOT, run_python
@@ -54,7 +55,13 @@ def test_returns_smoke(tmp_path):
     args += ["--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
     out = run_python(args, cwd=tmp_path).stdout
     rows = list(csv.DictReader((out_dir / "returns.csv").open()))
-    assert set(rows[0]) == {"config", "seed", "step", "mean_return", "std_return", "wall_seconds"}
+    assert set(rows[0]) == {
+        *("config", "seed", "step", "mean_return", "std_return"),
+        *("wall_seconds", "cpu_seconds", "gradient_steps"),
+    }
+    # Costs: nothing trained before the 500 random steps, then one gradient step per env step (Ape-X aside).
+    sac = [r for r in rows if r["config"] == "sac"]
+    assert [int(r["gradient_steps"]) for r in sac] == [499, 1500] and float(sac[-1]["cpu_seconds"]) > 0
     assert {r["config"] for r in rows} == set(configs)
     for config in configs:
         steps = [int(r["step"]) for r in rows if r["config"] == config]
@@ -77,9 +84,10 @@ def test_returns_smoke(tmp_path):
     assert finished == {f"{c}_seed0.done.json" for c in configs}
 
 
-def load_returns_module(monkeypatch):
-    monkeypatch.syspath_prepend(str(RETURNS.parent))  # as when run as a script: its folder's tables.py imports
-    spec = importlib.util.spec_from_file_location("returns_benchmark", RETURNS)
+def load_benchmark_module(monkeypatch, name: str):
+    """A module of ``benchmarks/`` imported as its scripts import it (their folder first on the path)."""
+    monkeypatch.syspath_prepend(str(RETURNS.parent))
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", RETURNS.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -87,13 +95,13 @@ def load_returns_module(monkeypatch):
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v4"])
 def test_env_state_restores_the_episode_exactly(env_id, monkeypatch):
-    returns = load_returns_module(monkeypatch)
+    checkpoints = load_benchmark_module(monkeypatch, "checkpoints")
     env = gym.make(env_id)
     env.reset(seed=3)
     rng = np.random.default_rng(0)
     for _ in range(20):
         env.step(env.action_space.sample())
-    state = returns.env_state(env)
+    state = checkpoints.env_state(env)
     actions = [rng.uniform(env.action_space.low, env.action_space.high) for _ in range(1200)]
 
     def rollout(env) -> list:
@@ -109,7 +117,7 @@ def test_env_state_restores_the_episode_exactly(env_id, monkeypatch):
     expected = rollout(env)
     restored = gym.make(env_id)
     restored.reset(seed=99)  # another seed, another episode: the state must overwrite all of it
-    returns.set_env_state(restored, state)
+    checkpoints.set_env_state(restored, state)
     got = rollout(restored)
     assert len(got) == len(expected) and any(isinstance(item, np.ndarray) for item in expected)  # a reset happened
     for a, b in zip(got, expected, strict=True):
@@ -171,7 +179,8 @@ def test_configs_run_one_after_another_share_the_folder(tmp_path):
 
 
 def test_summary_lists_finished_seeds_in_seed_order(monkeypatch):
-    returns = load_returns_module(monkeypatch)
+    returns = load_benchmark_module(monkeypatch, "returns")
+    reports = load_benchmark_module(monkeypatch, "reports")
     args = returns.parse_args(["--budget", "100", "--configs", "sac", "--seeds", "3"])
 
     def row(seed, step, value):
@@ -179,7 +188,7 @@ def test_summary_lists_finished_seeds_in_seed_order(monkeypatch):
 
     # Seed 2 reported first, seed 1 never reached the budget.
     rows = [row(2, 100, 30.0), row(0, 50, 5.0), row(1, 50, 7.0), row(0, 100, 10.0)]
-    assert "| sac | 20.0 +/- 10.0 | 10, 30 |" in returns.summary(rows, args)
+    assert "| sac | 20.0 +/- 10.0 | 10, 30 |" in reports.summary(rows, args)
 
 
 def test_returns_compile_update(tmp_path, monkeypatch, capsys):
@@ -195,8 +204,9 @@ def test_returns_compile_update(tmp_path, monkeypatch, capsys):
     assert steps == [("sac", 200), ("sac", 400), ("sac_hl", 200), ("sac_hl", 400)]
     record = json.loads((tmp_path / "checkpoints" / "sac_seed0.done.json").read_text())
     assert record["settings"]["compile_update"] is True
-    returns = load_returns_module(monkeypatch)
-    assert returns.model_class("sac", returns.parse_args(["--compile-update", "--configs", "sac"])).__module__ == (
+    returns = load_benchmark_module(monkeypatch, "returns")
+    configs = load_benchmark_module(monkeypatch, "configs")
+    assert configs.model_class("sac", returns.parse_args(["--compile-update", "--configs", "sac"])).__module__ == (
         "sb3_large.learners.sac"
     )
     with pytest.raises(SystemExit):
@@ -220,6 +230,80 @@ def test_returns_refuses_checkpoints_of_other_settings(tmp_path):
     )
     assert proc.returncode != 0
     assert "crossq seed 0 was started with budget=600, this run has 900" in proc.stderr
+
+
+def test_a_yamls_own_settings_reach_the_model(monkeypatch):
+    """Without overrides a job trains what its YAML entry says (warm-up, VecNormalize, per-network widths,
+    gradient steps, entropy settings); each command-line size overrides only what it names."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    returns = load_benchmark_module(monkeypatch, "returns")
+    configs = load_benchmark_module(monkeypatch, "configs")
+
+    def build(*argv):
+        args = returns.parse_args(["--env", "Pendulum-v1", "--configs", "sac_ln", "--budget", "1000", *argv])
+        return configs.make_model("sac_ln", args, 0, configs.make_env("sac_ln", args.env))
+
+    def widths(model):
+        actor = [m.out_features for m in model.actor.latent_pi.modules() if isinstance(m, th.nn.Linear)]
+        critic = [m.out_features for m in model.critic.qf0.modules() if isinstance(m, th.nn.Linear)]
+        return actor[0], critic[0]
+
+    entry = yaml.safe_load((ROOT / "benchmarks" / "recipes" / "sac_ln.yml").read_text())["Pendulum-v1"]
+    model = build()
+    assert model.learning_starts == entry["learning_starts"] == 300
+    assert isinstance(model.get_env(), VecNormalize) and model.get_env().norm_reward and model.get_env().norm_obs
+    assert widths(model) == (
+        entry["policy_kwargs"]["actor_net"]["width"],
+        entry["policy_kwargs"]["critic_net"]["width"],
+    )
+    assert model.gradient_steps == 2 and model.target_entropy == -0.5
+    assert th.exp(model.log_ent_coef).item() == pytest.approx(0.01)
+    assert widths(build("--critic-width", "24")) == (16, 24)
+    assert widths(build("--actor-width", "8")) == (8, 32)
+    assert widths(build("--width", "12")) == (12, 12)
+    assert build("--learning-starts", "100").learning_starts == 100
+    # Built-in configurations take RL Zoo's warm-up of their algorithm, and no normalization.
+    for config, warm_up in (("sac", 10_000), ("crossq", 5_000)):
+        args = returns.parse_args(["--env", "Pendulum-v1", "--configs", config, "--crossq-width", "16"])
+        model = configs.make_model(config, args, 0, configs.make_env(config, args.env))
+        assert model.learning_starts == warm_up and not isinstance(model.get_env(), VecNormalize)
+
+
+@pytest.mark.parametrize(
+    "normalize, message",
+    [
+        ("dict(norm_obs=True, clip=3)", "unknown VecNormalize option 'clip'; allowed: clip_obs, clip_reward"),
+        ("__import__('os')", "is not a dict(...) of literals"),
+        (3, "expected true, false, a mapping or a dict(...) string, got 3"),
+    ],
+)
+def test_a_malformed_normalize_is_named(monkeypatch, normalize, message):
+    configs = load_benchmark_module(monkeypatch, "configs")
+    with pytest.raises(ValueError, match="x.yml: Hopper-v4.normalize: ") as error:
+        configs.normalize_kwargs({"normalize": normalize}, "x.yml: Hopper-v4.normalize")
+    assert message in str(error.value)
+    got = configs.normalize_kwargs({"normalize": "dict(norm_obs=False, norm_reward=True)", "gamma": 0.9})
+    assert got == {"norm_obs": False, "norm_reward": True, "gamma": 0.9}
+
+
+def test_returns_resumes_a_vecnormalize_job_exactly(tmp_path):
+    """A job under VecNormalize (observation and reward statistics, the discounted-return accumulator) stopped
+    and resumed gives the evaluations, diagnostics and gradient-step counts of a run never stopped."""
+    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "800", "--seeds", "1", "--configs", "sac_ln"]
+    args += ["--eval-every", "200", "--checkpoint-every", "2"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    run_python([*args, "--out", str(full)], cwd=tmp_path)
+    run_python([*args, "--out", str(cut), "--stop-after-evals", "3"], cwd=tmp_path)
+    assert (cut / "checkpoints" / "sac_ln_seed0.ckpt").exists()
+    run_python([*args, "--out", str(cut)], cwd=tmp_path)
+    costs = ("wall_seconds", "cpu_seconds")
+    for name in ("returns.csv", "diagnostics.csv"):
+        assert sorted_rows(cut / name, drop=costs) == sorted_rows(full / name, drop=costs), name
+    rows = sorted_rows(full / "returns.csv", drop=())
+    # The YAML's 300 random steps, then 2 gradient steps per env step.
+    assert [int(r["gradient_steps"]) for r in rows] == [0, 198, 598, 1000]
+    assert float(rows[-1]["cpu_seconds"]) > float(rows[0]["cpu_seconds"])
 
 
 @pytest.mark.parametrize("name", ["sac_ota2021.yml", "sac_ota2021_apex.yml"])
