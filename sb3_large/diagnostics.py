@@ -8,7 +8,7 @@
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -209,7 +209,7 @@ class RepresentationDiagnostics(BaseCallback):
         # The buffer keeps VecNormalize's raw observations; the networks read them normalized (as SB3 samples them).
         vec_normalize = self.model.get_vec_normalize_env()
         if vec_normalize is not None:
-            obs = vec_normalize.normalize_obs(obs)
+            obs = cast(np.ndarray, vec_normalize.normalize_obs(obs))  # a ReplayBuffer's: never a Dict observation
         obs_tensor, actions = buffer.to_torch(obs).float(), buffer.to_torch(buffer.actions[rows, envs]).float()
         self.latest = representation_stats(self.model.policy, obs_tensor, actions, self.srank_delta, self.dormant_tau)
         for key, value in self.latest.items():
