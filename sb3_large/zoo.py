@@ -77,14 +77,14 @@ def parse_search_space(pairs: list[str] | None, algo: str | None = None):
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
-    """Our options, and the rl_zoo3 ones we read (left in place for rl_zoo3)."""
+    """Our options, and the rl_zoo3 ones we read (left in place for rl_zoo3; its help lists them)."""
     from sb3_large.zoo_search import ALGORITHMS, SearchSpace
 
     parser = argparse.ArgumentParser(
         prog=f"python -m sb3_large.zoo {command}", description=ABOUT[command], add_help=False, allow_abbrev=False
     )
     parser.add_argument("-h", "--help", action="store_true", help="this help, then rl_zoo3's")
-    parser.add_argument("--algo", default="ppo", help="RL Zoo's algorithm name (rl_zoo3's option)")
+    parser.add_argument("--algo", default="ppo", help=argparse.SUPPRESS)  # rl_zoo3's, read here too
     if command == "train":
         parser.add_argument(
             "--search-space",
@@ -94,8 +94,8 @@ def _parser(command: str) -> argparse.ArgumentParser:
             f"'widths:[64,512]' 'ofenet:[true]'; keys: {', '.join(SearchSpace.__dataclass_fields__)} "
             "(README: 'Hyperparameter search over the large-network knobs')",
         )
-        parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help="(rl_zoo3's)")
-        parser.add_argument("-tb", "--tensorboard-log", default="", help="(rl_zoo3's) needs tensorboard")
+        parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("-tb", "--tensorboard-log", default="", help=argparse.SUPPRESS)
     return parser
 
 
@@ -143,7 +143,10 @@ def _run_rl_zoo3(command: str, args: list[str]) -> None:
 
     saved, sys.argv = sys.argv, [f"rl_zoo3.{command}", *args]
     try:
-        train() if command == "train" else enjoy()
+        if command == "train":
+            train()
+        else:
+            enjoy()
     finally:
         sys.argv = saved
 
@@ -153,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(
             f"usage: python -m sb3_large.zoo {{{','.join(COMMANDS)}}} [--search-space key:value ...] "
-            "[rl_zoo3 arguments]; -h for help"
+            "[rl_zoo3 arguments]; python -m sb3_large.zoo train -h for help"
         )
     command = argv[0]
     parser = _parser(command)
