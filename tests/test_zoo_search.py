@@ -354,11 +354,14 @@ def test_launcher_parses_the_search_space():
         main(["optimize"])
 
 
-def test_launcher_refuses_what_would_be_ignored_or_fail_late(capsys):
+def test_launcher_refuses_what_would_be_ignored_or_fail_late(capsys, monkeypatch):
     with pytest.raises(SystemExit, match="--search-space: only with -optimize"):
         main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--search-space", "widths:[16,32]"])
     with pytest.raises(SystemExit, match="--algo ppo: -optimize here searches the large-network knobs of sac, td3"):
         main(["train", "--algo", "ppo", "--env", "Pendulum-v1", "-optimize"])
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    with pytest.raises(SystemExit, match="-tb runs/x: tensorboard is not installed; pip install 'sb3-large\\[zoo\\]'"):
+        main(["train", "--algo", "sac", "--env", "Pendulum-v1", "-tb", "runs/x"])
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "-h"])
     assert exit_info.value.code == 0
