@@ -34,8 +34,8 @@ def use_fast_learners() -> None:
 
 @contextmanager
 def large_zoo(search_space=None) -> Iterator[None]:
-    """Inside the block, rl_zoo3's ``sac``/``td3`` are the fast learners and ``rl_zoo3.train`` runs
-    ``LargeExperimentManager`` with ``search_space``; everything is put back on exit."""
+    """Inside the block, rl_zoo3's ``sac``/``td3`` are the fast learners (for ``train`` and ``enjoy``) and
+    ``rl_zoo3.train`` runs ``LargeExperimentManager`` with ``search_space``; everything is put back on exit."""
     import functools
 
     import rl_zoo3.train
@@ -99,7 +99,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return parser
 
 
-def learner_line(command: str, algo: str) -> str | None:
+def _learner_line(command: str, algo: str) -> str | None:
     """The line that says which learner class ``--algo`` runs (``None`` for a name RL Zoo does not know)."""
     from rl_zoo3.utils import ALGOS
 
@@ -167,10 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         _run_rl_zoo3(command, ["-h"])
         return
     if command == "enjoy":
-        use_fast_learners()
-        if line := learner_line(command, ours.algo):
-            print(line)
-        _run_rl_zoo3(command, argv[1:])
+        with large_zoo():
+            if line := _learner_line(command, ours.algo):
+                print(line)
+            _run_rl_zoo3(command, argv[1:])
         return
     _check_train_args(ours)
     search_space = parse_search_space(ours.search_space, ours.algo) if ours.optimize_hyperparameters else None
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     search_space_only.add_argument("--search-space", nargs="+")
     _, rest = search_space_only.parse_known_args(argv[1:])
     with large_zoo(search_space):
-        if line := learner_line(command, ours.algo):
+        if line := _learner_line(command, ours.algo):
             print(line)
         _run_rl_zoo3(command, rest)
 

@@ -136,6 +136,10 @@ def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypat
         assert model.policy.ofenet.n_updates > 0
     if normalize:
         assert int(model.policy.obs_norm.count) == model.num_timesteps
+    capsys.readouterr()
+    main(["enjoy", "--algo", algo, "--env", "Pendulum-v1", "-f", "trained", "-n", "20", "--no-render"])
+    assert f"sb3_large.zoo: --algo {algo} loads with {learner[algo]} " in capsys.readouterr().out
+    assert ALGOS[algo] is STOCK[algo]
 
 
 def _params(algo: str, options: bool) -> dict:
