@@ -262,7 +262,7 @@ class LargeSampler:
         obs_space = spaces.Box(-1.0, 1.0, (max(3, space.ofenet_kwargs.get("predict_dims") or 0),), dtype=np.float32)
         action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
         for arch, norm, activation in product(space.archs, space.norms, space.activations):
-            for options_on in (False, True):
+            for options_on in (False, True):  # OFENet, obs normalization, categorical critics: off, then on
                 params = {
                     "arch": arch,
                     "norm": norm,
@@ -275,7 +275,7 @@ class LargeSampler:
                     "ofenet_growth": space.ofenet_growth[0],
                     "normalize_obs": _pick(space.normalize_obs, options_on),
                     "q_distribution": _pick(space.q_distribution, options_on),
-                    "n_quantiles": 5,
+                    "n_quantiles": 5,  # TQC's fewest
                 }
                 policy, policy_kwargs = self.policy(params)
                 try:
