@@ -8,7 +8,7 @@
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -150,9 +150,12 @@ def representation_stats(
 class RepresentationDiagnostics(BaseCallback):
     """Logs ``diagnostics/*`` (srank, dormant units, feature and weight norms) every ``every`` env steps.
 
-    A batch of ``batch_size`` replay transitions is drawn with the callback's own random generator, so
-    turning diagnostics on does not change training (SB3's sampling uses numpy's global one). Cost: a few
-    forward passes and one SVD per network per measurement. The latest values are kept in ``self.latest``.
+    Each measurement is written at once (the logger is dumped, as ``EvalCallback`` does), at the step it was
+    taken, to every output of the model's logger (stdout, CSV, tensorboard). A batch of ``batch_size`` replay
+    transitions is drawn with the callback's own random generator, so turning diagnostics on does not change
+    training (SB3's sampling uses numpy's global one); its observations are read as the networks see them
+    (normalized by ``VecNormalize`` where the env has it). Cost: a few forward passes and one SVD per network per
+    measurement. The latest values are kept in ``self.latest``.
 
     :param every: env steps between two measurements
     :param batch_size: transitions per measurement (srank is at most ``min(batch_size, feature dim)``)
@@ -202,9 +205,18 @@ class RepresentationDiagnostics(BaseCallback):
         # Not buffer.sample(): it draws from numpy's global generator, which training's sampling uses.
         count = min(self.batch_size, size)
         rows, envs = self._rng.integers(0, size, size=count), self._rng.integers(0, buffer.n_envs, size=count)
-        obs = buffer.to_torch(buffer.observations[rows, envs]).float()
-        actions = buffer.to_torch(buffer.actions[rows, envs]).float()
-        self.latest = representation_stats(self.model.policy, obs, actions, self.srank_delta, self.dormant_tau)
+        obs = buffer.observations[rows, envs]
+        # The buffer keeps VecNormalize's raw observations; the networks read them normalized (as SB3 samples them).
+        vec_normalize = self.model.get_vec_normalize_env()
+        if vec_normalize is not None:
+            obs = cast(np.ndarray, vec_normalize.normalize_obs(obs))  # a ReplayBuffer's: never a Dict observation
+        obs_tensor, actions = buffer.to_torch(obs).float(), buffer.to_torch(buffer.actions[rows, envs]).float()
+        self.latest = representation_stats(self.model.policy, obs_tensor, actions, self.srank_delta, self.dormant_tau)
         for key, value in self.latest.items():
             self.logger.record(f"diagnostics/{key}", value)
+        # Written now, at the measured step, as EvalCallback does: SB3's off-policy loop writes the log only every
+        # few episodes, so a measurement left to it would be overwritten by the next one, or never written.
+        step = self.model.num_timesteps
+        self.logger.record("time/total_timesteps", step, exclude="tensorboard")
+        self.logger.dump(step)
         return self.latest

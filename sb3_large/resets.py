@@ -48,26 +48,47 @@ def reset_networks(model: OffPolicyAlgorithm, networks: Sequence[str]) -> None:
 
     ``actor`` / ``critic``: a fresh network from the policy's own ``make_actor`` / ``make_critic`` (its builders'
     initialisation, batch-norm statistics included) is copied into the live one, whose target copy (where there
-    is one) then equals it; the Adam moments and step counts of exactly those parameters are dropped. A features
-    extractor the critic shares with the actor belongs to the actor. ``ent_coef``: SAC's learned entropy
-    coefficient goes back to its initial value (``ent_coef="auto_<init>"``, default 1) with a fresh optimizer
-    state. ``ofenet``: fresh OFENet weights and optimizer state; its update count stays, so it is not pretrained
-    again. Everything else is left untouched, bit for bit.
+    is one) then equals it. A features extractor the critic shares with the actor belongs to the actor.
+    ``ent_coef``: SAC's learned entropy coefficient goes back to its initial value (``ent_coef="auto_<init>"``,
+    default 1). ``ofenet``: fresh OFENet weights; its update count stays, so it is not pretrained again. Every
+    optimizer that holds a reset parameter (a joint OFENet's is also in the critics' optimizer) drops its Adam
+    moments and step count. Everything else is left untouched, bit for bit.
     """
     model_name = type(model).__name__
     names = check_networks(networks, resettable(model), where=f" in this {model_name} model")
     policy: Any = model.policy  # an off-policy actor-critic policy: actor, critic, make_actor, make_critic
+    reset: list[nn.Parameter] = []
     for name in names:
         if name == "actor":
-            _reset_with_target(policy.actor, policy.make_actor(), getattr(policy, "actor_target", None))
+            reset += _reset_with_target(policy.actor, policy.make_actor(), getattr(policy, "actor_target", None))
         elif name == "critic":
             actor_extractor = getattr(policy.actor, "features_extractor", None)
             shared = ("features_extractor.",) if policy.critic.features_extractor is actor_extractor else ()
-            _reset_with_target(policy.critic, policy.make_critic(), getattr(policy, "critic_target", None), shared)
+            reset += _reset_with_target(
+                policy.critic, policy.make_critic(), getattr(policy, "critic_target", None), shared
+            )
         elif name == "ent_coef":
-            _reset_ent_coef(model)
+            reset += _reset_ent_coef(model)
         else:
-            _reset_ofenet(policy.ofenet, policy.observation_space, policy.action_space)
+            reset += _reset_ofenet(policy.ofenet, policy.observation_space, policy.action_space)
+    # A parameter may be in more than one optimizer (a joint OFENet is also stepped by the critics' optimizer):
+    # every one forgets it.
+    for optimizer in _optimizers(model):
+        for param in reset:
+            optimizer.state.pop(param, None)  # Adam starts the moments and step count afresh from an empty state
+
+
+def _optimizers(model: OffPolicyAlgorithm) -> list[th.optim.Optimizer]:
+    """Every optimizer of an off-policy model: the actor's, the critics', OFENet's own, the entropy coefficient's."""
+    policy: Any = model.policy
+    ofenet = getattr(policy, "ofenet", None)
+    candidates = [
+        policy.actor.optimizer,
+        policy.critic.optimizer,
+        ofenet.optimizer if isinstance(ofenet, OFENet) else None,
+        getattr(model, "ent_coef_optimizer", None),
+    ]
+    return [optimizer for optimizer in candidates if optimizer is not None]
 
 
 def _copy_fresh(live: nn.Module, fresh: nn.Module, keep: tuple[str, ...] = ()) -> list[nn.Parameter]:
@@ -84,30 +105,27 @@ def _copy_fresh(live: nn.Module, fresh: nn.Module, keep: tuple[str, ...] = ()) -
     return reset
 
 
-def _forget(optimizer: th.optim.Optimizer, params: list[nn.Parameter]) -> None:
-    # Adam starts a parameter's moments and step count afresh when its state is empty.
-    for param in params:
-        optimizer.state.pop(param, None)
-
-
-def _reset_with_target(live: nn.Module, fresh: nn.Module, target: nn.Module | None, keep: tuple[str, ...] = ()) -> None:
-    _forget(live.optimizer, _copy_fresh(live, fresh, keep))  # type: ignore[arg-type]  # SB3 sets .optimizer
+def _reset_with_target(
+    live: nn.Module, fresh: nn.Module, target: nn.Module | None, keep: tuple[str, ...] = ()
+) -> list[nn.Parameter]:
+    reset = _copy_fresh(live, fresh, keep)
     if target is not None:  # a shared extractor of the target is the actor target's: left to it
         _copy_fresh(target, live, keep)
+    return reset
 
 
-def _reset_ent_coef(model: OffPolicyAlgorithm) -> None:
+def _reset_ent_coef(model: OffPolicyAlgorithm) -> list[nn.Parameter]:
     # As SB3's _setup_model computes it, so that the value is the same to the last bit.
     init = float(model.ent_coef.split("_")[1]) if "_" in model.ent_coef else 1.0  # type: ignore[attr-defined]
     log_ent_coef = model.log_ent_coef  # type: ignore[attr-defined]
     with th.no_grad():
         log_ent_coef.copy_(th.log(th.ones(1, device=log_ent_coef.device) * init))
-    model.ent_coef_optimizer.state.clear()  # type: ignore[attr-defined]
+    return [log_ent_coef]
 
 
-def _reset_ofenet(ofenet: OFENet, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+def _reset_ofenet(ofenet: OFENet, observation_space: spaces.Space, action_space: spaces.Space) -> list[nn.Parameter]:
     fresh = OFENet(get_flattened_obs_dim(observation_space), get_action_dim(action_space), ofenet.config)
-    _forget(ofenet.optimizer, _copy_fresh(ofenet, fresh.to(ofenet.n_updates.device), keep=("n_updates",)))
+    return _copy_fresh(ofenet, fresh.to(ofenet.n_updates.device), keep=("n_updates",))
 
 
 class PeriodicReset(BaseCallback):

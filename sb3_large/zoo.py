@@ -1,12 +1,13 @@
 """RL Zoo with the fast learners: ``python -m sb3_large.zoo train|enjoy <rl_zoo3 arguments>``.
 
 Stock ``rl_zoo3`` with its ``sac`` and ``td3`` entries bound to ``sb3_large.SAC`` / ``sb3_large.TD3``, so YAMLs,
-flags and log folders stay the same; models it saves also load with stock ``rl_zoo3.enjoy`` and SB3.
-``train -optimize`` searches the large-network space too (``sb3_large.zoo_search``); ``--search-space key:value``
-narrows it.
+flags and log folders stay the same; models it saves also load with stock ``rl_zoo3.enjoy`` and SB3. It prints
+one line naming the learner class it runs. ``train -optimize`` searches the large-network space for SAC, TD3,
+TQC and CrossQ (``sb3_large.zoo_search``); ``--search-space key:value`` narrows it.
 """
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,12 @@ from contextlib import contextmanager
 import yaml
 
 COMMANDS = ("train", "enjoy")
+EXTRA = "pip install 'sb3-large[zoo]'"
+ABOUT = {
+    "train": "RL Zoo's train (python -m rl_zoo3.train) with sb3_large.SAC / TD3 bound to --algo sac / td3; "
+    "-optimize searches the large-network knobs for sac, td3, tqc and crossq.",
+    "enjoy": "RL Zoo's enjoy (python -m rl_zoo3.enjoy) with sb3_large.SAC / TD3 bound to --algo sac / td3.",
+}
 
 
 def use_fast_learners() -> None:
@@ -27,8 +34,8 @@ def use_fast_learners() -> None:
 
 @contextmanager
 def large_zoo(search_space=None) -> Iterator[None]:
-    """Inside the block, rl_zoo3's ``sac``/``td3`` are the fast learners and ``rl_zoo3.train`` runs
-    ``LargeExperimentManager`` with ``search_space``; everything is put back on exit."""
+    """Inside the block, rl_zoo3's ``sac``/``td3`` are the fast learners (for ``train`` and ``enjoy``) and
+    ``rl_zoo3.train`` runs ``LargeExperimentManager`` with ``search_space``; everything is put back on exit."""
     import functools
 
     import rl_zoo3.train
@@ -46,9 +53,10 @@ def large_zoo(search_space=None) -> Iterator[None]:
         ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager = saved  # type: ignore[misc]
 
 
-def parse_search_space(pairs: list[str] | None):
-    """``["widths:[64,512]", "ofenet:[true]"]`` (values in YAML) -> ``SearchSpace``."""
-    from sb3_large.zoo_search import SearchSpace
+def parse_search_space(pairs: list[str] | None, algo: str | None = None):
+    """``["widths:[64,512]", "ofenet:[true]"]`` (values in YAML) -> ``SearchSpace`` (``algo``'s defaults for the
+    rest), checked for ``algo`` when given; every problem is a ``SystemExit`` naming the field."""
+    from sb3_large.zoo_search import LargeSampler, SearchSpace
 
     values = {}
     for pair in pairs or []:
@@ -60,9 +68,87 @@ def parse_search_space(pairs: list[str] | None):
         except yaml.YAMLError as exc:
             raise SystemExit(f"--search-space: {key}: not valid YAML: {text!r} ({exc})") from None
     try:
-        return SearchSpace.from_kwargs(values)
-    except ValueError as exc:
+        space = SearchSpace.from_kwargs(values, algo)
+        if algo is not None:
+            LargeSampler(algo, space)
+    except (ValueError, TypeError) as exc:
         raise SystemExit(f"--search-space: {exc}") from None
+    return space
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    """Our options, and the rl_zoo3 ones we read (left in place for rl_zoo3; its help lists them)."""
+    from sb3_large.zoo_search import ALGORITHMS, SearchSpace
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m sb3_large.zoo {command}", description=ABOUT[command], add_help=False, allow_abbrev=False
+    )
+    parser.add_argument("-h", "--help", action="store_true", help="this help, then rl_zoo3's")
+    parser.add_argument("--algo", default="ppo", help=argparse.SUPPRESS)  # rl_zoo3's, read here too
+    if command == "train":
+        parser.add_argument(
+            "--search-space",
+            nargs="+",
+            metavar="KEY:VALUE",
+            help=f"with -optimize ({', '.join(ALGORITHMS)}): narrow the search, values in YAML, e.g. "
+            f"'widths:[64,512]' 'ofenet:[true]'; keys: {', '.join(SearchSpace.__dataclass_fields__)} "
+            "(README: 'Hyperparameter search over the large-network knobs')",
+        )
+        parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("-tb", "--tensorboard-log", default="", help=argparse.SUPPRESS)
+    return parser
+
+
+def _learner_line(command: str, algo: str) -> str | None:
+    """The line that says which learner class ``--algo`` runs (``None`` for a name RL Zoo does not know)."""
+    from rl_zoo3.utils import ALGOS
+
+    import sb3_large
+
+    learner = ALGOS.get(algo)
+    if learner is None:
+        return None
+    verb = "trains" if command == "train" else "loads"
+    if learner in (sb3_large.SAC, sb3_large.TD3):
+        return (
+            f"sb3_large.zoo: --algo {algo} {verb} with sb3_large.{learner.__name__} (SB3's {learner.__name__} with "
+            "a leaner train(): same hyperparameters and updates; saved models load with stock SB3)"
+        )
+    return (
+        f"sb3_large.zoo: --algo {algo} {verb} with {learner.__module__.split('.')[0]}.{learner.__name__} (RL Zoo's own)"
+    )
+
+
+def _check_train_args(ours: argparse.Namespace) -> None:
+    """Refuse, before RL Zoo starts, what would otherwise fail late or be ignored."""
+    from sb3_large.zoo_search import ALGORITHMS
+
+    if ours.search_space and not ours.optimize_hyperparameters:
+        raise SystemExit("--search-space: only with -optimize (it narrows the hyperparameter search)")
+    if ours.optimize_hyperparameters and ours.algo not in ALGORITHMS:
+        raise SystemExit(
+            f"--algo {ours.algo}: -optimize here searches the large-network knobs of {', '.join(ALGORITHMS)}; "
+            f"for {ours.algo} use stock python -m rl_zoo3.train -optimize"
+        )
+    if ours.optimize_hyperparameters and importlib.util.find_spec("pandas") is None:
+        raise SystemExit(f"-optimize: RL Zoo writes its report with pandas, which is not installed; {EXTRA}")
+    if ours.tensorboard_log and importlib.util.find_spec("tensorboard") is None:
+        raise SystemExit(f"-tb {ours.tensorboard_log}: tensorboard is not installed; {EXTRA}")
+
+
+def _run_rl_zoo3(command: str, args: list[str]) -> None:
+    """Run ``rl_zoo3.train`` or ``rl_zoo3.enjoy``, which read their arguments from ``sys.argv`` (put back after)."""
+    from rl_zoo3.enjoy import enjoy
+    from rl_zoo3.train import train
+
+    saved, sys.argv = sys.argv, [f"rl_zoo3.{command}", *args]
+    try:
+        if command == "train":
+            train()
+        else:
+            enjoy()
+    finally:
+        sys.argv = saved
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,25 +156,31 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] not in COMMANDS:
         raise SystemExit(
             f"usage: python -m sb3_large.zoo {{{','.join(COMMANDS)}}} [--search-space key:value ...] "
-            "[rl_zoo3 arguments]"
+            "[rl_zoo3 arguments]; python -m sb3_large.zoo train -h for help"
         )
     command = argv[0]
-    if command == "enjoy":
-        use_fast_learners()
-        sys.argv = ["rl_zoo3.enjoy", *argv[1:]]
-        from rl_zoo3.enjoy import enjoy
-
-        enjoy()
+    parser = _parser(command)
+    ours, _ = parser.parse_known_args(argv[1:])
+    if ours.help:
+        parser.print_help()
+        print(f"\nrl_zoo3 {command}'s options (all taken here):\n")
+        _run_rl_zoo3(command, ["-h"])
         return
-    parser = argparse.ArgumentParser(prog="python -m sb3_large.zoo train", add_help=False, allow_abbrev=False)
-    parser.add_argument("--search-space", nargs="+", metavar="KEY:VALUE")
-    ours, rest = parser.parse_known_args(argv[1:])
-    search_space = parse_search_space(ours.search_space)
-    sys.argv = ["rl_zoo3.train", *rest]
-    from rl_zoo3.train import train
-
+    if command == "enjoy":
+        with large_zoo():
+            if line := _learner_line(command, ours.algo):
+                print(line)
+            _run_rl_zoo3(command, argv[1:])
+        return
+    _check_train_args(ours)
+    search_space = parse_search_space(ours.search_space, ours.algo) if ours.optimize_hyperparameters else None
+    search_space_only = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    search_space_only.add_argument("--search-space", nargs="+")
+    _, rest = search_space_only.parse_known_args(argv[1:])
     with large_zoo(search_space):
-        train()
+        if line := _learner_line(command, ours.algo):
+            print(line)
+        _run_rl_zoo3(command, rest)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Hyperparameter search over the large-network knobs, inside RL Zoo's own ``-optimize``.
 
-``python -m sb3_large.zoo train --algo sac --env ... -optimize`` runs RL Zoo's search unchanged (Optuna, its
-samplers and pruners, ``--n-jobs``, ``--storage``, its CSV report) with :class:`LargeSampler` in place of RL Zoo's
-SAC/TD3 sampler: architecture, width, depth, activation, norm and OFENet are sampled next to RL Zoo's usual
-hyperparameters. The best trial is written beside the report as a YAML entry for stock
+``python -m sb3_large.zoo train --algo sac|td3|tqc|crossq --env ... -optimize`` runs RL Zoo's search unchanged
+(Optuna, its samplers and pruners, ``--n-jobs``, ``--storage``, its CSV report) with :class:`LargeSampler` in place
+of RL Zoo's sampler: body, actor and critic widths, depth, activation, norm, OFENet, the replay ratio,
+observation normalization and (where the learner trains them) categorical critics are sampled next to RL Zoo's
+usual hyperparameters. The best trial is written beside the report as a YAML entry for stock
 ``python -m rl_zoo3.train -conf``.
 """
 
@@ -14,41 +15,99 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from itertools import product
 from typing import Any
 
 import numpy as np
 import optuna
 import yaml
+from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import get_class_by_name
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
 from sb3_large.checks import check_keys
-from sb3_large.networks import NetSpec, build
+from sb3_large.networks.distributional import QDistributionConfig
+from sb3_large.normalization import ObsNormUpdater, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetTrainer
+from sb3_large.policies.common import RENAMED
 
 OFENET_TRAINER = "sb3_large.ofenet.OFENetTrainer"
+OBS_NORM_UPDATER = "sb3_large.normalization.ObsNormUpdater"
 OPTIONAL_OFENET_TRAINER = "sb3_large.zoo_search.OptionalOFENetTrainer"
-# (without OFENet, with OFENet) per RL Zoo algorithm name.
-POLICIES = {
-    "sac": ("sb3_large.policies.LargeSACPolicy", "sb3_large.policies.OFENetSACPolicy"),
-    "td3": ("sb3_large.policies.LargeTD3Policy", "sb3_large.policies.OFENetTD3Policy"),
-}
-# Body options a trial sets: fixing them (or per-network overrides of them) would fight the search.
-BODY_KWARGS = (
-    "arch",
-    "width",
-    "depth",
-    "activation",
-    "norm",
-    "arch_kwargs",
-    "actor",
-    "critic",
-    "net_arch",
-    "activation_fn",
-)
+OPTIONAL_OBS_NORM_UPDATER = "sb3_large.zoo_search.OptionalObsNormUpdater"
+# The callbacks a trial's policy needs; the search attaches them itself, so an entry's own copies are replaced.
+OURS = (OFENET_TRAINER, OBS_NORM_UPDATER, OPTIONAL_OFENET_TRAINER, OPTIONAL_OBS_NORM_UPDATER)
 NOISE_TYPES = ("normal", "ornstein-uhlenbeck", None)
+
+
+@dataclass(frozen=True)
+class SearchedAlgorithm:
+    """What the search samples for one RL Zoo algorithm, beyond the shared body and RL Zoo's usual knobs.
+
+    :param policies: dotted paths of the policy without and with OFENet
+    :param targets: has target networks: ``tau`` (Polyak) is sampled
+    :param categorical_critics: the learner RL Zoo runs trains ``q_distribution`` critics by cross-entropy
+    :param action_noise: TD3's ``noise_type`` / ``noise_std`` are sampled
+    :param quantiles: TQC's ``n_quantiles`` / ``top_quantiles_to_drop_per_net`` are sampled
+    :param policy_delay: CrossQ's ``policy_delay`` is sampled
+    :param space: this algorithm's defaults of ``SearchSpace`` fields
+    """
+
+    policies: tuple[str, str]
+    targets: bool = True
+    categorical_critics: bool = False
+    action_noise: bool = False
+    quantiles: bool = False
+    policy_delay: bool = False
+    space: Mapping[str, Any] = field(default_factory=dict)
+
+    def sampled_policy_kwargs(self) -> set[str]:
+        """Every policy kwarg a trial sets, under each name the policies accept for it."""
+        names = {
+            *("arch", "width", "depth", "activation", "norm", "arch_kwargs"),
+            *("actor_net", "critic_net", "net_arch", "activation_fn"),
+            *("ofenet_kwargs", "normalize_obs", "obs_norm_kwargs", "q_distribution"),
+        }
+        names |= {old for old, new in RENAMED.items() if new in names}
+        return names | ({"n_quantiles"} if self.quantiles else set())
+
+
+ALGORITHMS = {
+    "sac": SearchedAlgorithm(
+        ("sb3_large.policies.LargeSACPolicy", "sb3_large.policies.OFENetSACPolicy"), categorical_critics=True
+    ),
+    "td3": SearchedAlgorithm(
+        ("sb3_large.policies.LargeTD3Policy", "sb3_large.policies.OFENetTD3Policy"),
+        categorical_critics=True,
+        action_noise=True,
+    ),
+    "tqc": SearchedAlgorithm(
+        ("sb3_large.policies.LargeTQCPolicy",) * 2, quantiles=True, space={"q_distribution": (False,)}
+    ),
+    # CrossQ's bodies are batch renormalized (residual normalizes itself and takes no batch norm).
+    "crossq": SearchedAlgorithm(
+        ("sb3_large.policies.LargeCrossQPolicy",) * 2,
+        targets=False,
+        policy_delay=True,
+        space={
+            "archs": ("mlp", "densenet", "d2rl"),
+            "norms": ("batch_renorm", "none"),
+            "q_distribution": (False,),
+        },
+    ),
+}
+
+
+def searched_algorithm(algo: str) -> SearchedAlgorithm:
+    """The search's settings for an RL Zoo algorithm name; a ValueError naming the searchable ones otherwise."""
+    if algo not in ALGORITHMS:
+        raise ValueError(
+            f"algo: {algo!r} has no large-network sampler; allowed: {', '.join(ALGORITHMS)} "
+            "(search other algorithms with stock python -m rl_zoo3.train -optimize)"
+        )
+    return ALGORITHMS[algo]
 
 
 def _is_int(value) -> bool:
@@ -61,6 +120,13 @@ def _int_range(name: str, value, low: int = 1) -> tuple[int, int]:
     if not low <= value[0] <= value[1]:
         raise ValueError(f"search_space.{name}: need {low} <= low <= high, got {list(value)}")
     return int(value[0]), int(value[1])
+
+
+def _width_range(name: str, value) -> tuple[int, int]:
+    widths = _int_range(name, value)
+    if any(w & (w - 1) for w in widths):
+        raise ValueError(f"search_space.{name}: low and high must be powers of two, got {list(widths)}")
+    return widths
 
 
 def _choices(name: str, value, allowed: tuple | None = None) -> tuple:
@@ -77,27 +143,46 @@ def _choices(name: str, value, allowed: tuple | None = None) -> tuple:
 class SearchSpace:
     """The large-network options a search samples; ``[low, high]`` ranges are inclusive.
 
+    The actor's and the critics' widths are sampled apart, each from ``actor_widths`` / ``critic_widths``
+    (default: ``widths``). ``SearchSpace.from_kwargs(values, algo)`` starts from that algorithm's defaults
+    (CrossQ: batch-renormalized bodies; TQC, CrossQ: no categorical critics).
+
     :param archs: architectures to try (registered names)
     :param widths: ``[low, high]`` layer width, powers of two, sampled on a log scale
+    :param actor_widths: ``[low, high]`` the actor's width (``None``: ``widths``)
+    :param critic_widths: ``[low, high]`` the critics' width (``None``: ``widths``)
     :param depths: ``[low, high]`` number of layers (residual blocks)
     :param activations: activation names to try
-    :param norms: ``none`` / ``layer`` / ``batch``; every one must suit every arch (``residual`` takes no ``batch``)
+    :param norms: ``none`` / ``layer`` / ``batch`` / ``batch_renorm``; every one must suit every arch and the
+        algorithm (``residual`` takes no batch norm; ``batch_renorm`` only under CrossQ, which has no targets)
     :param ofenet: which of ``[false, true]`` to try for "OFENet features under the body"
     :param ofenet_layers: ``[low, high]`` DenseNet layers of each OFENet network
     :param ofenet_growth: ``[low, high]`` units per OFENet layer
+    :param replay_ratios: gradient steps per env step to try (``gradient_steps = train_freq * ratio``)
+    :param normalize_obs: which of ``[false, true]`` to try for running observation normalization
+    :param q_distribution: which of ``[false, true]`` to try for categorical critics (SAC, TD3)
     :param ofenet_kwargs: fixed OFENet settings of every trial that has one (``pretrain_steps``, ``predict_dims``...)
+    :param obs_norm_kwargs: fixed observation-normalization settings of every trial that has it (``clip``...)
+    :param q_distribution_kwargs: fixed settings of every trial's categorical critics (``bins``, ``kind``...)
     :param policy_kwargs: fixed policy kwargs of every trial (``ensemble_critics``, ``optimizer_kwargs``...)
     """
 
     archs: tuple[str, ...] = ("mlp", "densenet", "d2rl", "residual")
     widths: tuple[int, int] = (64, 2048)
+    actor_widths: tuple[int, int] | None = None
+    critic_widths: tuple[int, int] | None = None
     depths: tuple[int, int] = (1, 4)
     activations: tuple[str, ...] = ("relu", "swish", "elu")
     norms: tuple[str, ...] = ("none", "layer")
     ofenet: tuple[bool, ...] = (False, True)
     ofenet_layers: tuple[int, int] = (2, 8)
     ofenet_growth: tuple[int, int] = (16, 64)
+    replay_ratios: tuple[int, ...] = (1, 2)
+    normalize_obs: tuple[bool, ...] = (False, True)
+    q_distribution: tuple[bool, ...] = (False, True)
     ofenet_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    obs_norm_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    q_distribution_kwargs: Mapping[str, Any] = field(default_factory=dict)
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -105,54 +190,101 @@ class SearchSpace:
         set_(self, "archs", _choices("archs", self.archs))
         set_(self, "activations", _choices("activations", self.activations))
         set_(self, "norms", _choices("norms", self.norms))
-        set_(self, "ofenet", _choices("ofenet", self.ofenet, (False, True)))
+        for name in ("ofenet", "normalize_obs", "q_distribution"):
+            set_(self, name, _choices(name, getattr(self, name), (False, True)))
+        replay_ratios = _choices("replay_ratios", self.replay_ratios)
+        if not all(_is_int(r) and r >= 1 for r in replay_ratios):
+            raise ValueError(f"search_space.replay_ratios: must be positive integers, got {list(replay_ratios)}")
+        set_(self, "replay_ratios", replay_ratios)
         set_(self, "depths", _int_range("depths", self.depths))
         set_(self, "ofenet_layers", _int_range("ofenet_layers", self.ofenet_layers))
         set_(self, "ofenet_growth", _int_range("ofenet_growth", self.ofenet_growth))
-        widths = _int_range("widths", self.widths)
-        if any(w & (w - 1) for w in widths):
-            raise ValueError(f"search_space.widths: low and high must be powers of two, got {list(widths)}")
-        set_(self, "widths", widths)
-        for name in ("ofenet_kwargs", "policy_kwargs"):
+        set_(self, "widths", _width_range("widths", self.widths))
+        for name in ("actor_widths", "critic_widths"):
+            if getattr(self, name) is not None:
+                set_(self, name, _width_range(name, getattr(self, name)))
+        for name in ("ofenet_kwargs", "obs_norm_kwargs", "q_distribution_kwargs", "policy_kwargs"):
             if not isinstance(getattr(self, name), Mapping):
                 raise ValueError(f"search_space.{name}: must be a mapping, got {getattr(self, name)!r}")
         for name in ("layers", "growth"):
             if name in self.ofenet_kwargs:
                 raise ValueError(f"search_space.ofenet_kwargs.{name}: sampled; set search_space.ofenet_{name} instead")
         OFENetConfig.from_kwargs(dict(self.ofenet_kwargs))
-        sampled = sorted(set(self.policy_kwargs) & {*BODY_KWARGS, "ofenet", "ofenet_kwargs"})
-        if sampled:
-            raise ValueError(f"search_space.policy_kwargs.{sampled[0]}: sampled by the search, cannot be fixed")
-        # Every combination a trial can draw must build: a bad one would stop the whole study, not prune a trial.
-        for arch in self.archs:
-            for norm in self.norms:
-                for activation in self.activations:
-                    try:
-                        build(NetSpec(arch=arch, width=2, depth=1, activation=activation, norm=norm), 2)
-                    except (ValueError, TypeError, KeyError) as exc:
-                        raise ValueError(
-                            f"search_space: arch {arch!r} with norm {norm!r}, activation {activation!r} fails: {exc}"
-                        ) from None
+        RunningObsNorm.from_kwargs(1, dict(self.obs_norm_kwargs))
+        QDistributionConfig.from_kwargs(self.q_distribution_kwargs)
 
     @classmethod
-    def from_kwargs(cls, values: Mapping[str, Any] | None) -> "SearchSpace":
-        return cls(**check_keys("search_space", values, (f.name for f in fields(cls))))
+    def from_kwargs(cls, values: Mapping[str, Any] | None, algo: str | None = None) -> "SearchSpace":
+        """A space from ``search_space`` options; with ``algo``, unset options take that algorithm's defaults."""
+        values = check_keys("search_space", values, (f.name for f in fields(cls)))
+        defaults = {} if algo is None else dict(searched_algorithm(algo).space)
+        return cls(**{**defaults, **values})
+
+
+def _log2_range(widths: tuple[int, int]) -> tuple[int, int]:
+    return int(math.log2(widths[0])), int(math.log2(widths[1]))
+
+
+def _pick(choices: tuple[bool, ...], wanted: bool) -> bool:
+    return wanted if wanted in choices else choices[0]
 
 
 class LargeSampler:
-    """RL Zoo's sampler for SAC or TD3 (``HYPERPARAMS_SAMPLER[algo]``) over large policies.
+    """RL Zoo's sampler for one algorithm (``HYPERPARAMS_SAMPLER[algo]``) over large policies: SAC, TD3, TQC, CrossQ.
 
-    RL Zoo's usual hyperparameters (``gamma``, ``learning_rate``, ``batch_size``, ``train_freq`` =
-    ``gradient_steps``, ``tau``; TD3's action noise) keep their RL Zoo parameter names; the policy is
-    ``LargeSACPolicy``/``LargeTD3Policy`` or, when ``ofenet`` is drawn, their OFENet versions.
-    ``hyperparams(params)`` turns a trial's parameters into YAML-ready hyperparameters.
+    RL Zoo's usual hyperparameters keep their RL Zoo parameter names (``one_minus_gamma``, ``learning_rate``,
+    ``batch_size_pow``, ``train_freq``; ``tau`` where there are target networks; TD3's ``noise_type`` /
+    ``noise_std``; TQC's ``n_quantiles`` / ``top_quantiles_to_drop_per_net``); ``replay_ratio`` makes
+    ``gradient_steps = train_freq * replay_ratio``. The space is checked for the algorithm when the sampler is
+    made, by building the algorithm's policy for every body a trial can draw, so that a bad space stops the
+    search before its first trial. ``hyperparams(params)`` turns a trial's parameters into YAML-ready
+    hyperparameters.
     """
 
     def __init__(self, algo: str, space: SearchSpace):
-        if algo not in POLICIES:
-            raise ValueError(f"algo: {algo!r} has no large-network sampler; allowed: {', '.join(POLICIES)}")
         self.algo = algo
+        self.algorithm = searched_algorithm(algo)
         self.space = space
+        self._check_space()
+
+    def _check_space(self) -> None:
+        space, algorithm = self.space, self.algorithm
+        if True in space.q_distribution and not algorithm.categorical_critics:
+            raise ValueError(
+                f"search_space.q_distribution: {self.algo}'s learner does not train categorical critics "
+                "(sb3_large.SAC and TD3 do); allowed here: [false]"
+            )
+        fixed = sorted(set(space.policy_kwargs) & algorithm.sampled_policy_kwargs())
+        if fixed:
+            raise ValueError(f"search_space.policy_kwargs.{fixed[0]}: sampled by the search, cannot be fixed")
+        # Every combination a trial can draw must build: a bad one would stop the whole study, not prune a trial.
+        # Built small, on a stand-in env whose observation fits a fixed OFENet predict_dims.
+        obs_space = spaces.Box(-1.0, 1.0, (max(3, space.ofenet_kwargs.get("predict_dims") or 0),), dtype=np.float32)
+        action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        for arch, norm, activation in product(space.archs, space.norms, space.activations):
+            for options_on in (False, True):  # OFENet, obs normalization, categorical critics: off, then on
+                params = {
+                    "arch": arch,
+                    "norm": norm,
+                    "activation": activation,
+                    "log2_actor_width": 1,
+                    "log2_critic_width": 1,
+                    "depth": space.depths[0],
+                    "ofenet": _pick(space.ofenet, options_on),
+                    "ofenet_layers": space.ofenet_layers[0],
+                    "ofenet_growth": space.ofenet_growth[0],
+                    "normalize_obs": _pick(space.normalize_obs, options_on),
+                    "q_distribution": _pick(space.q_distribution, options_on),
+                    "n_quantiles": 5,  # TQC's fewest
+                }
+                policy, policy_kwargs = self.policy(params)
+                try:
+                    get_class_by_name(policy)(obs_space, action_space, lambda _: 1e-3, **policy_kwargs)
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise ValueError(
+                        f"search_space: {self.algo} with arch {arch!r}, norm {norm!r}, activation {activation!r} "
+                        f"fails: {exc}"
+                    ) from None
 
     def __call__(self, trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
         """RL Zoo's sampler signature: the trial's hyperparameters as model constructor kwargs."""
@@ -169,11 +301,13 @@ class LargeSampler:
 
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         """Draw one trial's parameters (Optuna names; RL Zoo's for the usual hyperparameters)."""
-        space = self.space
-        low, high = (int(math.log2(w)) for w in space.widths)
+        space, algorithm = self.space, self.algorithm
         params: dict[str, Any] = {
             "arch": trial.suggest_categorical("arch", space.archs),
-            "log2_width": trial.suggest_int("log2_width", low, high),
+            "log2_actor_width": trial.suggest_int("log2_actor_width", *_log2_range(space.actor_widths or space.widths)),
+            "log2_critic_width": trial.suggest_int(
+                "log2_critic_width", *_log2_range(space.critic_widths or space.widths)
+            ),
             "depth": trial.suggest_int("depth", *space.depths),
             "activation": trial.suggest_categorical("activation", space.activations),
             "norm": trial.suggest_categorical("norm", space.norms),
@@ -182,46 +316,77 @@ class LargeSampler:
         if params["ofenet"]:
             params["ofenet_layers"] = trial.suggest_int("ofenet_layers", *space.ofenet_layers)
             params["ofenet_growth"] = trial.suggest_int("ofenet_growth", *space.ofenet_growth)
+        params["normalize_obs"] = trial.suggest_categorical("normalize_obs", space.normalize_obs)
+        params["q_distribution"] = trial.suggest_categorical("q_distribution", space.q_distribution)
         params["one_minus_gamma"] = trial.suggest_float("one_minus_gamma", 1e-4, 0.03, log=True)
         params["learning_rate"] = trial.suggest_float("learning_rate", 1e-5, 2e-3, log=True)
         params["batch_size_pow"] = trial.suggest_int("batch_size_pow", 5, 10)
         params["train_freq"] = trial.suggest_int("train_freq", 1, 10)
-        params["tau"] = trial.suggest_float("tau", 1e-3, 0.08, log=True)
-        if self.algo == "td3":
+        params["replay_ratio"] = trial.suggest_categorical("replay_ratio", space.replay_ratios)
+        if algorithm.targets:
+            params["tau"] = trial.suggest_float("tau", 1e-3, 0.08, log=True)
+        if algorithm.action_noise:
             params["noise_type"] = trial.suggest_categorical("noise_type", NOISE_TYPES)
             params["noise_std"] = trial.suggest_float("noise_std", 0.0, 0.5)
-        trial.set_user_attr("width", 2 ** params["log2_width"])
+        if algorithm.quantiles:
+            params["n_quantiles"] = trial.suggest_int("n_quantiles", 5, 50)
+            params["top_quantiles_to_drop_per_net"] = trial.suggest_int("top_quantiles_to_drop_per_net", 0, 5)
+        if algorithm.policy_delay:
+            params["policy_delay"] = trial.suggest_int("policy_delay", 1, 5)
+        trial.set_user_attr("actor_width", 2 ** params["log2_actor_width"])
+        trial.set_user_attr("critic_width", 2 ** params["log2_critic_width"])
         trial.set_user_attr("gamma", 1 - params["one_minus_gamma"])
         trial.set_user_attr("batch_size", 2 ** params["batch_size_pow"])
+        trial.set_user_attr("gradient_steps", params["train_freq"] * params["replay_ratio"])
         return params
 
-    def hyperparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """A trial's parameters as RL Zoo YAML hyperparameters (dotted-path policy, ``callback`` list)."""
-        policy_kwargs = {
-            **self.space.policy_kwargs,
+    def policy(self, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A trial's policy: its dotted path and its ``policy_kwargs`` (the search space's fixed ones included)."""
+        space = self.space
+        policy_kwargs: dict[str, Any] = {
+            **space.policy_kwargs,
             "arch": params["arch"],
-            "width": 2 ** params["log2_width"],
             "depth": params["depth"],
             "activation": params["activation"],
             "norm": params["norm"],
+            "actor_net": {"width": 2 ** params["log2_actor_width"]},
+            "critic_net": {"width": 2 ** params["log2_critic_width"]},
         }
         if params["ofenet"]:
             policy_kwargs["ofenet_kwargs"] = {
-                **self.space.ofenet_kwargs,
+                **space.ofenet_kwargs,
                 "layers": params["ofenet_layers"],
                 "growth": params["ofenet_growth"],
             }
+        if params["normalize_obs"]:
+            policy_kwargs["normalize_obs"] = True
+            if space.obs_norm_kwargs:
+                policy_kwargs["obs_norm_kwargs"] = dict(space.obs_norm_kwargs)
+        if params["q_distribution"]:
+            policy_kwargs["q_distribution"] = dict(space.q_distribution_kwargs)
+        if self.algorithm.quantiles:
+            policy_kwargs["n_quantiles"] = params["n_quantiles"]
+        return self.algorithm.policies[bool(params["ofenet"])], policy_kwargs
+
+    def hyperparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A trial's parameters as RL Zoo YAML hyperparameters (dotted-path policy, ``callback`` list)."""
+        policy, policy_kwargs = self.policy(params)
+        callbacks = [OFENET_TRAINER] if params["ofenet"] else []
+        callbacks += [OBS_NORM_UPDATER] if params["normalize_obs"] else []
         hyperparams = {
-            "policy": POLICIES[self.algo][bool(params["ofenet"])],
+            "policy": policy,
             "policy_kwargs": policy_kwargs,
-            "callback": [OFENET_TRAINER] if params["ofenet"] else [],
+            "callback": callbacks,
             "gamma": 1 - params["one_minus_gamma"],
             "learning_rate": params["learning_rate"],
             "batch_size": 2 ** params["batch_size_pow"],
             "train_freq": params["train_freq"],
-            "gradient_steps": params["train_freq"],  # one update per env step (n_envs=1), as RL Zoo's sampler
-            "tau": params["tau"],
+            # Gradient steps per env step (n_envs=1, as RL Zoo's sampler assumes): the replay ratio.
+            "gradient_steps": params["train_freq"] * params["replay_ratio"],
         }
+        for name in ("tau", "top_quantiles_to_drop_per_net", "policy_delay"):
+            if name in params:
+                hyperparams[name] = params[name]
         if params.get("noise_type") is not None:
             hyperparams["noise_type"] = params["noise_type"]
             hyperparams["noise_std"] = params["noise_std"]
@@ -232,18 +397,26 @@ def _callback_name(entry) -> str:
     return next(iter(entry)) if isinstance(entry, Mapping) else entry
 
 
-def callbacks_without_ofenet(callbacks) -> list:
-    """An entry's ``callback`` value as a list, minus its OFENet trainers."""
+def callbacks_without_ours(callbacks) -> list:
+    """An entry's ``callback`` value as a list, minus the OFENet trainers and observation-statistics updaters that
+    the search attaches to the trials whose policy needs them."""
     if callbacks is None:
         return []
     callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-    return [c for c in callbacks if _callback_name(c) not in (OFENET_TRAINER, OPTIONAL_OFENET_TRAINER)]
+    return [c for c in callbacks if _callback_name(c) not in OURS]
+
+
+def callbacks_for(policy_kwargs: Mapping[str, Any]) -> list[str]:
+    """The callbacks a large policy with these kwargs needs: OFENet's trainer, the observation-statistics updater."""
+    callbacks = [OFENET_TRAINER] if policy_kwargs.get("ofenet_kwargs") is not None else []
+    return callbacks + ([OBS_NORM_UPDATER] if policy_kwargs.get("normalize_obs") else [])
 
 
 def merge_entry(base: Mapping[str, Any], hyperparams: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` (an RL Zoo YAML entry) with a trial's hyperparameters; OFENet's trainer only when its policy has one."""
+    """``base`` (an RL Zoo YAML entry) with a trial's hyperparameters; OFENet's trainer and the observation-statistics
+    updater exactly when the trial's policy needs them."""
     entry = {**base, **hyperparams}
-    callbacks = callbacks_without_ofenet(base.get("callback")) + list(hyperparams.get("callback", []))
+    callbacks = callbacks_without_ours(base.get("callback")) + list(hyperparams.get("callback", []))
     if callbacks:
         entry["callback"] = callbacks
     else:
@@ -266,6 +439,22 @@ class OptionalOFENetTrainer(OFENetTrainer):
     def _on_rollout_end(self) -> None:
         if self.active:
             super()._on_rollout_end()
+
+
+class OptionalObsNormUpdater(ObsNormUpdater):
+    """``ObsNormUpdater`` that idles when the policy does not normalize observations: search trials with and
+    without it share one callback list."""
+
+    @property
+    def active(self) -> bool:
+        return isinstance(getattr(self.model.policy, "obs_norm", None), RunningObsNorm)
+
+    def _on_training_start(self) -> None:
+        if self.active:
+            super()._on_training_start()
+
+    def _on_step(self) -> bool:
+        return super()._on_step() if self.active else True
 
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -329,19 +518,23 @@ def bound(table: dict, key: str, value) -> Iterator[None]:
 
 
 class LargeExperimentManager(ExperimentManager):
-    """RL Zoo's ``ExperimentManager`` whose ``-optimize`` for SAC and TD3 searches the large-network space.
+    """RL Zoo's ``ExperimentManager`` whose ``-optimize`` searches the large-network space (SAC, TD3, TQC, CrossQ).
 
     Everything else is RL Zoo's: the trial loop, Optuna's sampler and pruner, ``--n-jobs``, the report. After the
     search the best trial is written as ``<report>.yml`` beside RL Zoo's ``<report>.csv``: the YAML entry the
-    search started from, with the trial's hyperparameters (``self.best_entry_path``).
+    search started from, with the trial's hyperparameters (``self.best_entry_path``). ``-optimize`` for an
+    algorithm without a large-network sampler is refused when the manager is made, before any trial.
 
-    :param search_space: what to sample (default ``SearchSpace()``)
+    :param search_space: what to sample (default: ``SearchSpace.from_kwargs({}, algo)``)
     """
 
     def __init__(self, *args, search_space: SearchSpace | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.search_space = search_space if search_space is not None else SearchSpace()
-        self.large_sampler = LargeSampler(self.algo, self.search_space) if self.algo in POLICIES else None
+        self.large_sampler: LargeSampler | None = None
+        if self.optimize_hyperparameters or (self.trial_id is not None and self.algo in ALGORITHMS):
+            # An algorithm without a sampler is refused here, naming those that have one.
+            space = search_space if search_space is not None else SearchSpace.from_kwargs({}, self.algo)
+            self.large_sampler = LargeSampler(self.algo, space)
         self.base_entry: dict[str, Any] = {}
         self.study: optuna.Study | None = None  # the study the trials run in, known from the first trial
         self.best_entry_path: str | None = None
@@ -354,9 +547,9 @@ class LargeExperimentManager(ExperimentManager):
         if self._loads_trial():
             # --trial-id put a trial's hyperparameters over the entry: its callbacks must now fit its policy.
             for values in (hyperparams, saved):
-                callbacks = callbacks_without_ofenet(values.get("callback"))
-                callbacks += [OFENET_TRAINER] if values["policy"] == POLICIES[self.algo][1] else []
-                values["callback"] = callbacks
+                values["callback"] = callbacks_without_ours(values.get("callback")) + callbacks_for(
+                    values["policy_kwargs"]
+                )
         self.base_entry = copy.deepcopy(dict(saved))
         return hyperparams, saved
 
@@ -369,9 +562,9 @@ class LargeExperimentManager(ExperimentManager):
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]):
         processed = super()._preprocess_hyperparams(hyperparams)
         if self.optimize_hyperparameters and self.large_sampler is not None:
-            # One callback list serves every trial, with or without OFENet.
-            callbacks = callbacks_without_ofenet(self.specified_callbacks)
-            self.specified_callbacks = [*callbacks, OPTIONAL_OFENET_TRAINER]
+            # One callback list serves every trial, with or without OFENet and observation normalization.
+            callbacks = callbacks_without_ours(self.specified_callbacks)
+            self.specified_callbacks = [*callbacks, OPTIONAL_OFENET_TRAINER, OPTIONAL_OBS_NORM_UPDATER]
         return processed
 
     def objective(self, trial: optuna.Trial) -> float:
@@ -396,20 +589,28 @@ class LargeExperimentManager(ExperimentManager):
         path = os.path.join(self.log_folder, self.algo, name)
         best = study.best_trial
         entry = merge_entry(self.base_entry, sampler.hyperparams(best.params))
-        header = (
-            f"Best of {len(study.trials)} trials (trial {best.number}, mean eval return {best.value:.6g}).\n"
-            f"python -m rl_zoo3.train --algo {self.algo} --env {self.env_name.gym_id} -conf {path}"
-        )
+        train = f"--algo {self.algo} --env {self.env_name.gym_id} -conf {path}"
+        header = f"Best of {len(study.trials)} trials (trial {best.number}, mean eval return {best.value:.6g}).\n"
+        if "q_distribution" in entry["policy_kwargs"]:
+            header += (
+                "Categorical critics: sb3_large.SAC / TD3 train them by cross-entropy (stock SB3 would regress their "
+                f"expected value):\npython -m sb3_large.zoo train {train}"
+            )
+        else:
+            header += f"python -m rl_zoo3.train {train}"
         write_atomic(path, dump_entry(self.env_name.gym_id, entry, header))
         print(f"Best trial's YAML entry: {path}")
         return path
 
 
 __all__ = [
+    "ALGORITHMS",
     "LargeExperimentManager",
     "LargeSampler",
     "OptionalOFENetTrainer",
+    "OptionalObsNormUpdater",
     "SearchSpace",
+    "SearchedAlgorithm",
     "dump_entry",
     "merge_entry",
 ]

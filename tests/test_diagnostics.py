@@ -1,9 +1,14 @@
 """Representation diagnostics: srank and dormant units on networks of known rank, and the callback's logs."""
 
+import csv
+
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from torch import nn
 
 import sb3_large  # noqa: F401
@@ -67,6 +72,46 @@ def test_callback_logs_without_changing_training(tmp_path):
     header = (tmp_path / "True" / "progress.csv").read_text().splitlines()[0].split(",")
     assert "diagnostics/critic_srank" in header and "diagnostics/actor_feature_norm" in header
     assert measured.policy.training == plain.policy.training  # mode restored after measuring
+
+
+def test_every_measurement_is_written_at_its_step_to_stdout_csv_and_tensorboard(tmp_path, capsys):
+    """SB3's off-policy loop writes the log every 4 episodes (800 steps on Pendulum): a measurement must not wait
+    for it. With every=200 on a 1000-step run: five points per key, at 200, ..., 1000, the last one included."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # No RL update is needed to measure: learning_starts at the budget keeps the run short.
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", learning_starts=1000, policy_kwargs=dict(width=16), seed=0)
+    model.set_logger(configure(str(tmp_path), ["stdout", "csv", "tensorboard"]))
+    model.learn(1000, callback=RepresentationDiagnostics(every=200, batch_size=64))
+    model.logger.close()
+    steps = [200, 400, 600, 800, 1000]
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    for key in ("diagnostics/actor_srank", "diagnostics/critic_dormant", "diagnostics/actor_weight_norm"):
+        assert [int(r["time/total_timesteps"]) for r in rows if r.get(key)] == steps, key
+    (events,) = [p.parent for p in tmp_path.rglob("events.out.tfevents.*")]
+    accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    for key in ("diagnostics/actor_srank", "diagnostics/critic_dormant", "diagnostics/actor_weight_norm"):
+        assert [e.step for e in accumulator.Scalars(key)] == steps, key
+    assert capsys.readouterr().out.count("actor_srank") == len(steps)
+
+
+def test_observations_are_measured_as_vec_normalize_feeds_them():
+    """The replay buffer keeps VecNormalize's raw observations. Statistics of a huge mean clip every normalized
+    observation to the same corner, so the actor's features (as the networks see them) have rank 1."""
+    env = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]), norm_reward=False)
+    model = SAC("LargeMlpPolicy", env, learning_starts=300, policy_kwargs=dict(arch="mlp", width=16), seed=0)
+    model.learn(300)
+    env.obs_rms.mean = np.full(3, 1e6)
+    callback = RepresentationDiagnostics(batch_size=64)
+    callback.init_callback(model)
+    raw = model.replay_buffer.observations[:300, 0]
+    assert np.unique(raw, axis=0).shape[0] > 1 and np.all(env.normalize_obs(raw) == -env.clip_obs)
+    assert callback.measure()["actor_srank"] == 1
+    with th.no_grad():
+        features = model.actor.latent_pi(th.as_tensor(raw))
+    assert srank(features) > 1  # on the raw observations it would measure another network than the one trained
 
 
 def test_ofenet_features_are_measured():

@@ -147,6 +147,30 @@ def test_an_ofenet_reset_keeps_its_update_count_and_the_rl_networks():
         assert_equal_states(before[name], tensors(getattr(model.policy, name)))
 
 
+def test_a_joint_ofenet_reset_leaves_no_optimizer_state_for_its_parameters():
+    """With joint=True the critics' optimizer steps OFENet too: it must forget OFENet's moments as well."""
+    model = SAC(
+        "OFENetPolicy",
+        "Pendulum-v1",
+        seed=0,
+        learning_starts=100,
+        policy_kwargs=dict(width=16, ofenet_kwargs=dict(layers=2, growth=8, pretrain_steps=10, joint=True)),
+    )
+    model.learn(200, callback=OFENetTrainer())
+    policy, ofenet_params = model.policy, list(model.policy.ofenet.parameters())
+    critic_optimizer = policy.critic.optimizer
+    assert any(p in critic_optimizer.state for p in ofenet_params)  # the critic loss did step OFENet
+    critic_params = [p for p in policy.critic.parameters() if p in critic_optimizer.state]
+    before = {id(p): {k: v.clone() for k, v in critic_optimizer.state[p].items()} for p in critic_params}
+    reset_networks(model, ["ofenet"])
+    for optimizer in (critic_optimizer, policy.ofenet.optimizer, policy.actor.optimizer, model.ent_coef_optimizer):
+        assert not any(p in optimizer.state for p in ofenet_params)
+    # the critics' own moments stay, bit for bit
+    assert critic_params and all(
+        all(th.equal(v, critic_optimizer.state[p][k]) for k, v in before[id(p)].items()) for p in critic_params
+    )
+
+
 def test_names_are_checked_before_anything_runs():
     allowed = "allowed: actor, critic, ent_coef, ofenet"
     with pytest.raises(ValueError, match=rf"networks: 'critc' cannot be reset; {allowed}"):

@@ -4,7 +4,6 @@ import argparse
 import csv
 import glob
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,15 +12,24 @@ import pytest
 import torch as th
 import yaml
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
-from stable_baselines3 import SAC
+from sb3_contrib import TQC, CrossQ
+from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.noise import NormalActionNoise
 
 import sb3_large
-from sb3_large.policies import LargeSACPolicy, LargeTD3Policy, OFENetSACPolicy, OFENetTD3Policy
+from sb3_large.policies import (
+    LargeCrossQPolicy,
+    LargeSACPolicy,
+    LargeTD3Policy,
+    LargeTQCPolicy,
+    OFENetSACPolicy,
+    OFENetTD3Policy,
+)
 from sb3_large.zoo import main, parse_search_space
 from sb3_large.zoo_search import (
     LargeExperimentManager,
     LargeSampler,
+    OptionalObsNormUpdater,
     OptionalOFENetTrainer,
     SearchSpace,
     bound,
@@ -32,6 +40,8 @@ from sb3_large.zoo_search import (
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "hyperparams" / "sac_large.yml")
 TINY = dict(widths=(16, 32), depths=(1, 2), ofenet_layers=(1, 2), ofenet_growth=(4, 8))
+STOCK = {"sac": SAC, "td3": TD3, "tqc": TQC, "crossq": CrossQ}
+FAST = {"sac": sb3_large.SAC, "td3": sb3_large.TD3, "tqc": TQC, "crossq": CrossQ}
 
 
 @pytest.fixture(autouse=True)
@@ -49,70 +59,135 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
-def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path):
-    search = [sys.executable, "-m", "sb3_large.zoo", "train", "--algo", "sac", "--env", "Pendulum-v1"]
-    search += ["-conf", CONF, "-f", "logs", "-optimize", "--n-trials", "2", "--n-jobs", "2", "-n", "400"]
-    search += ["--n-evaluations", "2", "--eval-episodes", "1", "--no-optim-plots", "--sampler", "random"]
-    search += ["--seed", "1", "-params", "learning_starts:100"]
-    search += ["--search-space", "widths:[16,32]", "depths:[1,2]", "ofenet:[true]", "ofenet_layers:[1,2]"]
-    search += ["ofenet_growth:[4,8]", "ofenet_kwargs:{pretrain_steps: 10}"]
-    result = subprocess.run(search, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+# Per algorithm: its base entry (None: RL Zoo's own YAML) and options the search space turns on, so that between
+# them every sampled option (OFENet, observation normalization, categorical critics, replay ratio) reaches a YAML
+# entry that stock rl_zoo3.train trains.
+SEARCHES = {
+    "sac": (CONF, ["ofenet:[true]", "normalize_obs:[true]", "q_distribution:[true]", "replay_ratios:[2]"]),
+    "td3": (
+        str(ROOT / "hyperparams" / "td3_large.yml"),
+        ["ofenet:[false]", "normalize_obs:[false]", "q_distribution:[false]"],
+    ),
+    "tqc": (None, ["ofenet:[true]", "normalize_obs:[true]"]),
+    "crossq": (str(ROOT / "hyperparams" / "crossq_large.yml"), ["ofenet:[true]", "normalize_obs:[false]"]),
+}
+POLICY_CLASSES = {
+    ("sac", True): OFENetSACPolicy,
+    ("td3", False): LargeTD3Policy,
+    ("tqc", True): LargeTQCPolicy,
+    ("crossq", True): LargeCrossQPolicy,
+}
 
-    (report,) = glob.glob(str(tmp_path / "logs" / "sac" / "report_Pendulum-v1_2-trials-400-random-median_*.csv"))
+
+@pytest.mark.parametrize("algo", list(SEARCHES))
+def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypatch, capsys, algo):
+    # In this process (a fresh interpreter per run would spend most of the test importing).
+    monkeypatch.chdir(tmp_path)
+    conf, options = SEARCHES[algo]
+    search = ["train", "--algo", algo, "--env", "Pendulum-v1", *(["-conf", conf] if conf else [])]
+    search += ["-f", "logs", "-optimize", "--n-trials", "2", "-n", "200", "--n-evaluations", "2"]
+    search += ["--n-jobs", "2" if algo == "sac" else "1", "--verbose", "0"]
+    search += ["--eval-episodes", "1", "--no-optim-plots", "--sampler", "random", "--seed", "1"]
+    search += ["-params", "learning_starts:100", "--search-space", "widths:[16,32]", "depths:[1,2]", *options]
+    search += ["ofenet_layers:[1,2]", "ofenet_growth:[4,8]", "ofenet_kwargs:{pretrain_steps: 10}"]
+    main(search)
+    learner = {"sac": "sb3_large.SAC", "td3": "sb3_large.TD3", "tqc": "sb3_contrib.TQC", "crossq": "sb3_contrib.CrossQ"}
+    assert f"sb3_large.zoo: --algo {algo} trains with {learner[algo]} " in capsys.readouterr().out
+
+    (report,) = glob.glob(str(tmp_path / "logs" / algo / "report_Pendulum-v1_2-trials-200-random-median_*.csv"))
     with open(report) as f:
         trials = list(csv.DictReader(f))
-    assert len(trials) == 2 and {t["params_arch"] for t in trials} <= {"mlp", "densenet", "d2rl", "residual"}
-    assert {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"} and {t["params_ofenet"] for t in trials} == {"True"}
+    assert len(trials) == 2 and {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+    expected_archs = {"mlp", "densenet", "d2rl"} | ({"residual"} if algo != "crossq" else set())
+    assert {t["params_arch"] for t in trials} <= expected_archs
     entry_path = report[: -len(".csv")] + ".yml"
     text = Path(entry_path).read_text()
     assert "learning_rate: !!float " in text and "gamma: !!float " in text
     entry = yaml.safe_load(text)["Pendulum-v1"]
-    assert entry["policy"] == "sb3_large.policies.OFENetSACPolicy"
-    assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
+    ofenet, normalize = "ofenet:[true]" in options, "normalize_obs:[true]" in options
+    policy_class = POLICY_CLASSES[algo, ofenet]
+    assert entry["policy"] == f"sb3_large.policies.{policy_class.__name__}"
+    callbacks = ["sb3_large.ofenet.OFENetTrainer"] * ofenet + ["sb3_large.normalization.ObsNormUpdater"] * normalize
+    assert entry.get("callback", []) == callbacks
     kwargs = entry["policy_kwargs"]
-    assert kwargs["width"] in (16, 32) and kwargs["depth"] in (1, 2) and kwargs["ofenet_kwargs"]["pretrain_steps"] == 10
+    assert kwargs["actor_net"]["width"] in (16, 32) and kwargs["critic_net"]["width"] in (16, 32)
+    assert kwargs["depth"] in (1, 2) and ("ofenet_kwargs" in kwargs) is ofenet
+    assert kwargs.get("normalize_obs", False) is normalize
+    assert ("q_distribution" in kwargs) is (algo == "sac")
     assert isinstance(entry["learning_rate"], float) and entry["learning_starts"] == 100
-    assert entry["gradient_steps"] == entry["train_freq"]
+    ratios = (2,) if algo == "sac" else (1, 2)
+    assert entry["gradient_steps"] in [entry["train_freq"] * ratio for ratio in ratios]
+    assert ("tau" in entry) is (algo != "crossq") and ("policy_delay" in entry) is (algo == "crossq")
+    assert ("top_quantiles_to_drop_per_net" in entry) is (algo == "tqc")
 
-    train = [sys.executable, "-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1"]
-    train += ["-conf", entry_path, "-f", "trained", "-n", "250"]
-    result = subprocess.run(train, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    model = SAC.load(tmp_path / "trained" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip")
-    assert isinstance(model.policy, OFENetSACPolicy)
-    assert model.policy.actor_spec.width == kwargs["width"] and model.policy.actor_spec.arch == kwargs["arch"]
-    assert model.policy.ofenet.n_updates > 0
+    from rl_zoo3.train import train
+    from rl_zoo3.utils import ALGOS
 
-
-def _params(ofenet: bool, algo: str) -> dict:
-    params = dict(arch="residual", log2_width=4, depth=1, activation="elu", norm="layer", ofenet=ofenet)
-    params.update(one_minus_gamma=0.01, learning_rate=1e-3, batch_size_pow=5, train_freq=2, tau=0.01)
+    assert ALGOS[algo] is STOCK[algo]  # the launcher put RL Zoo back: what follows is stock rl_zoo3.train
+    stock = ["rl_zoo3.train", "--algo", algo, "--env", "Pendulum-v1", "-conf", entry_path, "-f", "trained"]
+    monkeypatch.setattr(sys, "argv", [*stock, "-n", "150", "--eval-freq", "-1", "--verbose", "0"])
+    train()
+    model = STOCK[algo].load(tmp_path / "trained" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert type(model.policy) is policy_class and model.num_timesteps >= 150
+    assert model.policy.actor_spec.width == kwargs["actor_net"]["width"]
+    assert model.policy.critic_spec.width == kwargs["critic_net"]["width"]
+    assert model.policy.actor_spec.arch == kwargs["arch"]
     if ofenet:
+        assert model.policy.ofenet.n_updates > 0
+    if normalize:
+        assert int(model.policy.obs_norm.count) == model.num_timesteps
+    capsys.readouterr()
+    main(["enjoy", "--algo", algo, "--env", "Pendulum-v1", "-f", "trained", "-n", "20", "--no-render"])
+    assert f"sb3_large.zoo: --algo {algo} loads with {learner[algo]} " in capsys.readouterr().out
+    assert ALGOS[algo] is STOCK[algo]
+
+
+def _params(algo: str, options: bool) -> dict:
+    """A trial's parameters; ``options`` turns on OFENet, observation normalization and categorical critics."""
+    params = dict(arch="residual", log2_actor_width=4, log2_critic_width=5, depth=1, activation="elu", norm="layer")
+    params.update(ofenet=options, normalize_obs=options, q_distribution=options and algo in ("sac", "td3"))
+    params.update(one_minus_gamma=0.01, learning_rate=1e-3, batch_size_pow=5, train_freq=2, replay_ratio=2)
+    if options:
         params.update(ofenet_layers=2, ofenet_growth=4)
+    if algo != "crossq":
+        params.update(tau=0.01)
     if algo == "td3":
         params.update(noise_type="normal", noise_std=0.2)
+    if algo == "tqc":
+        params.update(n_quantiles=5, top_quantiles_to_drop_per_net=1)
+    if algo == "crossq":
+        params.update(norm="batch_renorm", arch="mlp", policy_delay=2)
     return params
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3"])
-@pytest.mark.parametrize("ofenet", [False, True])
-def test_sampled_models_train_with_the_optional_trainer(algo, ofenet):
-    sampler = LargeSampler(algo, SearchSpace(**TINY, ofenet_kwargs={"pretrain_steps": 5}))
-    trial = optuna.trial.FixedTrial(_params(ofenet, algo))
+@pytest.mark.parametrize("algo", ["sac", "td3", "tqc", "crossq"])
+@pytest.mark.parametrize("options", [False, True], ids=["plain", "ofenet-obsnorm-categorical"])
+def test_sampled_models_train_with_the_optional_callbacks(algo, options):
+    space = SearchSpace.from_kwargs({**TINY, "ofenet_kwargs": {"pretrain_steps": 5}}, algo)
+    sampler = LargeSampler(algo, space)
+    trial = optuna.trial.FixedTrial(_params(algo, options))
     kwargs = sampler(trial, n_actions=1, n_envs=1, additional_args={"using_her_replay_buffer": False})
-    expected = {("sac", False): LargeSACPolicy, ("sac", True): OFENetSACPolicy}
-    expected.update({("td3", False): LargeTD3Policy, ("td3", True): OFENetTD3Policy})
-    assert kwargs["policy"] is expected[algo, ofenet]
-    assert kwargs["gamma"] == pytest.approx(0.99) and kwargs["batch_size"] == 32 and kwargs["gradient_steps"] == 2
-    assert ("ofenet_kwargs" in kwargs["policy_kwargs"]) is ofenet
+    expected = {("sac", True): OFENetSACPolicy, ("td3", True): OFENetTD3Policy, ("td3", False): LargeTD3Policy}
+    expected.update({("sac", False): LargeSACPolicy, ("tqc", True): LargeTQCPolicy, ("tqc", False): LargeTQCPolicy})
+    expected.update({("crossq", True): LargeCrossQPolicy, ("crossq", False): LargeCrossQPolicy})
+    assert kwargs["policy"] is expected[algo, options]
+    assert kwargs["gamma"] == pytest.approx(0.99) and kwargs["batch_size"] == 32 and kwargs["gradient_steps"] == 4
+    policy_kwargs = kwargs["policy_kwargs"]
+    assert ("ofenet_kwargs" in policy_kwargs) is options and policy_kwargs.get("normalize_obs", False) is options
+    assert ("q_distribution" in policy_kwargs) is (options and algo in ("sac", "td3"))
     if algo == "td3":
         assert isinstance(kwargs["action_noise"], NormalActionNoise)
-    model = {"sac": sb3_large.SAC, "td3": sb3_large.TD3}[algo](env="Pendulum-v1", learning_starts=50, **kwargs)
-    model.learn(120, callback=OptionalOFENetTrainer())
-    assert model.policy.actor_spec.width == 16 and model.policy.actor_spec.arch == "residual"
-    if ofenet:
-        assert int(model.policy.ofenet.n_updates) > 5
+    model = FAST[algo](env="Pendulum-v1", learning_starts=50, **kwargs)
+    model.learn(110, callback=[OptionalOFENetTrainer(), OptionalObsNormUpdater()])
+    policy = model.policy
+    assert policy.actor_spec.width == 16 and policy.critic_spec.width == 32
+    assert policy.actor_spec.arch == trial.params["arch"]
+    if options:
+        assert int(model.policy.ofenet.n_updates) > 5 and int(model.policy.obs_norm.count) == 110
+    if algo == "tqc":
+        assert model.policy.critic.n_quantiles == 5 and model.top_quantiles_to_drop_per_net == 1
+    if algo == "crossq":
+        assert model.policy_delay == 2
 
 
 def _manager(tmp_path, space: SearchSpace) -> LargeExperimentManager:
@@ -151,33 +226,47 @@ def test_trials_are_pruned_by_rl_zoos_eval_callback(tmp_path, pruner, state):
     assert manager.study is study
 
 
+def _study_with(params_list: list[dict], storage=None) -> optuna.Study:
+    study = optuna.create_study(storage=storage, study_name="large" if storage else None, direction="maximize")
+    for params in params_list:
+        distributions = {k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=-100.0))
+    return study
+
+
 def test_best_entry_keeps_the_base_entry_and_its_other_callbacks(tmp_path):
     manager = _manager(tmp_path, SearchSpace(**TINY))
-    manager.base_entry["callback"] = ["sb3_large.ofenet.OFENetTrainer", {"my.Callback": {"k": 1}}]
-    study = optuna.create_study(direction="maximize")
-    study.add_trial(
-        optuna.trial.create_trial(
-            params=_params(False, "sac"),
-            distributions={
-                k: optuna.distributions.CategoricalDistribution([v]) for k, v in _params(False, "sac").items()
-            },
-            value=-100.0,
-        )
-    )
-    path = manager.write_best_entry(study, manager.large_sampler)
-    entry = yaml.safe_load(Path(path).read_text())["Pendulum-v1"]
+    callbacks = ["sb3_large.ofenet.OFENetTrainer", {"my.Callback": {"k": 1}}, "sb3_large.normalization.ObsNormUpdater"]
+    manager.base_entry["callback"] = callbacks
+    path = manager.write_best_entry(_study_with([_params("sac", False)]), manager.large_sampler)
+    text = Path(path).read_text()
+    assert f"# python -m rl_zoo3.train --algo sac --env Pendulum-v1 -conf {path}\n" in text
+    entry = yaml.safe_load(text)["Pendulum-v1"]
     assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "ofenet_kwargs" not in entry["policy_kwargs"]
-    assert entry["callback"] == [{"my.Callback": {"k": 1}}]  # no OFENet trainer without OFENet
+    assert entry["callback"] == [{"my.Callback": {"k": 1}}]  # no OFENet trainer or updater: the policy needs none
     assert entry["n_timesteps"] == 20000 and entry["learning_starts"] == 100
-    assert entry["policy_kwargs"]["width"] == 16 and entry["policy_kwargs"]["arch"] == "residual"
+    kwargs = entry["policy_kwargs"]
+    assert kwargs["actor_net"] == {"width": 16} and kwargs["critic_net"] == {"width": 32}
+    assert kwargs["arch"] == "residual" and "width" not in kwargs
 
 
-def test_merge_entry_replaces_the_body_and_adds_the_trainer():
+def test_best_entry_with_categorical_critics_names_the_launcher_that_trains_them(tmp_path):
+    manager = _manager(tmp_path, SearchSpace(**TINY))
+    path = manager.write_best_entry(_study_with([_params("sac", True)]), manager.large_sampler)
+    text = Path(path).read_text()
+    assert f"# python -m sb3_large.zoo train --algo sac --env Pendulum-v1 -conf {path}\n" in text
+    entry = yaml.safe_load(text)["Pendulum-v1"]
+    assert entry["policy_kwargs"]["q_distribution"] == {} and entry["policy_kwargs"]["normalize_obs"] is True
+    assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
+
+
+def test_merge_entry_replaces_the_body_and_adds_the_callbacks():
     base = {"policy": "MlpPolicy", "policy_kwargs": {"net_arch": [64]}, "callback": "x.Y", "n_timesteps": 1000}
-    hyperparams = LargeSampler("sac", SearchSpace()).hyperparams(_params(True, "sac"))
+    hyperparams = LargeSampler("sac", SearchSpace(**TINY)).hyperparams(_params("sac", True))
     entry = merge_entry(base, hyperparams)
-    assert entry["callback"] == ["x.Y", "sb3_large.ofenet.OFENetTrainer"]
+    assert entry["callback"] == ["x.Y", "sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
     assert "net_arch" not in entry["policy_kwargs"] and entry["n_timesteps"] == 1000
+    assert entry["gradient_steps"] == 4 and entry["train_freq"] == 2  # replay ratio 2
 
 
 def test_dump_entry_tags_floats_and_round_trips():
@@ -193,15 +282,17 @@ def test_dump_entry_tags_floats_and_round_trips():
     [
         ({"widht": [16, 32]}, "search_space.widht: unknown option; allowed: archs, widths"),
         ({"widths": [16, 48]}, "search_space.widths: low and high must be powers of two"),
+        ({"critic_widths": [16, 48]}, "search_space.critic_widths: low and high must be powers of two"),
         ({"widths": [64, 16]}, r"search_space.widths: need 1 <= low <= high"),
         ({"depths": 3}, r"search_space.depths: must be \[low, high\] integers"),
         ({"archs": []}, "search_space.archs: must be a non-empty list"),
         ({"ofenet": ["yes"]}, r"search_space.ofenet: 'yes' is not allowed; allowed: \[False, True\]"),
-        ({"norms": ["batch"]}, "search_space: arch 'residual' with norm 'batch'"),
-        ({"archs": ["mlp"], "activations": ["relu", "sigmoidal"]}, "activation 'sigmoidal' fails"),
+        ({"normalize_obs": True}, "search_space.normalize_obs: must be a non-empty list"),
+        ({"replay_ratios": [0, 2]}, "search_space.replay_ratios: must be positive integers"),
         ({"ofenet_kwargs": {"layers": 3}}, "search_space.ofenet_kwargs.layers: sampled"),
         ({"ofenet_kwargs": {"pretrain": 3}}, "ofenet.pretrain: unknown option"),
-        ({"policy_kwargs": {"width": 3}}, "search_space.policy_kwargs.width: sampled by the search"),
+        ({"q_distribution_kwargs": {"bins": 1}}, "q_distribution.bins: must be an integer >= 2"),
+        ({"obs_norm_kwargs": {"clip": -1.0}}, "obs_norm_kwargs.clip: must be a finite number > 0"),
     ],
 )
 def test_search_space_errors_name_the_field(values, message):
@@ -209,33 +300,94 @@ def test_search_space_errors_name_the_field(values, message):
         SearchSpace.from_kwargs(values)
 
 
+@pytest.mark.parametrize(
+    ("algo", "values", "message"),
+    [
+        ("sac", {"norms": ["batch"]}, "search_space: sac with arch 'residual', norm 'batch'"),
+        ("tqc", {"archs": ["mlp"], "norms": ["batch_renorm"]}, "critic_net.norm: 'batch_renorm' cannot be used"),
+        ("sac", {"archs": ["mlp"], "activations": ["relu", "sigmoidal"]}, "activation 'sigmoidal' fails"),
+        ("crossq", {"q_distribution": [True]}, "search_space.q_distribution: crossq's learner does not train"),
+        ("tqc", {"q_distribution": [False, True]}, "search_space.q_distribution: tqc's learner does not train"),
+        ("td3", {"policy_kwargs": {"ensemble_critic": True}}, "policy_kwargs: unknown option 'ensemble_critic'"),
+        ("tqc", {"policy_kwargs": {"n_quantiles": 3}}, "search_space.policy_kwargs.n_quantiles: sampled"),
+    ],
+)
+def test_the_space_is_checked_for_the_algorithm(algo, values, message):
+    with pytest.raises(ValueError, match=message):
+        LargeSampler(algo, SearchSpace.from_kwargs({**TINY, **values}, algo))
+
+
+# Every name under which the policies take a kwarg that a trial sets: old names and SB3's shorthands included.
+SAMPLED = ["arch", "width", "depth", "activation", "norm", "arch_kwargs", "actor_net", "critic_net", "actor", "critic"]
+SAMPLED += [
+    "net_arch",
+    "activation_fn",
+    "ofenet",
+    "ofenet_kwargs",
+    "normalize_obs",
+    "obs_norm_kwargs",
+    "q_distribution",
+]
+
+
+@pytest.mark.parametrize("name", SAMPLED)
+def test_a_sampled_policy_kwarg_cannot_be_fixed_under_any_name(name):
+    with pytest.raises(ValueError, match=f"search_space.policy_kwargs.{name}: sampled by the search, cannot be fixed"):
+        LargeSampler("sac", SearchSpace(**TINY, policy_kwargs={name: {}}))
+
+
+def test_each_algorithm_has_its_defaults():
+    crossq = SearchSpace.from_kwargs({}, "crossq")
+    assert "batch_renorm" in crossq.norms and "residual" not in crossq.archs and crossq.q_distribution == (False,)
+    assert SearchSpace.from_kwargs({}, "tqc").q_distribution == (False,)
+    assert SearchSpace.from_kwargs({"norms": ["layer"]}, "crossq").norms == ("layer",)
+    assert SearchSpace.from_kwargs({}, "sac") == SearchSpace()
+
+
 def test_launcher_parses_the_search_space():
-    space = parse_search_space(["widths:[16,64]", "ofenet:[false]", "ofenet_kwargs:{pretrain_steps: 3}"])
+    space = parse_search_space(["widths:[16,64]", "ofenet:[false]", "ofenet_kwargs:{pretrain_steps: 3}"], "sac")
     assert space.widths == (16, 64) and space.ofenet == (False,) and space.ofenet_kwargs == {"pretrain_steps": 3}
+    assert parse_search_space([], "crossq") == SearchSpace.from_kwargs({}, "crossq")
     with pytest.raises(SystemExit, match="--search-space: expected key:value, got 'widths'"):
         parse_search_space(["widths"])
     with pytest.raises(SystemExit, match="--search-space: search_space.depths: must be"):
         parse_search_space(["depths:two"])
+    with pytest.raises(SystemExit, match="--search-space: search_space.policy_kwargs.critic: sampled by the search"):
+        parse_search_space(["policy_kwargs:{critic: {width: 64}}"], "td3")
     with pytest.raises(SystemExit, match=r"usage: python -m sb3_large.zoo \{train,enjoy\} \[--search-space"):
         main(["optimize"])
 
 
-def test_the_sampler_refuses_other_algorithms():
-    with pytest.raises(ValueError, match="algo: 'ppo' has no large-network sampler; allowed: sac, td3"):
+def test_launcher_refuses_what_would_be_ignored_or_fail_late(capsys, monkeypatch):
+    with pytest.raises(SystemExit, match="--search-space: only with -optimize"):
+        main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--search-space", "widths:[16,32]"])
+    with pytest.raises(SystemExit, match="--algo ppo: -optimize here searches the large-network knobs of sac, td3"):
+        main(["train", "--algo", "ppo", "--env", "Pendulum-v1", "-optimize"])
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    with pytest.raises(SystemExit, match="-tb runs/x: tensorboard is not installed; pip install 'sb3-large\\[zoo\\]'"):
+        main(["train", "--algo", "sac", "--env", "Pendulum-v1", "-tb", "runs/x"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "-h"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--search-space KEY:VALUE" in out and "replay_ratios" in out and "usage: rl_zoo3.train" in out
+
+
+def test_the_sampler_and_the_manager_refuse_other_algorithms(tmp_path):
+    with pytest.raises(ValueError, match="algo: 'ppo' has no large-network sampler; allowed: sac, td3, tqc, crossq"):
         LargeSampler("ppo", SearchSpace())
+    with pytest.raises(ValueError, match="algo: 'ppo' has no large-network sampler"):
+        LargeExperimentManager(
+            argparse.Namespace(), "ppo", "Pendulum-v1", str(tmp_path), optimize_hyperparameters=True, verbose=0
+        )
+    stock = LargeExperimentManager(argparse.Namespace(), "ppo", "Pendulum-v1", str(tmp_path), verbose=0)
+    assert stock.large_sampler is None  # training without -optimize stays RL Zoo's
 
 
-def test_trial_id_trains_a_stored_trial_with_its_trainer(tmp_path):
+def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path):
     storage = str(tmp_path / "study.log")
-    study = optuna.create_study(
-        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage)),
-        study_name="large",
-        direction="maximize",
-    )
-    for ofenet in (False, True):
-        params = _params(ofenet, "sac")
-        distributions = {k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()}
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=-1.0))
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    _study_with([_params("sac", False), _params("sac", True)], storage=journal)
     manager = LargeExperimentManager(
         argparse.Namespace(), "sac", "Pendulum-v1", str(tmp_path / "logs"), config=CONF, storage=storage,
         study_name="large", trial_id=1, verbose=0,
@@ -243,6 +395,6 @@ def test_trial_id_trains_a_stored_trial_with_its_trainer(tmp_path):
     hyperparams, saved = manager.read_hyperparameters()
     for values in (hyperparams, saved):
         assert values["policy"] == "sb3_large.policies.OFENetSACPolicy"
-        assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
+        assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
         assert values["policy_kwargs"]["ofenet_kwargs"] == {"layers": 2, "growth": 4}
         assert values["batch_size"] == 32 and values["n_timesteps"] == 20000

@@ -1,9 +1,11 @@
 """RL Zoo's own tools on a tiny run of a large policy: ``plot_train``, ``all_plots`` and headless ``record_video``.
 
-They need the ``zoo`` extra (pandas, seaborn, scipy, moviepy, imageio-ffmpeg). RL Zoo's plot scripts end with
-``plt.show()``: ``MPLBACKEND=module://sb3_large.plot.backend_files`` turns that into image files.
+They need the ``zoo`` extra (pandas, seaborn, scipy, moviepy, imageio-ffmpeg; pygame for Pendulum's frames).
+RL Zoo's plot scripts end with ``plt.show()``: ``MPLBACKEND=module://sb3_large.plot.backend_files`` turns that
+into image files.
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -63,6 +65,21 @@ def test_all_plots_writes_the_figures(zoo_logs, tmp_path):
     result = _run([*plot, "--no-million"], tmp_path, MPLBACKEND=BACKEND, SB3_LARGE_FIGURES=str(figures))
     assert "Pendulum-v1" in result.stdout  # the results table
     _assert_image(figures / "Results_Pendulum-v1.png")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pygame") is None,
+    reason="record_video of Pendulum-v1 needs pygame: pip install 'sb3-large[zoo]'",
+)
+def test_record_video_of_a_classic_control_entry(zoo_logs, tmp_path):
+    """Pendulum-v1 renders with pygame (the zoo extra), without a display or OpenGL."""
+    record = ["-m", "rl_zoo3.record_video", "--algo", "sac", "--env", "Pendulum-v1", "-f", str(zoo_logs / "logs")]
+    _run([*record, "-n", "30", "-o", str(tmp_path / "videos")], tmp_path)
+    (video,) = (tmp_path / "videos").glob("*.mp4")
+    import imageio.v3 as iio
+
+    frames = np.stack(list(iio.imiter(video, plugin="FFMPEG")))
+    assert frames.ndim == 4 and frames.shape[0] >= 20 and frames.std() > 0  # the pendulum is drawn
 
 
 def _headless_gl() -> str | None:
