@@ -23,7 +23,7 @@ import optuna
 import yaml
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
-from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import get_class_by_name
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
@@ -227,6 +227,18 @@ def _log2_range(widths: tuple[int, int]) -> tuple[int, int]:
 
 def _pick(choices: tuple[bool, ...], wanted: bool) -> bool:
     return wanted if wanted in choices else choices[0]
+
+
+def current_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored trial's parameters under this sampler's names: trials of the search before actor and critic
+    widths were apart (one ``log2_width``; no observation normalization, categorical critics or replay ratio)
+    keep what they trained with."""
+    params = dict(params)
+    if "log2_width" in params:
+        log2_width = params.pop("log2_width")
+        params.setdefault("log2_actor_width", log2_width)
+        params.setdefault("log2_critic_width", log2_width)
+    return {"normalize_obs": False, "q_distribution": False, "replay_ratio": 1, **params}
 
 
 class LargeSampler:
@@ -547,17 +559,22 @@ class LargeExperimentManager(ExperimentManager):
         if self._loads_trial():
             # --trial-id put a trial's hyperparameters over the entry: its callbacks must now fit its policy.
             for values in (hyperparams, saved):
-                values["callback"] = callbacks_without_ours(values.get("callback")) + callbacks_for(
-                    values["policy_kwargs"]
-                )
+                callbacks = callbacks_without_ours(values.get("callback")) + callbacks_for(values["policy_kwargs"])
+                if callbacks:
+                    values["callback"] = callbacks
+                else:
+                    values.pop("callback", None)
         self.base_entry = copy.deepcopy(dict(saved))
         return hyperparams, saved
 
     def load_trial(self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True):
         params = super().load_trial(storage, study_name, trial_id, convert=False)
-        if not convert or self.large_sampler is None:
+        if not convert:
             return params
-        return self.large_sampler.hyperparams(params)
+        # Only our sampler draws an ``arch``; a stock ``rl_zoo3.train -optimize`` trial is RL Zoo's to convert.
+        if self.large_sampler is None or "arch" not in params:
+            return HYPERPARAMS_CONVERTER[self.algo](params)
+        return self.large_sampler.hyperparams(current_params(params))
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]):
         processed = super()._preprocess_hyperparams(hyperparams)
@@ -588,7 +605,7 @@ class LargeExperimentManager(ExperimentManager):
         name = f"{prefix}{stamp}.yml" if stamp is not None else f"{prefix[:-1]}.yml"
         path = os.path.join(self.log_folder, self.algo, name)
         best = study.best_trial
-        entry = merge_entry(self.base_entry, sampler.hyperparams(best.params))
+        entry = merge_entry(self.base_entry, sampler.hyperparams(current_params(best.params)))
         train = f"--algo {self.algo} --env {self.env_name.gym_id} -conf {path}"
         header = f"Best of {len(study.trials)} trials (trial {best.number}, mean eval return {best.value:.6g}).\n"
         if "q_distribution" in entry["policy_kwargs"]:

@@ -398,3 +398,36 @@ def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path):
         assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
         assert values["policy_kwargs"]["ofenet_kwargs"] == {"layers": 2, "growth": 4}
         assert values["batch_size"] == 32 and values["n_timesteps"] == 20000
+
+
+def _trial_id_manager(tmp_path, algo: str, params_list: list[dict], config: str | None = CONF, **kwargs):
+    storage = str(tmp_path / "study.log")
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    _study_with(params_list, storage=journal)
+    return LargeExperimentManager(
+        argparse.Namespace(), algo, "Pendulum-v1", str(tmp_path / "logs"), config=config, storage=storage,
+        study_name="large", trial_id=len(params_list) - 1, verbose=0, **kwargs,
+    )  # fmt: skip
+
+
+def test_trial_id_trains_a_trial_of_the_search_before_actor_and_critic_widths_were_apart(tmp_path):
+    # Parameters as the search stored them before this release: one log2_width, no obs norm / categorical / ratio.
+    old = dict(arch="densenet", log2_width=5, depth=2, activation="relu", norm="layer", ofenet=True)
+    old.update(ofenet_layers=2, ofenet_growth=4, one_minus_gamma=0.01, learning_rate=1e-3, batch_size_pow=6)
+    old.update(train_freq=3, tau=0.02)
+    hyperparams, _ = _trial_id_manager(tmp_path, "sac", [old, old]).read_hyperparameters()
+    kwargs = hyperparams["policy_kwargs"]
+    assert kwargs["actor_net"] == {"width": 32} and kwargs["critic_net"] == {"width": 32}
+    assert "normalize_obs" not in kwargs and "q_distribution" not in kwargs
+    assert hyperparams["gradient_steps"] == 3 and hyperparams["train_freq"] == 3
+    assert hyperparams["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
+
+
+def test_trial_id_trains_a_stock_rl_zoo_trial_with_rl_zoos_converter(tmp_path):
+    # What stock rl_zoo3.train --algo tqc -optimize stores: RL Zoo's own sampler's parameters.
+    stock = dict(one_minus_gamma=0.01, batch_size_pow=6, learning_rate=1e-3, train_freq=4, tau=0.02)
+    stock.update(net_arch="small", n_quantiles=10, top_quantiles_to_drop_per_net=2)
+    hyperparams, _ = _trial_id_manager(tmp_path, "tqc", [stock, stock], config=None).read_hyperparameters()
+    assert hyperparams["policy"] == "MlpPolicy" and "callback" not in hyperparams
+    assert hyperparams["policy_kwargs"] == {"net_arch": [64, 64], "n_quantiles": 10}
+    assert hyperparams["batch_size"] == 64 and hyperparams["top_quantiles_to_drop_per_net"] == 2
