@@ -342,7 +342,9 @@ class LargeSampler:
             params["noise_std"] = trial.suggest_float("noise_std", 0.0, 0.5)
         if algorithm.quantiles:
             params["n_quantiles"] = trial.suggest_int("n_quantiles", 5, 50)
-            params["top_quantiles_to_drop_per_net"] = trial.suggest_int("top_quantiles_to_drop_per_net", 0, 5)
+            # Drop fewer than every quantile (RL Zoo's rule): no target quantile left makes the critic loss NaN.
+            most = min(params["n_quantiles"] - 1, 5)
+            params["top_quantiles_to_drop_per_net"] = trial.suggest_int("top_quantiles_to_drop_per_net", 0, most)
         if algorithm.policy_delay:
             params["policy_delay"] = trial.suggest_int("policy_delay", 1, 5)
         trial.set_user_attr("actor_width", 2 ** params["log2_actor_width"])

@@ -431,3 +431,14 @@ def test_trial_id_trains_a_stock_rl_zoo_trial_with_rl_zoos_converter(tmp_path):
     assert hyperparams["policy"] == "MlpPolicy" and "callback" not in hyperparams
     assert hyperparams["policy_kwargs"] == {"net_arch": [64, 64], "n_quantiles": 10}
     assert hyperparams["batch_size"] == 64 and hyperparams["top_quantiles_to_drop_per_net"] == 2
+
+
+def test_tqc_trials_keep_a_target_quantile():
+    sampler = LargeSampler("tqc", SearchSpace.from_kwargs(TINY, "tqc"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        study.enqueue_trial({"n_quantiles": 5})
+        trial = study.ask()
+        params = sampler.sample(trial)
+        assert params["n_quantiles"] == 5 and params["top_quantiles_to_drop_per_net"] <= 4
+        assert trial.distributions["top_quantiles_to_drop_per_net"].high == 4
