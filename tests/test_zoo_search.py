@@ -349,9 +349,9 @@ def test_launcher_parses_the_search_space():
     assert space.widths == (16, 64) and space.ofenet == (False,) and space.ofenet_kwargs == {"pretrain_steps": 3}
     assert parse_search_space([], "crossq") == SearchSpace.from_kwargs({}, "crossq")
     with pytest.raises(SystemExit, match="--search-space: expected key:value, got 'widths'"):
-        parse_search_space(["widths"])
+        parse_search_space(["widths"], "sac")
     with pytest.raises(SystemExit, match="--search-space: search_space.depths: must be"):
-        parse_search_space(["depths:two"])
+        parse_search_space(["depths:two"], "sac")
     with pytest.raises(SystemExit, match="--search-space: search_space.policy_kwargs.critic: sampled by the search"):
         parse_search_space(["policy_kwargs:{critic: {width: 64}}"], "td3")
     with pytest.raises(SystemExit, match=r"usage: python -m sb3_large.zoo \{train,enjoy\} \[--search-space"):
@@ -359,9 +359,9 @@ def test_launcher_parses_the_search_space():
 
 
 def test_launcher_refuses_what_would_be_ignored_or_fail_late(capsys, monkeypatch):
-    with pytest.raises(SystemExit, match="--search-space: only with -optimize"):
+    with pytest.raises(SystemExit, match="--search-space: only with -optimize .* or --trial-id"):
         main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--search-space", "widths:[16,32]"])
-    with pytest.raises(SystemExit, match="--algo ppo: -optimize here searches the large-network knobs of sac, td3"):
+    with pytest.raises(SystemExit, match="-optimize: algo: 'ppo' has no large-network sampler; allowed: sac, td3"):
         main(["train", "--algo", "ppo", "--env", "Pendulum-v1", "-optimize"])
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
     with pytest.raises(SystemExit, match="-tb runs/x: tensorboard is not installed; pip install 'sb3-large\\[zoo\\]'"):
@@ -442,3 +442,19 @@ def test_tqc_trials_keep_a_target_quantile():
         params = sampler.sample(trial)
         assert params["n_quantiles"] == 5 and params["top_quantiles_to_drop_per_net"] <= 4
         assert trial.distributions["top_quantiles_to_drop_per_net"].high == 4
+
+
+def test_trial_id_takes_the_searchs_fixed_settings_from_search_space(tmp_path, monkeypatch):
+    import rl_zoo3.train
+
+    from sb3_large import zoo
+
+    managers = []
+    monkeypatch.setattr(zoo, "_run_rl_zoo3", lambda command, args: managers.append(rl_zoo3.train.ExperimentManager))
+    fixed = "ofenet_kwargs:{pretrain_steps: 5000}"
+    main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--trial-id", "1", "--search-space", fixed])
+    (space,) = [manager.keywords["search_space"] for manager in managers]
+    assert space.ofenet_kwargs == {"pretrain_steps": 5000}
+    trial = _params("sac", True)
+    hyperparams, _ = _trial_id_manager(tmp_path, "sac", [trial, trial], search_space=space).read_hyperparameters()
+    assert hyperparams["policy_kwargs"]["ofenet_kwargs"] == {"pretrain_steps": 5000, "layers": 2, "growth": 4}
