@@ -257,9 +257,13 @@ class LargeSampler:
         self.algo = algo
         self.algorithm = searched_algorithm(algo)
         self.space = space
-        self._check_space()
+        # A stand-in env whose observation fits a fixed OFENet predict_dims: the manager checks the real one.
+        obs_dims = max(3, space.ofenet_kwargs.get("predict_dims") or 0)
+        self.check(spaces.Box(-1.0, 1.0, (obs_dims,), dtype=np.float32), spaces.Box(-1.0, 1.0, (1,), dtype=np.float32))
 
-    def _check_space(self) -> None:
+    def check(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Refuse, naming the field, a space with a combination a trial could draw that does not build for these
+        env spaces: a bad one would stop the whole study at that trial, not prune it."""
         space, algorithm = self.space, self.algorithm
         if True in space.q_distribution and not algorithm.categorical_critics:
             raise ValueError(
@@ -269,10 +273,7 @@ class LargeSampler:
         fixed = sorted(set(space.policy_kwargs) & algorithm.sampled_policy_kwargs())
         if fixed:
             raise ValueError(f"search_space.policy_kwargs.{fixed[0]}: sampled by the search, cannot be fixed")
-        # Every combination a trial can draw must build: a bad one would stop the whole study, not prune a trial.
-        # Built small, on a stand-in env whose observation fits a fixed OFENet predict_dims.
-        obs_space = spaces.Box(-1.0, 1.0, (max(3, space.ofenet_kwargs.get("predict_dims") or 0),), dtype=np.float32)
-        action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        # Every body a trial can draw, built small.
         for arch, norm, activation in product(space.archs, space.norms, space.activations):
             for options_on in (False, True):  # OFENet, obs normalization, categorical critics: off, then on
                 params = {
@@ -291,7 +292,7 @@ class LargeSampler:
                 }
                 policy, policy_kwargs = self.policy(params)
                 try:
-                    get_class_by_name(policy)(obs_space, action_space, lambda _: 1e-3, **policy_kwargs)
+                    get_class_by_name(policy)(observation_space, action_space, lambda _: 1e-3, **policy_kwargs)
                 except (ValueError, TypeError, KeyError) as exc:
                     raise ValueError(
                         f"search_space: {self.algo} with arch {arch!r}, norm {norm!r}, activation {activation!r} "
@@ -594,6 +595,12 @@ class LargeExperimentManager(ExperimentManager):
         if self.large_sampler is None:
             super().hyperparameters_optimization()
             return
+        # The space against this env's spaces (OFENet's predict_dims, ...), before the study starts.
+        env = self.create_envs(n_envs=1, no_log=True)
+        try:
+            self.large_sampler.check(env.observation_space, env.action_space)
+        finally:
+            env.close()
         with bound(HYPERPARAMS_SAMPLER, self.algo, self.large_sampler):
             super().hyperparameters_optimization()
         if self.study is not None:

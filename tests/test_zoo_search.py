@@ -458,3 +458,11 @@ def test_trial_id_takes_the_searchs_fixed_settings_from_search_space(tmp_path, m
     trial = _params("sac", True)
     hyperparams, _ = _trial_id_manager(tmp_path, "sac", [trial, trial], search_space=space).read_hyperparameters()
     assert hyperparams["policy_kwargs"]["ofenet_kwargs"] == {"pretrain_steps": 5000, "layers": 2, "growth": 4}
+
+
+def test_the_space_is_checked_against_the_envs_spaces_before_the_study_starts(tmp_path, monkeypatch):
+    # predict_dims fits the stand-in env the launcher checks with, not Pendulum's 3 observation dims.
+    manager = _manager(tmp_path, SearchSpace(**TINY, ofenet=(True,), ofenet_kwargs={"predict_dims": 50}))
+    monkeypatch.setattr(optuna, "create_study", lambda **kwargs: pytest.fail("the study started"))
+    with pytest.raises(ValueError, match="search_space: sac with arch .* fails: ofenet.predict_dims: 50 exceeds"):
+        manager.hyperparameters_optimization()
