@@ -61,7 +61,7 @@ def _env() -> dict:
 
 # Per algorithm: its base entry (None: RL Zoo's own YAML) and options the search space turns on, so that between
 # them every sampled option (OFENet, observation normalization, categorical critics, replay ratio) reaches a YAML
-# entry that stock rl_zoo3.train trains.
+# entry that trains: with stock rl_zoo3.train, or (categorical critics) with the launcher its header names.
 SEARCHES = {
     "sac": (CONF, ["ofenet:[true]", "normalize_obs:[true]", "q_distribution:[true]", "replay_ratios:[2]"]),
     "td3": (
@@ -80,7 +80,7 @@ POLICY_CLASSES = {
 
 
 @pytest.mark.parametrize("algo", list(SEARCHES))
-def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypatch, capsys, algo):
+def test_search_then_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypatch, capsys, algo):
     # In this process (a fresh interpreter per run would spend most of the test importing).
     monkeypatch.chdir(tmp_path)
     conf, options = SEARCHES[algo]
@@ -123,11 +123,24 @@ def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypat
     from rl_zoo3.train import train
     from rl_zoo3.utils import ALGOS
 
-    assert ALGOS[algo] is STOCK[algo]  # the launcher put RL Zoo back: what follows is stock rl_zoo3.train
-    stock = ["rl_zoo3.train", "--algo", algo, "--env", "Pendulum-v1", "-conf", entry_path, "-f", "trained"]
-    monkeypatch.setattr(sys, "argv", [*stock, "-n", "150", "--eval-freq", "-1", "--verbose", "0"])
-    train()
-    model = STOCK[algo].load(tmp_path / "trained" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert ALGOS[algo] is STOCK[algo]  # the launcher put RL Zoo back
+    run = ["--algo", algo, "--env", "Pendulum-v1", "-conf", entry_path, "-f", "trained"]
+    run += ["-n", "150", "--eval-freq", "-1", "--verbose", "0"]
+    categorical = "q_distribution" in kwargs
+    if categorical:
+        # As the entry's header says: only sb3_large's SAC / TD3 train categorical critics by cross-entropy.
+        assert f"# python -m sb3_large.zoo train --algo {algo} " in text
+        capsys.readouterr()
+        main(["train", *run])
+        assert f"sb3_large.zoo: --algo {algo} trains with {learner[algo]} " in capsys.readouterr().out
+        assert ALGOS[algo] is STOCK[algo]
+    else:
+        assert f"# python -m rl_zoo3.train --algo {algo} " in text
+        monkeypatch.setattr(sys, "argv", ["rl_zoo3.train", *run])
+        train()  # stock rl_zoo3.train
+    learner_class = FAST[algo] if categorical else STOCK[algo]
+    model = learner_class.load(tmp_path / "trained" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert type(model) is learner_class
     assert type(model.policy) is policy_class and model.num_timesteps >= 150
     assert model.policy.actor_spec.width == kwargs["actor_net"]["width"]
     assert model.policy.critic_spec.width == kwargs["critic_net"]["width"]
