@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import yaml
 
 COMMANDS = ("train", "enjoy")
-EXTRA = "pip install 'sb3-large[zoo]'"
+EXTRA = "pip install 'sb3-large[zoo]'"  # what the zoo and plot commands name when a module is missing
 ABOUT = {
     "train": "RL Zoo's train (python -m rl_zoo3.train) with sb3_large.SAC / TD3 bound to --algo sac / td3; "
     "-optimize searches the large-network knobs for sac, td3, tqc and crossq.",

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sb3_large.zoo import EXTRA
+
 Series = tuple[np.ndarray, np.ndarray]  # (env steps, values), steps increasing
 
 EVAL_RETURN = "return/evaluation"
@@ -42,7 +44,6 @@ SHORT = 20  # a series of at most this many points is drawn with markers
 RUN_NUMBER = re.compile(r"_\d+$")
 ENV_ID = re.compile(r"^[A-Za-z][\w.:-]*-v\d+$")
 EVENTS = "events.out.tfevents."
-EXTRA = "pip install 'sb3-large[zoo]'"
 NO_RETURN = "no evaluations.npz, eval/mean_reward, finished episode in *.monitor.csv or rollout/ep_rew_mean"
 
 
