@@ -386,12 +386,10 @@ class LargeSampler:
     def hyperparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's parameters as RL Zoo YAML hyperparameters (dotted-path policy, ``callback`` list)."""
         policy, policy_kwargs = self.policy(params)
-        callbacks = [OFENET_TRAINER] if params["ofenet"] else []
-        callbacks += [OBS_NORM_UPDATER] if params["normalize_obs"] else []
         hyperparams = {
             "policy": policy,
             "policy_kwargs": policy_kwargs,
-            "callback": callbacks,
+            "callback": callbacks_for(policy_kwargs),
             "gamma": 1 - params["one_minus_gamma"],
             "learning_rate": params["learning_rate"],
             "batch_size": 2 ** params["batch_size_pow"],
