@@ -19,8 +19,8 @@ done
 python -m sb3_large.zoo train --algo sac --env Pendulum-v1 -conf "$repo/hyperparams/sac_large.yml" -f logs \
   -optimize --n-trials 2 -n 1000 --n-evaluations 2 --eval-episodes 1 --sampler random --seed 1 --no-optim-plots \
   --storage logs/sac/study.log --study-name pendulum -params learning_starts:200 \
-  --search-space "widths:[32,64]" "depths:[1,2]" "ofenet:[false]"
-# sac/Pendulum-v1_4: stock RL Zoo trains the best trial's entry.
+  --search-space "widths:[32,64]" "depths:[1,2]" "ofenet:[false]" "q_distribution:[false]"
+# sac/Pendulum-v1_4: stock RL Zoo trains the best trial's entry (no categorical critics: those need the launcher).
 best=$(ls logs/sac/report_Pendulum-v1_2-trials-1000-random-median_*.yml | tail -n 1)
 python -m rl_zoo3.train --algo sac --env Pendulum-v1 -conf "$best" -f logs -n 3000 --seed 1 "${short[@]}"
 # sac/Pendulum-v1_5: trial 1 of the stored study, over the sac_large.yml entry.

@@ -195,7 +195,8 @@ class RepresentationDiagnostics(BaseCallback):
         return True
 
     def measure(self) -> dict[str, float]:
-        """Measure now on a replay batch and log the values; returns them (empty while there is no data)."""
+        """Measure now on a replay batch and write the values at this step; returns them (empty while there is no
+        data). Writing dumps the model's logger: every value pending in it is written at this step too."""
         buffer = self.model.replay_buffer
         if buffer is None:
             return {}

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import yaml
 
 COMMANDS = ("train", "enjoy")
-EXTRA = "pip install 'sb3-large[zoo]'"
+EXTRA = "pip install 'sb3-large[zoo]'"  # what the zoo and plot commands name when a module is missing
 ABOUT = {
     "train": "RL Zoo's train (python -m rl_zoo3.train) with sb3_large.SAC / TD3 bound to --algo sac / td3; "
     "-optimize searches the large-network knobs for sac, td3, tqc and crossq.",
@@ -53,9 +53,9 @@ def large_zoo(search_space=None) -> Iterator[None]:
         ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager = saved  # type: ignore[misc]
 
 
-def parse_search_space(pairs: list[str] | None, algo: str | None = None):
+def parse_search_space(pairs: list[str] | None, algo: str):
     """``["widths:[64,512]", "ofenet:[true]"]`` (values in YAML) -> ``SearchSpace`` (``algo``'s defaults for the
-    rest), checked for ``algo`` when given; every problem is a ``SystemExit`` naming the field."""
+    rest), checked for ``algo``; every problem is a ``SystemExit`` naming the field."""
     from sb3_large.zoo_search import LargeSampler, SearchSpace
 
     values = {}
@@ -69,8 +69,7 @@ def parse_search_space(pairs: list[str] | None, algo: str | None = None):
             raise SystemExit(f"--search-space: {key}: not valid YAML: {text!r} ({exc})") from None
     try:
         space = SearchSpace.from_kwargs(values, algo)
-        if algo is not None:
-            LargeSampler(algo, space)
+        LargeSampler(algo, space)
     except (ValueError, TypeError) as exc:
         raise SystemExit(f"--search-space: {exc}") from None
     return space
@@ -91,10 +90,13 @@ def _parser(command: str) -> argparse.ArgumentParser:
             nargs="+",
             metavar="KEY:VALUE",
             help=f"with -optimize ({', '.join(ALGORITHMS)}): narrow the search, values in YAML, e.g. "
-            f"'widths:[64,512]' 'ofenet:[true]'; keys: {', '.join(SearchSpace.__dataclass_fields__)} "
+            f"'widths:[64,512]' 'ofenet:[true]'; keys: {', '.join(SearchSpace.__dataclass_fields__)}. With "
+            "--trial-id: give the search's own, whose fixed settings (ofenet_kwargs, obs_norm_kwargs, "
+            "q_distribution_kwargs, policy_kwargs) the study does not store "
             "(README: 'Hyperparameter search over the large-network knobs')",
         )
         parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--trial-id", type=int, help=argparse.SUPPRESS)
         parser.add_argument("-tb", "--tensorboard-log", default="", help=argparse.SUPPRESS)
     return parser
 
@@ -121,15 +123,18 @@ def _learner_line(command: str, algo: str) -> str | None:
 
 def _check_train_args(ours: argparse.Namespace) -> None:
     """Refuse, before RL Zoo starts, what would otherwise fail late or be ignored."""
-    from sb3_large.zoo_search import ALGORITHMS
+    from sb3_large.zoo_search import searched_algorithm
 
-    if ours.search_space and not ours.optimize_hyperparameters:
-        raise SystemExit("--search-space: only with -optimize (it narrows the hyperparameter search)")
-    if ours.optimize_hyperparameters and ours.algo not in ALGORITHMS:
+    if ours.search_space and not ours.optimize_hyperparameters and ours.trial_id is None:
         raise SystemExit(
-            f"--algo {ours.algo}: -optimize here searches the large-network knobs of {', '.join(ALGORITHMS)}; "
-            f"for {ours.algo} use stock python -m rl_zoo3.train -optimize"
+            "--search-space: only with -optimize (it narrows the hyperparameter search) or --trial-id (the "
+            "search's fixed settings for the trial it trains)"
         )
+    if ours.optimize_hyperparameters:
+        try:
+            searched_algorithm(ours.algo)
+        except ValueError as exc:
+            raise SystemExit(f"-optimize: {exc}") from None
     if ours.optimize_hyperparameters and importlib.util.find_spec("pandas") is None:
         raise SystemExit(f"-optimize: RL Zoo writes its report with pandas, which is not installed; {EXTRA}")
     if ours.tensorboard_log and importlib.util.find_spec("tensorboard") is None:
@@ -173,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
             _run_rl_zoo3(command, argv[1:])
         return
     _check_train_args(ours)
-    search_space = parse_search_space(ours.search_space, ours.algo) if ours.optimize_hyperparameters else None
+    searches = ours.optimize_hyperparameters or ours.search_space
+    search_space = parse_search_space(ours.search_space, ours.algo) if searches else None
     search_space_only = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     search_space_only.add_argument("--search-space", nargs="+")
     _, rest = search_space_only.parse_known_args(argv[1:])

@@ -23,7 +23,7 @@ import optuna
 import yaml
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
-from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import get_class_by_name
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 
@@ -229,6 +229,18 @@ def _pick(choices: tuple[bool, ...], wanted: bool) -> bool:
     return wanted if wanted in choices else choices[0]
 
 
+def current_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored trial's parameters under this sampler's names: trials of the search before actor and critic
+    widths were apart (one ``log2_width``; no observation normalization, categorical critics or replay ratio)
+    keep what they trained with."""
+    params = dict(params)
+    if "log2_width" in params:
+        log2_width = params.pop("log2_width")
+        params.setdefault("log2_actor_width", log2_width)
+        params.setdefault("log2_critic_width", log2_width)
+    return {"normalize_obs": False, "q_distribution": False, "replay_ratio": 1, **params}
+
+
 class LargeSampler:
     """RL Zoo's sampler for one algorithm (``HYPERPARAMS_SAMPLER[algo]``) over large policies: SAC, TD3, TQC, CrossQ.
 
@@ -245,9 +257,13 @@ class LargeSampler:
         self.algo = algo
         self.algorithm = searched_algorithm(algo)
         self.space = space
-        self._check_space()
+        # A stand-in env whose observation fits a fixed OFENet predict_dims: the manager checks the real one.
+        obs_dims = max(3, space.ofenet_kwargs.get("predict_dims") or 0)
+        self.check(spaces.Box(-1.0, 1.0, (obs_dims,), dtype=np.float32), spaces.Box(-1.0, 1.0, (1,), dtype=np.float32))
 
-    def _check_space(self) -> None:
+    def check(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Refuse, naming the field, a space with a combination a trial could draw that does not build for these
+        env spaces: a bad one would stop the whole study at that trial, not prune it."""
         space, algorithm = self.space, self.algorithm
         if True in space.q_distribution and not algorithm.categorical_critics:
             raise ValueError(
@@ -257,10 +273,7 @@ class LargeSampler:
         fixed = sorted(set(space.policy_kwargs) & algorithm.sampled_policy_kwargs())
         if fixed:
             raise ValueError(f"search_space.policy_kwargs.{fixed[0]}: sampled by the search, cannot be fixed")
-        # Every combination a trial can draw must build: a bad one would stop the whole study, not prune a trial.
-        # Built small, on a stand-in env whose observation fits a fixed OFENet predict_dims.
-        obs_space = spaces.Box(-1.0, 1.0, (max(3, space.ofenet_kwargs.get("predict_dims") or 0),), dtype=np.float32)
-        action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        # Every body a trial can draw, built small.
         for arch, norm, activation in product(space.archs, space.norms, space.activations):
             for options_on in (False, True):  # OFENet, obs normalization, categorical critics: off, then on
                 params = {
@@ -279,7 +292,7 @@ class LargeSampler:
                 }
                 policy, policy_kwargs = self.policy(params)
                 try:
-                    get_class_by_name(policy)(obs_space, action_space, lambda _: 1e-3, **policy_kwargs)
+                    get_class_by_name(policy)(observation_space, action_space, lambda _: 1e-3, **policy_kwargs)
                 except (ValueError, TypeError, KeyError) as exc:
                     raise ValueError(
                         f"search_space: {self.algo} with arch {arch!r}, norm {norm!r}, activation {activation!r} "
@@ -330,7 +343,9 @@ class LargeSampler:
             params["noise_std"] = trial.suggest_float("noise_std", 0.0, 0.5)
         if algorithm.quantiles:
             params["n_quantiles"] = trial.suggest_int("n_quantiles", 5, 50)
-            params["top_quantiles_to_drop_per_net"] = trial.suggest_int("top_quantiles_to_drop_per_net", 0, 5)
+            # Drop fewer than every quantile (RL Zoo's rule): no target quantile left makes the critic loss NaN.
+            most = min(params["n_quantiles"] - 1, 5)
+            params["top_quantiles_to_drop_per_net"] = trial.suggest_int("top_quantiles_to_drop_per_net", 0, most)
         if algorithm.policy_delay:
             params["policy_delay"] = trial.suggest_int("policy_delay", 1, 5)
         trial.set_user_attr("actor_width", 2 ** params["log2_actor_width"])
@@ -371,12 +386,10 @@ class LargeSampler:
     def hyperparams(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """A trial's parameters as RL Zoo YAML hyperparameters (dotted-path policy, ``callback`` list)."""
         policy, policy_kwargs = self.policy(params)
-        callbacks = [OFENET_TRAINER] if params["ofenet"] else []
-        callbacks += [OBS_NORM_UPDATER] if params["normalize_obs"] else []
         hyperparams = {
             "policy": policy,
             "policy_kwargs": policy_kwargs,
-            "callback": callbacks,
+            "callback": callbacks_for(policy_kwargs),
             "gamma": 1 - params["one_minus_gamma"],
             "learning_rate": params["learning_rate"],
             "batch_size": 2 ** params["batch_size_pow"],
@@ -547,17 +560,22 @@ class LargeExperimentManager(ExperimentManager):
         if self._loads_trial():
             # --trial-id put a trial's hyperparameters over the entry: its callbacks must now fit its policy.
             for values in (hyperparams, saved):
-                values["callback"] = callbacks_without_ours(values.get("callback")) + callbacks_for(
-                    values["policy_kwargs"]
-                )
+                callbacks = callbacks_without_ours(values.get("callback")) + callbacks_for(values["policy_kwargs"])
+                if callbacks:
+                    values["callback"] = callbacks
+                else:
+                    values.pop("callback", None)
         self.base_entry = copy.deepcopy(dict(saved))
         return hyperparams, saved
 
     def load_trial(self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True):
         params = super().load_trial(storage, study_name, trial_id, convert=False)
-        if not convert or self.large_sampler is None:
+        if not convert:
             return params
-        return self.large_sampler.hyperparams(params)
+        # Only our sampler draws an ``arch``; a stock ``rl_zoo3.train -optimize`` trial is RL Zoo's to convert.
+        if self.large_sampler is None or "arch" not in params:
+            return HYPERPARAMS_CONVERTER[self.algo](params)
+        return self.large_sampler.hyperparams(current_params(params))
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]):
         processed = super()._preprocess_hyperparams(hyperparams)
@@ -575,6 +593,12 @@ class LargeExperimentManager(ExperimentManager):
         if self.large_sampler is None:
             super().hyperparameters_optimization()
             return
+        # The space against this env's spaces (OFENet's predict_dims, ...), before the study starts.
+        env = self.create_envs(n_envs=1, no_log=True)
+        try:
+            self.large_sampler.check(env.observation_space, env.action_space)
+        finally:
+            env.close()
         with bound(HYPERPARAMS_SAMPLER, self.algo, self.large_sampler):
             super().hyperparameters_optimization()
         if self.study is not None:
@@ -588,7 +612,7 @@ class LargeExperimentManager(ExperimentManager):
         name = f"{prefix}{stamp}.yml" if stamp is not None else f"{prefix[:-1]}.yml"
         path = os.path.join(self.log_folder, self.algo, name)
         best = study.best_trial
-        entry = merge_entry(self.base_entry, sampler.hyperparams(best.params))
+        entry = merge_entry(self.base_entry, sampler.hyperparams(current_params(best.params)))
         train = f"--algo {self.algo} --env {self.env_name.gym_id} -conf {path}"
         header = f"Best of {len(study.trials)} trials (trial {best.number}, mean eval return {best.value:.6g}).\n"
         if "q_distribution" in entry["policy_kwargs"]:

@@ -286,3 +286,30 @@ def test_cli_names_the_extra_when_matplotlib_is_missing(mixed, monkeypatch, caps
         plot_main([str(mixed)])
     assert exit_info.value.code == 2
     assert "matplotlib, which is not installed; pip install 'sb3-large[zoo]'" in capsys.readouterr().err
+
+
+def test_a_monitor_row_cut_short_is_an_episode_not_yet_recorded(tmp_path):
+    folder = tmp_path / "runs" / "SAC_1"
+    folder.mkdir(parents=True)
+    _episodes(folder, "Pendulum-v1", [-100.0, -80.0])
+    with open(folder / "0.monitor.csv", "a") as f:
+        f.write("-90.0,200")  # the run stopped mid-line: no time yet
+    (run,) = find_runs([tmp_path / "runs"], window=1)
+    steps, returns = run.series["return/training"]
+    assert steps.tolist() == [200.0, 400.0] and returns.tolist() == [-100.0, -80.0]
+    (folder / "0.monitor.csv").write_text('#{"t_start": 0.0, "env_id": "Pendulum-v1"}\nr,l,t\n"' + "x" * 200_000)
+    scan = scan_runs([tmp_path / "runs"])
+    ((path, reason),) = scan.skipped
+    assert path == folder and reason.startswith("cannot read its logs: Error('field larger than field limit")
+
+
+def test_overlapping_folders_find_each_run_once(mixed, capsys):
+    runs = find_runs([mixed, mixed / "sac"])
+    assert sorted(run.path.relative_to(mixed).as_posix() for run in runs) == [
+        "sac/InvertedPendulum-v4_1",
+        "sac/Pendulum-v1_1",
+        "sac/Pendulum-v1_2",
+        "sac/Pendulum-v1_3",
+    ]
+    plot_main([str(mixed), str(mixed / "sac"), "--out", str(mixed / "plot.png")])
+    assert "  sac/Pendulum-v1 (sac_large.yml) (2): " in capsys.readouterr().out

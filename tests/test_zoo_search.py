@@ -61,7 +61,7 @@ def _env() -> dict:
 
 # Per algorithm: its base entry (None: RL Zoo's own YAML) and options the search space turns on, so that between
 # them every sampled option (OFENet, observation normalization, categorical critics, replay ratio) reaches a YAML
-# entry that stock rl_zoo3.train trains.
+# entry that trains: with stock rl_zoo3.train, or (categorical critics) with the launcher its header names.
 SEARCHES = {
     "sac": (CONF, ["ofenet:[true]", "normalize_obs:[true]", "q_distribution:[true]", "replay_ratios:[2]"]),
     "td3": (
@@ -80,7 +80,7 @@ POLICY_CLASSES = {
 
 
 @pytest.mark.parametrize("algo", list(SEARCHES))
-def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypatch, capsys, algo):
+def test_search_then_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypatch, capsys, algo):
     # In this process (a fresh interpreter per run would spend most of the test importing).
     monkeypatch.chdir(tmp_path)
     conf, options = SEARCHES[algo]
@@ -123,11 +123,24 @@ def test_search_then_stock_rl_zoo_trains_from_the_best_entry(tmp_path, monkeypat
     from rl_zoo3.train import train
     from rl_zoo3.utils import ALGOS
 
-    assert ALGOS[algo] is STOCK[algo]  # the launcher put RL Zoo back: what follows is stock rl_zoo3.train
-    stock = ["rl_zoo3.train", "--algo", algo, "--env", "Pendulum-v1", "-conf", entry_path, "-f", "trained"]
-    monkeypatch.setattr(sys, "argv", [*stock, "-n", "150", "--eval-freq", "-1", "--verbose", "0"])
-    train()
-    model = STOCK[algo].load(tmp_path / "trained" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert ALGOS[algo] is STOCK[algo]  # the launcher put RL Zoo back
+    run = ["--algo", algo, "--env", "Pendulum-v1", "-conf", entry_path, "-f", "trained"]
+    run += ["-n", "150", "--eval-freq", "-1", "--verbose", "0"]
+    categorical = "q_distribution" in kwargs
+    if categorical:
+        # As the entry's header says: only sb3_large's SAC / TD3 train categorical critics by cross-entropy.
+        assert f"# python -m sb3_large.zoo train --algo {algo} " in text
+        capsys.readouterr()
+        main(["train", *run])
+        assert f"sb3_large.zoo: --algo {algo} trains with {learner[algo]} " in capsys.readouterr().out
+        assert ALGOS[algo] is STOCK[algo]
+    else:
+        assert f"# python -m rl_zoo3.train --algo {algo} " in text
+        monkeypatch.setattr(sys, "argv", ["rl_zoo3.train", *run])
+        train()  # stock rl_zoo3.train
+    learner_class = FAST[algo] if categorical else STOCK[algo]
+    model = learner_class.load(tmp_path / "trained" / algo / "Pendulum-v1_1" / "Pendulum-v1.zip")
+    assert type(model) is learner_class
     assert type(model.policy) is policy_class and model.num_timesteps >= 150
     assert model.policy.actor_spec.width == kwargs["actor_net"]["width"]
     assert model.policy.critic_spec.width == kwargs["critic_net"]["width"]
@@ -349,9 +362,9 @@ def test_launcher_parses_the_search_space():
     assert space.widths == (16, 64) and space.ofenet == (False,) and space.ofenet_kwargs == {"pretrain_steps": 3}
     assert parse_search_space([], "crossq") == SearchSpace.from_kwargs({}, "crossq")
     with pytest.raises(SystemExit, match="--search-space: expected key:value, got 'widths'"):
-        parse_search_space(["widths"])
+        parse_search_space(["widths"], "sac")
     with pytest.raises(SystemExit, match="--search-space: search_space.depths: must be"):
-        parse_search_space(["depths:two"])
+        parse_search_space(["depths:two"], "sac")
     with pytest.raises(SystemExit, match="--search-space: search_space.policy_kwargs.critic: sampled by the search"):
         parse_search_space(["policy_kwargs:{critic: {width: 64}}"], "td3")
     with pytest.raises(SystemExit, match=r"usage: python -m sb3_large.zoo \{train,enjoy\} \[--search-space"):
@@ -359,9 +372,9 @@ def test_launcher_parses_the_search_space():
 
 
 def test_launcher_refuses_what_would_be_ignored_or_fail_late(capsys, monkeypatch):
-    with pytest.raises(SystemExit, match="--search-space: only with -optimize"):
+    with pytest.raises(SystemExit, match="--search-space: only with -optimize .* or --trial-id"):
         main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--search-space", "widths:[16,32]"])
-    with pytest.raises(SystemExit, match="--algo ppo: -optimize here searches the large-network knobs of sac, td3"):
+    with pytest.raises(SystemExit, match="-optimize: algo: 'ppo' has no large-network sampler; allowed: sac, td3"):
         main(["train", "--algo", "ppo", "--env", "Pendulum-v1", "-optimize"])
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
     with pytest.raises(SystemExit, match="-tb runs/x: tensorboard is not installed; pip install 'sb3-large\\[zoo\\]'"):
@@ -398,3 +411,71 @@ def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path):
         assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
         assert values["policy_kwargs"]["ofenet_kwargs"] == {"layers": 2, "growth": 4}
         assert values["batch_size"] == 32 and values["n_timesteps"] == 20000
+
+
+def _trial_id_manager(tmp_path, algo: str, params_list: list[dict], config: str | None = CONF, **kwargs):
+    storage = str(tmp_path / "study.log")
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    _study_with(params_list, storage=journal)
+    return LargeExperimentManager(
+        argparse.Namespace(), algo, "Pendulum-v1", str(tmp_path / "logs"), config=config, storage=storage,
+        study_name="large", trial_id=len(params_list) - 1, verbose=0, **kwargs,
+    )  # fmt: skip
+
+
+def test_trial_id_trains_a_trial_of_the_search_before_actor_and_critic_widths_were_apart(tmp_path):
+    # Parameters as the search stored them before this release: one log2_width, no obs norm / categorical / ratio.
+    old = dict(arch="densenet", log2_width=5, depth=2, activation="relu", norm="layer", ofenet=True)
+    old.update(ofenet_layers=2, ofenet_growth=4, one_minus_gamma=0.01, learning_rate=1e-3, batch_size_pow=6)
+    old.update(train_freq=3, tau=0.02)
+    hyperparams, _ = _trial_id_manager(tmp_path, "sac", [old, old]).read_hyperparameters()
+    kwargs = hyperparams["policy_kwargs"]
+    assert kwargs["actor_net"] == {"width": 32} and kwargs["critic_net"] == {"width": 32}
+    assert "normalize_obs" not in kwargs and "q_distribution" not in kwargs
+    assert hyperparams["gradient_steps"] == 3 and hyperparams["train_freq"] == 3
+    assert hyperparams["callback"] == ["sb3_large.ofenet.OFENetTrainer"]
+
+
+def test_trial_id_trains_a_stock_rl_zoo_trial_with_rl_zoos_converter(tmp_path):
+    # What stock rl_zoo3.train --algo tqc -optimize stores: RL Zoo's own sampler's parameters.
+    stock = dict(one_minus_gamma=0.01, batch_size_pow=6, learning_rate=1e-3, train_freq=4, tau=0.02)
+    stock.update(net_arch="small", n_quantiles=10, top_quantiles_to_drop_per_net=2)
+    hyperparams, _ = _trial_id_manager(tmp_path, "tqc", [stock, stock], config=None).read_hyperparameters()
+    assert hyperparams["policy"] == "MlpPolicy" and "callback" not in hyperparams
+    assert hyperparams["policy_kwargs"] == {"net_arch": [64, 64], "n_quantiles": 10}
+    assert hyperparams["batch_size"] == 64 and hyperparams["top_quantiles_to_drop_per_net"] == 2
+
+
+def test_tqc_trials_keep_a_target_quantile():
+    sampler = LargeSampler("tqc", SearchSpace.from_kwargs(TINY, "tqc"))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(30):
+        study.enqueue_trial({"n_quantiles": 5})
+        trial = study.ask()
+        params = sampler.sample(trial)
+        assert params["n_quantiles"] == 5 and params["top_quantiles_to_drop_per_net"] <= 4
+        assert trial.distributions["top_quantiles_to_drop_per_net"].high == 4
+
+
+def test_trial_id_takes_the_searchs_fixed_settings_from_search_space(tmp_path, monkeypatch):
+    import rl_zoo3.train
+
+    from sb3_large import zoo
+
+    managers = []
+    monkeypatch.setattr(zoo, "_run_rl_zoo3", lambda command, args: managers.append(rl_zoo3.train.ExperimentManager))
+    fixed = "ofenet_kwargs:{pretrain_steps: 5000}"
+    main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--trial-id", "1", "--search-space", fixed])
+    (space,) = [manager.keywords["search_space"] for manager in managers]
+    assert space.ofenet_kwargs == {"pretrain_steps": 5000}
+    trial = _params("sac", True)
+    hyperparams, _ = _trial_id_manager(tmp_path, "sac", [trial, trial], search_space=space).read_hyperparameters()
+    assert hyperparams["policy_kwargs"]["ofenet_kwargs"] == {"pretrain_steps": 5000, "layers": 2, "growth": 4}
+
+
+def test_the_space_is_checked_against_the_envs_spaces_before_the_study_starts(tmp_path, monkeypatch):
+    # predict_dims fits the stand-in env the launcher checks with, not Pendulum's 3 observation dims.
+    manager = _manager(tmp_path, SearchSpace(**TINY, ofenet=(True,), ofenet_kwargs={"predict_dims": 50}))
+    monkeypatch.setattr(optuna, "create_study", lambda **kwargs: pytest.fail("the study started"))
+    with pytest.raises(ValueError, match="search_space: sac with arch .* fails: ofenet.predict_dims: 50 exceeds"):
+        manager.hyperparameters_optimization()

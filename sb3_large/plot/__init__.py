@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sb3_large.zoo import EXTRA
+
 Series = tuple[np.ndarray, np.ndarray]  # (env steps, values), steps increasing
 
 EVAL_RETURN = "return/evaluation"
@@ -42,7 +44,6 @@ SHORT = 20  # a series of at most this many points is drawn with markers
 RUN_NUMBER = re.compile(r"_\d+$")
 ENV_ID = re.compile(r"^[A-Za-z][\w.:-]*-v\d+$")
 EVENTS = "events.out.tfevents."
-EXTRA = "pip install 'sb3-large[zoo]'"
 NO_RETURN = "no evaluations.npz, eval/mean_reward, finished episode in *.monitor.csv or rollout/ep_rew_mean"
 
 
@@ -161,7 +162,12 @@ def _monitors(folder: Path, window: int) -> Series | None:
             continue  # not SB3's Monitor format
         with open(path) as f:
             f.readline()
-            rows += [(float(r["t"]), float(r["l"]), float(r["r"])) for r in csv.DictReader(f)]
+            # A row cut short (a run still writing, or stopped mid-line) is an episode not yet recorded.
+            rows += [
+                (float(r["t"]), float(r["l"]), float(r["r"]))
+                for r in csv.DictReader(f)
+                if all(r.get(key) not in (None, "") for key in ("t", "l", "r"))
+            ]
     if not rows:
         return None
     _, lengths, returns = np.array(sorted(rows)).T
@@ -314,16 +320,18 @@ def scan_runs(roots: Sequence[str | Path], window: int = 10, seeds_by_name: bool
     by their folder relative to its root (prefixed by the root's name when there are several roots)."""
     found: list[tuple[Run, str]] = []
     skipped: list[tuple[Path, str]] = []
+    seen: set[Path] = set()  # roots may overlap (logs and logs/sac): each run once
     for root in map(Path, roots):
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: no such folder")
         for walked, _dirs, _files in sorted(os.walk(root)):
             folder = Path(walked)
-            if not is_run_folder(folder):
+            if folder.resolve() in seen or not is_run_folder(folder):
                 continue
+            seen.add(folder.resolve())
             try:
                 run = read_run(folder, window=window)
-            except (OSError, ValueError, KeyError, yaml.YAMLError, zipfile.BadZipFile) as exc:
+            except (OSError, ValueError, KeyError, yaml.YAMLError, zipfile.BadZipFile, csv.Error) as exc:
                 skipped.append((folder, f"cannot read its logs: {exc!r}"))
                 continue
             if not run.series:

@@ -3,7 +3,8 @@
 import argparse
 import importlib.util
 
-from sb3_large.plot import EXTRA, environments, panel_keys, plot_runs, save_figure, scan_runs
+from sb3_large.plot import environments, panel_keys, plot_runs, save_figure, scan_runs
+from sb3_large.zoo import EXTRA
 
 
 def main(argv: list[str] | None = None) -> None:
