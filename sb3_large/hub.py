@@ -18,6 +18,7 @@ whatever code the file's author put in it.
 import argparse
 import inspect
 import json
+import math
 import os
 import platform
 import re
@@ -43,10 +44,12 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from torch.overrides import TorchFunctionMode
 
 import sb3_large
+from sb3_large.checks import is_int
 from sb3_large.hub_schema import (
     ALGORITHM_KWARGS,
     CONFIG_NAME,
     FORMAT_VERSION,
+    MAX_NESTING,
     ConfigError,
     decode_kwargs,
     resolve_class,
@@ -54,6 +57,7 @@ from sb3_large.hub_schema import (
     validate_config,
 )
 from sb3_large.networks import count_parameters
+from sb3_large.policies.common import BODY_FIELDS, LargePolicyMixin, resolve_specs
 
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -92,13 +96,15 @@ class PickleRefusedError(ValueError):
 
 
 # -- JSON encoding of policy kwargs and spaces -----------------------------------------------------------------
-def _encode(value: Any, where: str) -> Any:
+def _encode(value: Any, where: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (list, tuple, dict)) and depth >= MAX_NESTING:
+        raise TypeError(f"{where}: nested more than {MAX_NESTING} levels deep; {CONFIG_NAME} holds no deeper settings")
     if isinstance(value, (list, tuple)):
-        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_encode(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {str(k): _encode(v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _encode(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
     if isinstance(value, type):
         return {"__class__": f"{value.__module__}.{value.__qualname__}"}
     raise TypeError(f"{where}: {type(value).__name__} cannot be stored in {CONFIG_NAME} (use names or classes)")
@@ -301,6 +307,8 @@ def read_config(folder: Path) -> dict[str, Any]:
         config = json.loads((folder / CONFIG_NAME).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
+    except RecursionError:
+        raise ConfigError("(top level)", f"lists and objects are nested more than {MAX_NESTING} levels deep") from None
     return validate_config(config, ALGORITHMS)
 
 
@@ -330,15 +338,68 @@ def _weights(policy: th.nn.Module) -> dict[str, th.Tensor]:
     return {k: v for k, v in policy.state_dict().items() if not k.endswith("_extra_state")}
 
 
-def _check_header(path: Path, expected: dict[str, th.Tensor]) -> None:
-    """The weights file's header (names, shapes, dtypes) against the policy the config describes."""
+def _read_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The weights file's tensors as names -> (shape, dtype), read from its header alone."""
     try:
         with safe_open(str(path), framework="pt") as weights:
-            header = {
+            return {
                 k: (tuple(weights.get_slice(k).get_shape()), weights.get_slice(k).get_dtype()) for k in weights.keys()
             }
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{WEIGHTS_NAME}: cannot be read ({exc}); the file is missing, truncated or corrupt") from None
+
+
+def _least_size(policy_class: type, kwargs: dict[str, Any]) -> tuple[int, int, str]:
+    """Lower bounds on the number of tensors and of numbers in the state dict of the policy ``kwargs`` describe,
+    from the settings alone, and those settings in words.
+
+    Every layer of a body holds a weight tensor of at least one number, in each critic; stacked critics
+    (``ensemble_critics``) share tensors but not numbers. The bodies' ``depth``, ``n_critics``, SB3's ``net_arch``
+    and OFENet's ``layers`` are all the settings that multiply the modules a policy builds.
+    """
+    if issubclass(policy_class, LargePolicyMixin):
+        body = {key: kwargs[key] for key in BODY_FIELDS if key in kwargs}
+        actor_spec, critic_spec = resolve_specs(
+            body,
+            kwargs.get("actor_net", kwargs.get("actor")),
+            kwargs.get("critic_net", kwargs.get("critic")),
+            kwargs.get("net_arch"),
+        )
+        actor_depth, critic_depth = actor_spec.depth, critic_spec.depth
+    else:  # SB3's own policies: one layer per net_arch entry
+        net_arch = kwargs.get("net_arch")
+        arch = net_arch if isinstance(net_arch, dict) else {"pi": net_arch, "qf": net_arch}
+        actor_depth, critic_depth = (
+            len(v) if isinstance(v, (list, tuple)) else 0 for v in (arch.get("pi"), arch.get("qf"))
+        )
+    n_critics = kwargs.get("n_critics", 2) if is_int(kwargs.get("n_critics", 2)) else 1
+    ofenet = kwargs.get("ofenet_kwargs", kwargs.get("ofenet"))
+    ofenet_layers = ofenet.get("layers", 0) if isinstance(ofenet, dict) and is_int(ofenet.get("layers")) else 0
+    stacked = kwargs.get("ensemble_critics") is True
+    tensors = actor_depth + critic_depth * (1 if stacked else n_critics) + 2 * ofenet_layers
+    numbers = actor_depth + critic_depth * n_critics + 2 * ofenet_layers
+    words = f"actor depth {actor_depth}, critic depth {critic_depth}, n_critics {n_critics}"
+    return tensors, numbers, words + (f", ofenet_kwargs.layers {ofenet_layers}" if ofenet_layers else "")
+
+
+def _check_size(policy_class: type, kwargs: dict[str, Any], header: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Refuse a config that describes more layers than the weights file holds, before anything is built: the
+    work of building a policy (even on the meta device) grows with its layers, not with the file."""
+    try:
+        tensors, numbers, words = _least_size(policy_class, kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{CONFIG_NAME}: the policy cannot be built: {exc}") from None
+    held = sum(math.prod(shape) for shape, _ in header.values())
+    if tensors > len(header) or numbers > held:
+        raise ConfigError(
+            "policy_kwargs",
+            f"{words} take at least {tensors} weight tensors of {numbers} numbers, but {WEIGHTS_NAME} holds "
+            f"{len(header)} tensors of {held} numbers; the config does not describe these weights (nothing was built)",
+        )
+
+
+def _check_header(header: dict[str, tuple[tuple[int, ...], str]], expected: dict[str, th.Tensor]) -> None:
+    """The weights file's header (names, shapes, dtypes) against the policy the config describes."""
     missing, unexpected = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
     if missing or unexpected:
         raise ValueError(
@@ -384,6 +445,8 @@ def load_pretrained(
             f"({policy_base.__module__}.{policy_base.__qualname__} subclass)",
         )
     policy_kwargs = decode_kwargs(config["policy_kwargs"], "policy_kwargs", trust_modules)
+    header = _read_header(folder / WEIGHTS_NAME)
+    _check_size(policy_class, policy_kwargs, header)
     observation_space = space_from_json(config["observation_space"])
     action_space = space_from_json(config["action_space"])
     algorithm_kwargs = dict(config.get("algorithm_kwargs", {}))
@@ -408,7 +471,7 @@ def load_pretrained(
         expected = _expected_tensors(model)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{CONFIG_NAME}: the policy cannot be built: {exc}") from None
-    _check_header(folder / WEIGHTS_NAME, expected)
+    _check_header(header, expected)
     try:
         model._setup_model()
     except (MemoryError, ValueError) as exc:  # the policy fits (it is the weights file's size): the buffer does not

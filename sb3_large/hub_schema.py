@@ -24,6 +24,9 @@ from sb3_large.networks.registry import GROUP
 
 CONFIG_NAME = "sb3_large_config.json"
 FORMAT_VERSION = 1
+# Deepest nesting of lists and objects a config may have (a Box of 30 dimensions fits): checked without
+# recursion, so that no check, decoder or encoder of a config recurses deeper than this.
+MAX_NESTING = 32
 TRUSTED_MODULES = ("sb3_large", "stable_baselines3", "sb3_contrib", "torch.nn", "torch.optim")
 BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
@@ -127,9 +130,22 @@ def _check_kwargs_json(value: Any, field: str) -> None:
         raise ConfigError(field, f"{value} is not a finite number")
 
 
+def check_nesting(value: Any, field: str) -> None:
+    """Refuse lists and objects nested deeper than ``MAX_NESTING``, walked without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth >= MAX_NESTING:
+            raise ConfigError(field, f"lists and objects are nested more than {MAX_NESTING} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
     """``config`` as read from JSON, checked field by field; a ``ConfigError`` naming the first bad field."""
     _expect(config, dict, "(top level)", "a JSON object")
+    for key, value in config.items():
+        check_nesting(value, key)
     required = ("format_version", "algorithm", "policy_class", "policy_kwargs", "observation_space", "action_space")
     optional = ("algorithm_kwargs", "env_id", "versions", "parameters", "metrics")
     missing = [key for key in required if key not in config]

@@ -1,5 +1,6 @@
 """Hub format: safetensors + JSON, loaded from a folder or from a real huggingface_hub cache, offline."""
 
+import contextlib
 import json
 import os
 import re
@@ -367,6 +368,60 @@ def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
     """Width 10**6 (about 4 TB of float32 weights): found out from the header, nothing allocated."""
     _edit_config(saved, width=10**6)
     with pytest.raises(ValueError, match=r"does not match .*tensor '.*' is F32 \[16, 3\], the policy needs F32"):
+        load_pretrained(saved)
+
+
+INFLATED = {
+    "depth": ({"depth": 10**6}, r"actor depth 1000000, critic depth 1000000, n_critics 2 take at least"),
+    "critic depth": ({"critic_net": {"depth": 10**6}}, r"actor depth 2, critic depth 1000000, n_critics 2"),
+    "n_critics": ({"n_critics": 10**6}, r"actor depth 2, critic depth 2, n_critics 1000000 take at least 2000002 "),
+    "stacked n_critics": (
+        {"n_critics": 10**6, "ensemble_critics": True},
+        r"actor depth 2, critic depth 2, n_critics 1000000 take at least 4 weight tensors of 2000002 numbers",
+    ),
+    "net_arch": ({"net_arch": [16] * 10**6}, r"actor depth 1000000, critic depth 1000000, n_critics 2"),
+    "ofenet layers": (
+        {"ofenet_kwargs": {"layers": 10**6}},
+        r"actor depth 2, critic depth 2, n_critics 2, ofenet_kwargs.layers 1000000 take at least 2000006 weight "
+        r"tensors of 2000006 numbers, but model.safetensors holds 32 tensors of 2268 numbers; the config does not "
+        r"describe these weights \(nothing was built\)",
+    ),
+}
+
+
+@contextlib.contextmanager
+def _no_network_built():
+    """Fails the test as soon as any network is put together (a module registered as another's submodule)."""
+
+    def fail(module, name, submodule):
+        pytest.fail(f"{type(submodule).__name__} {name!r} was built into a {type(module).__name__}")
+
+    handle = th.nn.modules.module.register_module_module_registration_hook(fail)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("case", INFLATED)
+def test_an_inflated_config_is_refused_before_any_network_is_built(saved, case):
+    """A config of 10**6 layers or critics beside a weights file of a few: refused from the header's size."""
+    changes, message = INFLATED[case]
+    _edit_config(saved, **changes)
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs: " + message):
+        with _no_network_built():
+            load_pretrained(saved)
+
+
+@pytest.mark.parametrize("depth", [40, 10**5])
+def test_a_deeply_nested_config_is_one_clear_error(saved, depth):
+    text = (saved / CONFIG_NAME).read_text()
+    config = json.loads(text)
+    config["policy_kwargs"]["arch_kwargs"] = "DEEP"
+    deep = '{"a": ' * depth + "1" + "}" * depth
+    (saved / CONFIG_NAME).write_text(json.dumps(config).replace('"DEEP"', deep))
+    where = "policy_kwargs" if depth < 1000 else r"\(top level\)"
+    with pytest.raises(ValueError, match=rf"sb3_large_config.json: {where}: lists and objects are nested more than 32"):
         load_pretrained(saved)
 
 
