@@ -483,9 +483,9 @@ def load_pretrained(
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(th.isfinite(tensor).all()):
             raise ValueError(f"{WEIGHTS_NAME}: tensor {name!r} holds NaN or Inf; refusing non-finite weights")
+    # Every tensor, target networks included (the header matched them all); not strict only for the OFENet
+    # optimizer's extra state, which a Hub model does not carry.
     model.policy.load_state_dict(tensors, strict=False)
-    if hasattr(model.policy, "critic_target"):
-        model.policy.critic_target.load_state_dict(model.policy.critic.state_dict())
     return model
 
 

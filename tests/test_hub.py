@@ -15,11 +15,13 @@ import pytest
 import torch as th
 from huggingface_hub.utils import filter_repo_objects
 from safetensors.torch import load_file, save_file
-from stable_baselines3 import SAC, TD3
+from sb3_contrib import TQC, CrossQ
+from stable_baselines3 import DDPG, SAC, TD3
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.hub import CONFIG_NAME, WEIGHTS_NAME, PickleRefusedError, load_pretrained, save_pretrained
 from sb3_large.hub import main as hub_main
+from sb3_large.normalization import ObsNormUpdater
 from sb3_large.ofenet import OFENetTrainer
 
 from .conftest import run_python
@@ -71,6 +73,32 @@ def test_save_then_load_in_a_fresh_process_gives_identical_actions(tmp_path, alg
     actions, out = actions_in_fresh_process(str(folder), tmp_path)
     assert np.array_equal(actions, model.predict(OBS, deterministic=True)[0])
     assert out == f"{algo.__name__} {type(model.policy).__name__}"
+
+
+EXTRAS = dict(ofenet_kwargs=dict(layers=1, growth=4, pretrain_steps=4), normalize_obs=True)
+ROUND_TRIPS = [
+    *((algo, {}) for algo in (SAC, TD3, DDPG, TQC, CrossQ)),
+    *((algo, dict(EXTRAS, q_distribution=dict(bins=11))) for algo in (SAC, TD3, DDPG, CrossQ)),
+    (TQC, EXTRAS),  # quantile critics, no categorical ones
+]
+
+
+@pytest.mark.parametrize(
+    "algo, extras", ROUND_TRIPS, ids=[f"{a.__name__}-{'extras' if e else 'plain'}" for a, e in ROUND_TRIPS]
+)
+def test_a_round_trip_keeps_every_tensor(tmp_path, algo, extras):
+    """Target networks included: after training they differ from the online ones, and fine-tuning starts from them."""
+    kwargs = dict(width=8, arch="mlp", **extras)
+    model = algo("LargeMlpPolicy", "Pendulum-v1", learning_starts=30, batch_size=8, seed=0, policy_kwargs=kwargs)
+    model.learn(60, callback=[OFENetTrainer(), ObsNormUpdater()] if extras else None)
+    saved = model.policy.state_dict()
+    targets = [k for k in saved if "_target." in k]
+    assert (algo is CrossQ) != any(not th.equal(saved[k], saved[k.replace("_target.", ".")]) for k in targets)
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "model")).policy.state_dict()
+    assert loaded.keys() == saved.keys()
+    for key in saved:
+        if not key.endswith("_extra_state"):  # OFENet's optimizer state: training state, not stored
+            assert th.equal(loaded[key], saved[key]), key
 
 
 def fake_hub_cache(cache, repo_id: str, folder, commit: str = "0123456789abcdef0123456789abcdef01234567"):
@@ -600,7 +628,6 @@ def test_a_gsde_config_written_before_use_sde_was_stored_loads(tmp_path):
     ],
 )
 def test_algorithm_settings_that_shape_the_model_round_trip(tmp_path, algo, kwargs, setting):
-    from sb3_contrib import TQC
 
     algo_class = {"SAC": SAC, "TQC": TQC}[algo]
     model = algo_class("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(width=16), **kwargs)
@@ -613,7 +640,6 @@ def test_algorithm_settings_that_shape_the_model_round_trip(tmp_path, algo, kwar
 def test_algorithm_class_round_trips(algo, tmp_path):
     """A model comes back as the class it was saved from: sb3_large.SAC keeps its update (the cross-entropy of
     categorical critics), CrossQ its own."""
-    from sb3_contrib import CrossQ
 
     algo_class = {"sb3_large.SAC": sb3_large.SAC, "sb3_large.TD3": sb3_large.TD3, "CrossQ": CrossQ}[algo]
     kwargs = dict(arch="mlp", width=16) if algo == "CrossQ" else dict(width=16, q_distribution=dict(bins=11))
