@@ -52,6 +52,7 @@ from sb3_large.hub_schema import (
     MAX_NESTING,
     ConfigError,
     decode_kwargs,
+    printable,
     resolve_class,
     space_from_json,
     validate_config,
@@ -346,7 +347,9 @@ def _read_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
                 k: (tuple(weights.get_slice(k).get_shape()), weights.get_slice(k).get_dtype()) for k in weights.keys()
             }
     except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{WEIGHTS_NAME}: cannot be read ({exc}); the file is missing, truncated or corrupt") from None
+        raise ValueError(
+            printable(f"{WEIGHTS_NAME}: cannot be read ({exc}); the file is missing, truncated or corrupt")
+        ) from None
 
 
 def _least_size(policy_class: type, kwargs: dict[str, Any]) -> tuple[int, int, str]:
@@ -388,7 +391,7 @@ def _check_size(policy_class: type, kwargs: dict[str, Any], header: dict[str, tu
     try:
         tensors, numbers, words = _least_size(policy_class, kwargs)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{CONFIG_NAME}: the policy cannot be built: {exc}") from None
+        raise ValueError(printable(f"{CONFIG_NAME}: the policy cannot be built: {exc}")) from None
     held = sum(math.prod(shape) for shape, _ in header.values())
     if tensors > len(header) or numbers > held:
         raise ConfigError(
@@ -470,7 +473,7 @@ def load_pretrained(
     try:
         expected = _expected_tensors(model)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{CONFIG_NAME}: the policy cannot be built: {exc}") from None
+        raise ValueError(printable(f"{CONFIG_NAME}: the policy cannot be built: {exc}")) from None
     _check_header(header, expected)
     try:
         model._setup_model()
@@ -571,12 +574,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _run(parser, args)
     except (ValueError, OSError) as exc:  # bad input: one line naming the field, no traceback
-        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+        parser.exit(1, f"{parser.prog}: error: {printable(str(exc))}\n")
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.command == "info":
-        print(json.dumps(read_config(resolve(args.source, args.revision, files=(CONFIG_NAME,))), indent=2))
+        # ensure_ascii: every control character of a name or value is printed as its \u escape
+        config = read_config(resolve(args.source, args.revision, files=(CONFIG_NAME,)))
+        print(json.dumps(config, indent=2, ensure_ascii=True))
     elif args.command == "download":
         folder = resolve(args.source, args.revision)
         print(f"model files: {folder}")

@@ -57,11 +57,17 @@ ALGORITHM_KWARGS: dict[str, tuple[type, Any, str]] = {
 }
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on (escape sequences, other control and format
+    characters, line breaks) written as its escape, as ``repr`` does: names and values from a file go into messages."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class ConfigError(ValueError):
     """An ``sb3_large_config.json`` that does not follow the format; the message names the field."""
 
     def __init__(self, field: str, problem: str):
-        super().__init__(f"{CONFIG_NAME}: {field}: {problem}")
+        super().__init__(printable(f"{CONFIG_NAME}: {field}: {problem}"))
 
 
 def _type_name(value: Any) -> str:

@@ -392,6 +392,36 @@ def test_each_bad_config_gives_one_clear_error(tmp_path, saved, case):
         load_pretrained(saved)
 
 
+# Clears the screen, sets the window title, reverses the text that follows.
+ESCAPES = "\x1b[2J\x1b]0;owned\x07\u202e"
+
+
+def _assert_escaped(text: str) -> None:
+    """Nothing a terminal acts on but line breaks; the escapes written out (Python's or JSON's spelling)."""
+    assert all(c.isprintable() for c in text.replace("\n", ""))
+    assert r"\x1b[2J\x1b]0;owned\x07\u202e" in text or r"\u001b[2J\u001b]0;owned\u0007\u202e" in text
+
+
+@pytest.mark.parametrize("where", ["unknown field", "policy kwarg", "metrics"])
+def test_names_and_values_from_a_config_are_printed_escaped(tmp_path, saved, capsys, where):
+    if where == "unknown field":
+        _config_with(saved, _set(ESCAPES, 1))
+    elif where == "policy kwarg":
+        _edit_config(saved, q_distribution={ESCAPES: 1})
+    else:  # any name a config may hold, printed by info
+        _config_with(saved, _set("metrics", {ESCAPES: ESCAPES}))
+        hub_main(["info", str(saved)])
+        _assert_escaped(capsys.readouterr().out)
+        return
+    with pytest.raises(ValueError) as error:
+        load_pretrained(saved)
+    _assert_escaped(str(error.value))
+    argv = ["info", str(saved)] if where == "unknown field" else ["download", str(saved), "--zoo-folder", "z"]
+    with pytest.raises(SystemExit):
+        hub_main([*argv, "--algo", "sac"] if argv[0] == "download" else argv)
+    _assert_escaped(capsys.readouterr().err)
+
+
 def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
     """Width 10**6 (about 4 TB of float32 weights): found out from the header, nothing allocated."""
     _edit_config(saved, width=10**6)
