@@ -260,22 +260,40 @@ def resolve(
     source: str | os.PathLike, revision: str | None = None, files: Iterable[str] = (CONFIG_NAME, WEIGHTS_NAME)
 ) -> Path:
     """A local folder, or a Hub repo id of which only ``files`` are fetched into the huggingface_hub cache."""
+    return _locate(source, revision, files)[0]
+
+
+def _locate(source: str | os.PathLike, revision: str | None, files: Iterable[str]) -> tuple[Path, Path]:
+    """``resolve``'s folder, and the folder its files must resolve inside (``_model_file``): a local folder
+    itself; for a Hub repo, the repo's part of the cache, since a snapshot's files link into its blob store."""
     path = Path(source).expanduser()
     if path.is_dir():
-        return path
+        return path, path
     if path.exists():
         raise NotADirectoryError(f"source: {source} is a file; give the model's folder (or a Hub repo id)")
     repo_id = _repo_id(source)
     if repo_id is None:
         raise FileNotFoundError(f"source: no folder {str(source)!r} (and it is not a Hub repo id 'org/name')")
     try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(files), library_name="sb3-large"))
+        snapshot = snapshot_download(repo_id, revision=revision, allow_patterns=list(files), library_name="sb3-large")
     except Exception as exc:  # offline with no cache, unknown repo, network down: one clear error
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise FileNotFoundError(
             f"source: no local folder {repo_id!r}, and repo {repo_id!r}{f' at {revision!r}' if revision else ''} is "
             f"not in the local Hugging Face cache and could not be downloaded{offline}: {type(exc).__name__}: {exc}"
         ) from None
+    return Path(snapshot), Path(snapshot).parents[1]  # <cache>/models--org--name/snapshots/<commit>
+
+
+def _model_file(folder: Path, name: str, root: Path) -> Path:
+    """``folder / name``, refused if it resolves (symbolic links followed) outside ``root``: a cloned or downloaded
+    model must not make the loader read, or quote in an error, a file of the user's elsewhere."""
+    path = folder / name
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(
+            printable(f"{name}: {path} leads outside the model's folder {root} (a symbolic link?); nothing was read")
+        )
+    return path
 
 
 def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
@@ -289,8 +307,8 @@ def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
     raise ValueError(f"{zip_path.name}: policy module {module!r} is not one of {', '.join(ALGORITHMS)}")
 
 
-def _load_pickled(folder: Path, trust_pickle: bool, env, device) -> BaseAlgorithm:
-    zips = sorted(folder.glob("*.zip"))
+def _load_pickled(folder: Path, root: Path, trust_pickle: bool, env, device) -> BaseAlgorithm:
+    zips = sorted(_model_file(folder, path.name, root) for path in folder.glob("*.zip"))
     if not zips:
         hint = "" if trust_pickle else " (a Hub repo's .zip files are fetched only with trust_pickle=True)"
         raise ValueError(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
@@ -302,10 +320,11 @@ def _load_pickled(folder: Path, trust_pickle: bool, env, device) -> BaseAlgorith
     return _pickled_zip_algorithm(zips[0]).load(zips[0], env=env, device=device)
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    """The folder's config, parsed and checked against the format (``sb3_large.hub_schema``)."""
+def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
+    """The folder's config, parsed and checked against the format (``sb3_large.hub_schema``); the file must
+    resolve inside ``root`` (default: the folder)."""
     try:
-        config = json.loads((folder / CONFIG_NAME).read_text())
+        config = json.loads(_model_file(folder, CONFIG_NAME, root or folder).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
     except RecursionError:
@@ -432,12 +451,13 @@ def load_pretrained(
     are checked against the config's policy before anything large is allocated; NaN or Inf is refused.
     """
     trust_modules = [trust_modules] if isinstance(trust_modules, str) else list(trust_modules)
-    folder = resolve(source, revision)
+    folder, root = _locate(source, revision, (CONFIG_NAME, WEIGHTS_NAME))
     if not (folder / CONFIG_NAME).is_file():
         if trust_pickle and not (Path(source).expanduser().is_dir()):
-            folder = resolve(source, revision, files=("*.zip",))
-        return _load_pickled(folder, trust_pickle, env, device)
-    config = read_config(folder)
+            folder, root = _locate(source, revision, ("*.zip",))
+        return _load_pickled(folder, root, trust_pickle, env, device)
+    config = read_config(folder, root)
+    weights = _model_file(folder, WEIGHTS_NAME, root)
     algo_class: Any = ALGORITHMS[config["algorithm"]]  # an off-policy algorithm class
     policy_class = resolve_class(config["policy_class"], "policy_class", trust_modules)
     policy_base = algo_class.policy_aliases["MlpPolicy"]
@@ -448,7 +468,7 @@ def load_pretrained(
             f"({policy_base.__module__}.{policy_base.__qualname__} subclass)",
         )
     policy_kwargs = decode_kwargs(config["policy_kwargs"], "policy_kwargs", trust_modules)
-    header = _read_header(folder / WEIGHTS_NAME)
+    header = _read_header(weights)
     _check_size(policy_class, policy_kwargs, header)
     observation_space = space_from_json(config["observation_space"])
     action_space = space_from_json(config["action_space"])
@@ -482,7 +502,7 @@ def load_pretrained(
             "algorithm_kwargs.buffer_size",
             f"a replay buffer of {model.buffer_size} transitions cannot be allocated here ({exc})",
         ) from None
-    tensors = load_file(str(folder / WEIGHTS_NAME), device="cpu")
+    tensors = load_file(str(weights), device="cpu")
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(th.isfinite(tensor).all()):
             raise ValueError(f"{WEIGHTS_NAME}: tensor {name!r} holds NaN or Inf; refusing non-finite weights")
@@ -580,13 +600,13 @@ def main(argv: list[str] | None = None) -> None:
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.command == "info":
         # ensure_ascii: every control character of a name or value is printed as its \u escape
-        config = read_config(resolve(args.source, args.revision, files=(CONFIG_NAME,)))
+        config = read_config(*_locate(args.source, args.revision, (CONFIG_NAME,)))
         print(json.dumps(config, indent=2, ensure_ascii=True))
     elif args.command == "download":
-        folder = resolve(args.source, args.revision)
+        folder, root = _locate(args.source, args.revision, (CONFIG_NAME, WEIGHTS_NAME))
         print(f"model files: {folder}")
         if args.zoo_folder:
-            config = read_config(folder) if (folder / CONFIG_NAME).is_file() else {}
+            config = read_config(folder, root) if (folder / CONFIG_NAME).is_file() else {}
             env_id = args.env or config.get("env_id")
             if not (args.algo and env_id):
                 parser.error("--zoo-folder needs --algo and --env (or an env_id in the config)")

@@ -1,6 +1,7 @@
 """Hub format: safetensors + JSON, loaded from a folder or from a real huggingface_hub cache, offline."""
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -102,12 +103,18 @@ def test_a_round_trip_keeps_every_tensor(tmp_path, algo, extras):
 
 
 def fake_hub_cache(cache, repo_id: str, folder, commit: str = "0123456789abcdef0123456789abcdef01234567"):
-    """A huggingface_hub cache as the library lays it out: refs/main -> snapshots/<commit>/<files>."""
+    """A huggingface_hub cache as the library lays it out: refs/main -> snapshots/<commit>/<file>, each file a
+    symbolic link to blobs/<its hash>."""
     repo = cache / f"models--{repo_id.replace('/', '--')}"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
-    shutil.copytree(folder, repo / "snapshots" / commit)
     (repo / "blobs").mkdir()
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for path in folder.iterdir():
+        blob = hashlib.sha256(path.read_bytes()).hexdigest()
+        shutil.copy(path, repo / "blobs" / blob)
+        (snapshot / path.name).symlink_to(Path("..", "..", "blobs", blob))
 
 
 def test_offline_load_of_a_repo_id_from_the_cache(tmp_path):
@@ -116,6 +123,22 @@ def test_offline_load_of_a_repo_id_from_the_cache(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache")}
     actions, _ = actions_in_fresh_process("org/sac-large-pendulum", tmp_path, env=env)
     assert np.array_equal(actions, model.predict(OBS, deterministic=True)[0])
+
+
+@pytest.mark.parametrize("name", [CONFIG_NAME, WEIGHTS_NAME])
+def test_a_model_file_linked_from_outside_its_folder_is_refused(tmp_path, saved, capsys, name):
+    """A cloned repo can hold links anywhere; the loader reads (and quotes in errors) only the model's own files."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (saved / name).rename(elsewhere / name)
+    (saved / name).symlink_to(elsewhere / name)
+    message = rf"{re.escape(name)}: .*{re.escape(name)} leads outside the model's folder .*; nothing was read"
+    with pytest.raises(ValueError, match=message):
+        load_pretrained(saved)
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "logs").exists()
 
 
 def test_a_repo_neither_cached_nor_reachable_is_reported(tmp_path, monkeypatch):
