@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import secrets
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -233,7 +234,9 @@ def save_pretrained(
     try:
         for name, write in writers.items():
             staged[name] = str(_staging_file(folder, name))
+            mode = stat.S_IMODE(os.stat(staged[name]).st_mode)
             write(staged[name])
+            os.chmod(staged[name], mode)  # safetensors replaces the file it is given by one of mode 0600
         for name, path in staged.items():
             os.replace(path, folder / name)
     finally:

@@ -557,6 +557,17 @@ def test_save_keeps_the_users_files(tmp_path, saved, saved_once):
         save_pretrained(model, saved / "notes.txt")
 
 
+def test_written_files_get_the_mode_of_the_umask(tmp_path, saved_once):
+    umask = os.umask(0o027)
+    try:
+        folder = save_pretrained(load_pretrained(saved_once), tmp_path / "model")
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == dict.fromkeys(
+        ["README.md", CONFIG_NAME, WEIGHTS_NAME], 0o640
+    )
+
+
 def test_save_replaces_an_existing_model(tmp_path, saved):
     other = trained(TD3, "LargeMlpPolicy")
     save_pretrained(other, saved)
