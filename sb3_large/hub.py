@@ -59,7 +59,13 @@ from sb3_large.hub_schema import (
     validate_config,
 )
 from sb3_large.networks import count_parameters
-from sb3_large.policies.common import BODY_FIELDS, LargePolicyMixin, resolve_specs
+from sb3_large.policies.common import (
+    BODY_FIELDS,
+    LargePolicyMixin,
+    check_features_extractor,
+    check_optimizer,
+    resolve_specs,
+)
 
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -494,8 +500,11 @@ def load_pretrained(
         if getattr(model, "target_entropy", None) == "auto":  # SAC/TQC derive it from an env we do not have
             model.target_entropy = -float(np.prod(model.action_space.shape))
     try:
+        if not issubclass(policy_class, LargePolicyMixin):  # SB3's own policies: the checks ours run themselves
+            check_features_extractor(observation_space, policy_kwargs)
+            check_optimizer(policy_kwargs)
         expected = _expected_tensors(model)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError, AssertionError) as exc:  # SB3 asserts, torch raises RuntimeError
         raise ValueError(printable(f"{CONFIG_NAME}: the policy cannot be built: {exc}")) from None
     _check_header(header, expected)
     try:

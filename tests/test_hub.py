@@ -330,6 +330,7 @@ def _drop(key: str):
     return change
 
 
+NATURE_CNN = "stable_baselines3.common.torch_layers.NatureCNN"
 BAD_CONFIGS = {
     "not an object": (lambda config: [config], r"\(top level\): expected a JSON object, got list"),
     "no policy_class": (_drop("policy_class"), r"policy_class: required field is missing"),
@@ -402,6 +403,29 @@ BAD_CONFIGS = {
         _set("algorithm_kwargs.top_quantiles_to_drop_per_net", 2),
         r"algorithm_kwargs.top_quantiles_to_drop_per_net: SAC takes no such setting",
     ),
+    "fused and foreach": (
+        _set("policy_kwargs.optimizer_kwargs", {"fused": True, "foreach": True}),
+        r"cannot be built: optimizer_kwargs: torch.optim.adam.Adam refuses \{'fused': True, 'foreach': True\}",
+    ),
+    "NatureCNN on Box": (
+        _set("policy_kwargs.features_extractor_class", {"__class__": NATURE_CNN}),
+        r"cannot be built: features_extractor_class: NatureCNN reads images",
+    ),
+    "SB3's policy with NatureCNN on Box": (
+        lambda config: config.update(
+            policy_class="stable_baselines3.sac.policies.SACPolicy",
+            policy_kwargs={"features_extractor_class": {"__class__": NATURE_CNN}},
+        ),
+        r"cannot be built: features_extractor_class: NatureCNN reads images",
+    ),
+    "q_distribution beyond float32": (
+        _set("policy_kwargs.q_distribution", {"low": -1e39, "high": 1e39, "transform": "none"}),
+        r"cannot be built: q_distribution.low: must be within -3.403e\+38 and 3.403e\+38",
+    ),
+    "arch_kwargs not a mapping": (
+        _set("policy_kwargs.arch_kwargs", [1]),
+        r"cannot be built: policy_kwargs.arch_kwargs: must be a mapping, got list",
+    ),
     "env_id": (_set("env_id", 3), r"env_id: expected a string or null, got int 3"),
     "versions": (_set("versions.torch", 2), r"versions.torch: expected a string, got int 2"),
 }
@@ -443,6 +467,17 @@ def test_names_and_values_from_a_config_are_printed_escaped(tmp_path, saved, cap
     with pytest.raises(SystemExit):
         hub_main([*argv, "--algo", "sac"] if argv[0] == "download" else argv)
     _assert_escaped(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("case", ["fused and foreach", "NatureCNN on Box", "arch_kwargs not a mapping"])
+def test_the_cli_gives_the_same_one_line_error(tmp_path, saved, capsys, case):
+    change, message = BAD_CONFIGS[case]
+    _config_with(saved, change)
+    with pytest.raises(SystemExit) as exit_info:
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert re.search(message, error) and "\n" not in error and "Traceback" not in error
 
 
 def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
