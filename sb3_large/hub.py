@@ -25,8 +25,11 @@ import re
 import secrets
 import stat
 import tempfile
+import warnings
+import weakref
 import zipfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ from sb3_large.hub_schema import (
     space_from_json,
     validate_config,
 )
+from sb3_large.hub_settings import decode_settings, encode_settings, normalized, spaces_only, vec_normalize_to_json
 from sb3_large.networks import count_parameters
 from sb3_large.policies.common import (
     BODY_FIELDS,
@@ -101,6 +105,19 @@ COMMIT_MESSAGE = "Upload sb3-large model"
 
 class PickleRefusedError(ValueError):
     """A pickled SB3 zip was found and ``trust_pickle`` was not given."""
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """What a loaded model came with that SB3 keeps nowhere without an env: its env id and VecNormalize
+    statistics, for ``save_pretrained`` and ``export_rl_zoo`` to write again."""
+
+    env_id: str | None
+    vec_normalize: dict[str, Any] | None
+
+
+# Each model load_pretrained returned -> its _Origin; weak, so that an entry goes with its model.
+_LOADED: "weakref.WeakKeyDictionary[BaseAlgorithm, _Origin]" = weakref.WeakKeyDictionary()
 
 
 # -- JSON encoding of policy kwargs and spaces -----------------------------------------------------------------
@@ -169,14 +186,25 @@ def _check_destination(folder: Path) -> None:
 
 
 def _init_kwargs(algo: type) -> set[str]:
-    """The kwargs ``algo(...)`` takes: those of the first ``__init__`` in its MRO that names all of them (SB3's
-    algorithms do; a subclass passing ``**kwargs`` on does not). CrossQ has a ``tau`` attribute but no such kwarg."""
+    """The kwargs ``algo(...)`` takes: those the ``__init__``s of its MRO name, down to the first that passes no
+    ``**kwargs`` on (SB3's algorithms; ``sb3_large.SAC`` adds ``compile`` and ``precision``). CrossQ has a ``tau``
+    attribute but no such kwarg, DDPG a ``policy_delay``."""
+    names: set[str] = set()
     for klass in algo.__mro__:
         if "__init__" in vars(klass):
             params = inspect.signature(vars(klass)["__init__"]).parameters
-            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-                return set(params)
-    return set()
+            names |= {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                break
+    return names
+
+
+def _vec_normalize_of(model: BaseAlgorithm) -> dict[str, Any] | None:
+    """The statistics of the VecNormalize the model acts under: its env's, else those it was loaded with."""
+    vec_normalize = model.get_vec_normalize_env()
+    if vec_normalize is not None:
+        return vec_normalize_to_json(vec_normalize)
+    return _LOADED[model].vec_normalize if model in _LOADED else None
 
 
 def _staging_file(folder: Path, name: str) -> Path:
@@ -206,12 +234,15 @@ def save_pretrained(
     if env_id is None and env is not None:
         spec = env.get_attr("spec", [0])[0]
         env_id = spec.id if spec is not None else None
+    if env_id is None and model in _LOADED:
+        env_id = _LOADED[model].env_id
     config = {
         "format_version": FORMAT_VERSION,
         "algorithm": algorithm,
         "policy_class": f"{type(policy).__module__}.{type(policy).__qualname__}",
         "policy_kwargs": _encode(dict(model.policy_kwargs), "policy_kwargs"),
-        "algorithm_kwargs": {k: getattr(model, k) for k in ALGORITHM_KWARGS if k in init_kwargs},
+        "algorithm_kwargs": encode_settings(model, [k for k in ALGORITHM_KWARGS if k in init_kwargs]),
+        "vec_normalize": _vec_normalize_of(model),
         "observation_space": _space_to_json(model.observation_space),
         "action_space": _space_to_json(model.action_space),
         "env_id": env_id,
@@ -481,7 +512,7 @@ def load_pretrained(
     _check_size(policy_class, policy_kwargs, header)
     observation_space = space_from_json(config["observation_space"])
     action_space = space_from_json(config["action_space"])
-    algorithm_kwargs = dict(config.get("algorithm_kwargs", {}))
+    algorithm_kwargs = decode_settings(config.get("algorithm_kwargs", {}), action_space)
     taken = _init_kwargs(algo_class)
     for key in algorithm_kwargs:
         if key not in taken:
@@ -494,6 +525,11 @@ def load_pretrained(
         for name, space in (("observation_space", observation_space), ("action_space", action_space)):
             if getattr(model, name) != space:
                 raise ValueError(f"env: its {name} {getattr(model, name)} differs from the model's {space}")
+        if config.get("vec_normalize") is not None and model.get_vec_normalize_env() is not None:
+            raise ValueError(
+                "env: it is wrapped in VecNormalize already; pass it without: load_pretrained wraps it in the "
+                "statistics the model was trained with"
+            )
     else:
         model = algo_class(policy_class, None, _init_setup_model=False, **kwargs)
         model.observation_space, model.action_space, model.n_envs = observation_space, action_space, 1
@@ -521,6 +557,24 @@ def load_pretrained(
     # Every tensor, target networks included (the header matched them all); not strict only for the OFENet
     # optimizer's extra state, which a Hub model does not carry.
     model.policy.load_state_dict(tensors, strict=False)
+    return _with_origin(model, config.get("env_id"), config.get("vec_normalize"))
+
+
+def _with_origin(model: BaseAlgorithm, env_id: str | None, vec_normalize: dict[str, Any] | None) -> BaseAlgorithm:
+    """Keep what the model was loaded with for a later save; put its env, if it has one, under its statistics."""
+    _LOADED[model] = _Origin(env_id, vec_normalize)
+    if vec_normalize is None:
+        return model
+    env = model.get_env()
+    if env is not None:
+        model.set_env(normalized(env, vec_normalize))
+    else:
+        warnings.warn(
+            "vec_normalize: the model acts on observations normalized by the statistics it was trained with; pass "
+            "env= to load_pretrained to have its env wrapped in them (model.get_env())",
+            UserWarning,
+            stacklevel=3,
+        )
     return model
 
 
@@ -547,7 +601,7 @@ def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
 
     ``n`` is one past the latest run, so earlier runs (a user's own training) are never touched and
     ``rl_zoo3.enjoy`` plays the new one by default. ``env_id`` and ``algo`` become path parts: only plain names
-    are accepted, and the run folder and the file in it must resolve (symbolic links followed) inside ``folder``.
+    are accepted, and the run folder and the files in it must resolve (symbolic links followed) inside ``folder``.
     """
     if not isinstance(env_id, str) or not PLAIN_ENV_ID.fullmatch(env_id):
         raise ValueError(
@@ -558,25 +612,45 @@ def zoo_run_folder(folder: str | os.PathLike, algo: str, env_id: str) -> Path:
         raise ValueError(f"algo: {algo!r:.80} is not an RL Zoo algo name (lower-case letters, digits, '_')")
     root = Path(folder).resolve()
     run = root / algo / f"{env_id}_{get_latest_run_id(str(root / algo), env_id) + 1}"
-    for path in (run, run / f"{env_id}.zip"):
+    for path in (run, run / f"{env_id}.zip", run / env_id):
         if not path.resolve().is_relative_to(root):
             raise ValueError(f"zoo folder: {path} leads outside {root} (a symbolic link?); nothing was written")
     return run
 
 
+def _save_zip(model: BaseAlgorithm, path: Path) -> None:
+    with path.open("wb") as file:  # a file object: SB3 would add ".zip" to a path without it
+        model.save(file)
+
+
 def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, env_id: str) -> Path:
-    """Lay ``model`` out as a new RL Zoo run ``<folder>/<algo>/<env_id>_<n>/<env_id>.zip`` for stock
-    ``rl_zoo3.enjoy``; if the save fails, the run folder is removed again (enjoy would take it for the latest)."""
+    """Lay ``model`` out as a new RL Zoo run for stock ``rl_zoo3.enjoy``: ``<folder>/<algo>/<env_id>_<n>/<env_id>.zip``
+    and, for a model trained under VecNormalize, the ``<env_id>/vecnormalize.pkl`` and ``config.yml`` through which
+    enjoy normalizes its observations. If a write fails, what was written is removed again (enjoy would take the
+    partial run for the latest)."""
+    stats = _vec_normalize_of(model)
     run = zoo_run_folder(folder, algo, env_id)
+    writers: dict[Path, Any] = {Path(f"{env_id}.zip"): lambda path: _save_zip(model, path)}
+    if stats is not None:
+        vec_normalize = normalized(spaces_only(model.observation_space, model.action_space), stats)
+        vec_normalize.training = True  # as rl_zoo3.train leaves it; enjoy freezes it
+        writers[Path(env_id, "vecnormalize.pkl")] = lambda path: vec_normalize.save(str(path))
+        writers[Path(env_id, "config.yml")] = lambda path: path.write_text("normalize: true\n")
     run.mkdir(parents=True)
-    staged = _staging_file(run, f"{env_id}.zip")
+    written = [run]  # removed in reverse order if a write fails
     try:
-        with staged.open("wb") as file:
-            model.save(file)
-        os.replace(staged, run / f"{env_id}.zip")
+        for name, write in writers.items():
+            target = run / name
+            if not target.parent.is_dir():
+                target.parent.mkdir()
+                written.append(target.parent)
+            written.append(_staging_file(target.parent, target.name))
+            write(written[-1])
+            os.replace(written[-1], target)
+            written[-1] = target
     except BaseException:
-        staged.unlink(missing_ok=True)
-        run.rmdir()
+        for path in reversed(written):
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
         raise
     return run
 

@@ -15,12 +15,24 @@ import numpy as np
 import pytest
 import torch as th
 from huggingface_hub.utils import filter_repo_objects
+from rl_zoo3.utils import get_saved_hyperparams, linear_schedule
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.utils import ConstantSchedule
+from stable_baselines3.common.vec_env import VecNormalize
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
-from sb3_large.hub import CONFIG_NAME, WEIGHTS_NAME, PickleRefusedError, load_pretrained, save_pretrained
+from sb3_large.hub import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    PickleRefusedError,
+    export_rl_zoo,
+    load_pretrained,
+    save_pretrained,
+)
 from sb3_large.hub import main as hub_main
 from sb3_large.normalization import ObsNormUpdater
 from sb3_large.ofenet import OFENetTrainer
@@ -100,6 +112,91 @@ def test_a_round_trip_keeps_every_tensor(tmp_path, algo, extras):
     for key in saved:
         if not key.endswith("_extra_state"):  # OFENet's optimizer state: training state, not stored
             assert th.equal(loaded[key], saved[key]), key
+
+
+SETTINGS = {
+    "sb3_large.SAC": dict(
+        learning_rate=linear_schedule(1e-3),
+        train_freq=(2, "episode"),
+        n_steps=3,
+        ent_coef="auto_0.5",
+        target_entropy=-0.25,
+        target_update_interval=2,
+        precision="bf16",
+    ),
+    "sb3_large.TD3": dict(
+        learning_rate=5e-4,
+        target_policy_noise=0.3,
+        target_noise_clip=0.4,
+        action_noise=NormalActionNoise(np.zeros(1), np.full(1, 0.2)),
+        compile="update",
+    ),
+    "DDPG": dict(learning_rate=2e-4, action_noise=OrnsteinUhlenbeckActionNoise(np.zeros(1), np.ones(1), theta=0.2)),
+    "TQC": dict(learning_rate=ConstantSchedule(7e-4), ent_coef=0.05),
+}
+
+
+def _setting(model, name):
+    value = getattr(model, name)
+    if name == "learning_rate":
+        return [model.lr_schedule(progress) for progress in (1.0, 0.5, 0.0)]
+    if isinstance(value, ActionNoise):
+        return type(value), {key: np.asarray(setting).tolist() for key, setting in vars(value).items()}
+    return value
+
+
+@pytest.mark.parametrize("algo", SETTINGS)
+def test_the_algorithms_settings_round_trip(tmp_path, algo):
+    """What a fine-tune runs with: a model trained at lr 1e-3 must not come back at SB3's default."""
+    algo_class = {"sb3_large.SAC": sb3_large.SAC, "sb3_large.TD3": sb3_large.TD3, "DDPG": DDPG, "TQC": TQC}[algo]
+    model = algo_class("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(width=8), **SETTINGS[algo])
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "model"))
+    for name in SETTINGS[algo]:
+        assert _setting(loaded, name) == _setting(model, name), name
+
+
+def test_a_setting_with_no_data_form_is_saved_as_it_is_now_with_a_warning(tmp_path):
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", learning_rate=lambda progress: 1e-3 * progress**2)
+    model._current_progress_remaining = 0.5
+    with pytest.warns(UserWarning, match=r"learning_rate: a function schedule is not stored .*current learning rate"):
+        folder = save_pretrained(model, tmp_path / "model")
+    assert load_pretrained(folder).learning_rate == 2.5e-4
+
+
+def _rollout(env, model, steps: int = 40) -> np.ndarray:
+    env.seed(3)
+    obs, actions = env.reset(), []
+    for _ in range(steps):
+        actions.append(model.predict(obs, deterministic=True)[0])
+        obs = env.step(actions[-1])[0]
+    return np.concatenate(actions)
+
+
+def test_a_model_trained_under_vec_normalize_loads_and_acts_as_trained(tmp_path):
+    env = VecNormalize(make_vec_env("Pendulum-v1", seed=0), clip_obs=1.5, gamma=0.9)
+    model = SAC("LargeMlpPolicy", env, learning_starts=40, seed=0, policy_kwargs=dict(width=8))
+    model.learn(80)
+    env.training = False
+    folder = save_pretrained(model, tmp_path / "model")
+    loaded = load_pretrained(folder, env=make_vec_env("Pendulum-v1"))
+    assert np.array_equal(_rollout(loaded.get_env(), loaded), _rollout(env, model))
+    assert not np.array_equal(_rollout(make_vec_env("Pendulum-v1"), loaded), _rollout(env, model))  # it matters
+    with pytest.warns(UserWarning, match="vec_normalize: the model acts on observations normalized by the statistics"):
+        without_env = load_pretrained(folder)
+    again = save_pretrained(without_env, tmp_path / "again")  # the statistics stay with the model
+    assert (
+        json.loads((again / CONFIG_NAME).read_text())["vec_normalize"]
+        == json.loads((folder / CONFIG_NAME).read_text())["vec_normalize"]
+    )
+    with pytest.raises(ValueError, match=r"env: it is wrapped in VecNormalize already; pass it without"):
+        load_pretrained(folder, env=env)
+
+    run = export_rl_zoo(without_env, tmp_path / "logs", "sac", "Pendulum-v1")  # what rl_zoo3.enjoy reads
+    hyperparams, stats_path = get_saved_hyperparams(str(run / "Pendulum-v1"), test_mode=True)
+    assert hyperparams["normalize"] and stats_path == str(run / "Pendulum-v1")
+    exported = VecNormalize.load(str(run / "Pendulum-v1" / "vecnormalize.pkl"), make_vec_env("Pendulum-v1"))
+    exported.training = False
+    assert np.array_equal(_rollout(exported, SAC.load(run / "Pendulum-v1.zip")), _rollout(env, model))
 
 
 def fake_hub_cache(cache, repo_id: str, folder, commit: str = "0123456789abcdef0123456789abcdef01234567"):
@@ -331,6 +428,10 @@ def _drop(key: str):
 
 
 NATURE_CNN = "stable_baselines3.common.torch_layers.NatureCNN"
+VEC_NORMALIZE = dict(
+    norm_obs=True, norm_reward=True, clip_obs=10.0, clip_reward=10.0, gamma=0.99, epsilon=1e-8,
+    obs_mean=[0.0] * 3, obs_var=[1.0] * 3, obs_count=1.0, ret_mean=0.0, ret_var=1.0, ret_count=1.0,
+)  # fmt: skip
 BAD_CONFIGS = {
     "not an object": (lambda config: [config], r"\(top level\): expected a JSON object, got list"),
     "no policy_class": (_drop("policy_class"), r"policy_class: required field is missing"),
@@ -382,8 +483,38 @@ BAD_CONFIGS = {
     "space shapes": (_set("observation_space.high", [1.0, 2.0]), r"observation_space: low has shape \(3,\), high"),
     "space order": (_set("action_space.low", [5.0]), r"action_space: low is above high"),
     "algorithm_kwargs unknown": (
-        _set("algorithm_kwargs.learning_rate", 0.1),
-        r"algorithm_kwargs.learning_rate: unknown; allowed: gamma, tau, batch_size, buffer_size",
+        _set("algorithm_kwargs.replay_buffer_class", "ReplayBuffer"),
+        r"algorithm_kwargs.replay_buffer_class: unknown; allowed: learning_rate, gamma, tau, batch_size, buffer_size",
+    ),
+    "learning_rate": (
+        _set("algorithm_kwargs.learning_rate", {"linear_from": -1}),
+        r"algorithm_kwargs.learning_rate: expected a number > 0, or \{\"linear_from\": a number > 0\}",
+    ),
+    "train_freq": (
+        _set("algorithm_kwargs.train_freq", [1, "episodes"]),
+        r"algorithm_kwargs.train_freq: expected \[a positive integer, 'step' or 'episode'\], got \[1, 'episodes'\]",
+    ),
+    "ent_coef": (
+        _set("algorithm_kwargs.ent_coef", "auto_x"),
+        r"algorithm_kwargs.ent_coef: expected a number >= 0, 'auto' or 'auto_<initial value>', got 'auto_x'",
+    ),
+    "target_entropy": (_set("algorithm_kwargs.target_entropy", "-1"), r"target_entropy: expected a number or 'auto'"),
+    "action_noise": (
+        _set("algorithm_kwargs.action_noise", {"kind": "normal", "mean": [0, 0], "sigma": [1, 1]}),
+        r"algorithm_kwargs.action_noise: mean and sigma have shape \(2,\), the actions \(1,\)",
+    ),
+    "compile": (_set("algorithm_kwargs.compile", "update"), r"algorithm_kwargs.compile: SAC takes no such setting"),
+    "vec_normalize keys": (
+        _set("vec_normalize", {"norm_obs": True}),
+        r"vec_normalize.norm_reward: required field is missing",
+    ),
+    "vec_normalize shape": (
+        _set("vec_normalize", VEC_NORMALIZE | {"obs_mean": [0.0, 0.0]}),
+        r"vec_normalize.obs_mean: expected the observations' shape \(3,\)",
+    ),
+    "vec_normalize variance": (
+        _set("vec_normalize", VEC_NORMALIZE | {"obs_var": [1.0, -1.0, 1.0]}),
+        r"vec_normalize.obs_var: expected a \(nested\) list of numbers >= 0, got \[1.0, -1.0, 1.0\]",
     ),
     "algorithm_kwargs type": (
         _set("algorithm_kwargs.batch_size", "256"),
