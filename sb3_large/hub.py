@@ -36,15 +36,18 @@ from typing import Any
 import numpy as np
 import stable_baselines3
 import torch as th
+import yaml
 from gymnasium import spaces
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub.utils import HFValidationError, validate_repo_id
+from huggingface_sb3 import EnvironmentName
 from rl_zoo3.utils import get_latest_run_id
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecNormalize
 from torch.overrides import TorchFunctionMode
 
 import sb3_large
@@ -100,6 +103,13 @@ SAFETENSORS_DTYPES = {
 # RL Zoo folder names: a plain gymnasium id (no namespace "ns/", no "module:" import) and a plain algo name.
 PLAIN_ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PLAIN_ALGO = re.compile(r"[a-z0-9_]+")
+# The RL Zoo algo name (``--algo``) of each algorithm: stock rl_zoo3.enjoy loads sb3_large.SAC's zips as SAC's.
+ZOO_ALGOS = {"SAC": "sac", "TD3": "td3", "DDPG": "ddpg", "TQC": "tqc", "CrossQ": "crossq"}
+ZOO_ALGOS.update({"sb3_large.SAC": "sac", "sb3_large.TD3": "td3"})
+# DDPG's (policy_delay, target_policy_noise, target_noise_clip): SB3's DDPG is TD3 with these.
+DDPG_SETTINGS = (1, 0.1, 0.0)
+# How RL Zoo writes a run's args.yml (yaml.dump of an OrderedDict).
+ZOO_ARGS_TAG = "tag:yaml.org,2002:python/object/apply:collections.OrderedDict"
 COMMIT_MESSAGE = "Upload sb3-large model"
 
 
@@ -337,27 +347,70 @@ def _model_file(folder: Path, name: str, root: Path) -> Path:
 
 
 def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
-    """Read the algorithm from an SB3 zip's JSON (without unpickling it): its policy class's module."""
+    """The algorithm that saved an SB3 zip, from the zip's JSON part (nothing unpickled). SB3 stores no class name,
+    but the algorithms' attributes differ; DDPG is TD3 with ``policy_delay``, target noise and clip fixed."""
     with zipfile.ZipFile(zip_path) as archive:
         data = json.loads(archive.read("data"))
-    module = data["policy_class"].get("__module__", "")
-    for name, algo in ALGORITHMS.items():
-        if f".{name.lower()}." in f"{module}.":
-            return algo
-    raise ValueError(f"{zip_path.name}: policy module {module!r} is not one of {', '.join(ALGORITHMS)}")
+    learner = {"compile", "precision"} <= set(data)  # sb3_large.SAC / TD3
+    if "top_quantiles_to_drop_per_net" in data:
+        return TQC
+    if "target_policy_noise" in data:
+        settings = tuple(data.get(key) for key in ("policy_delay", "target_policy_noise", "target_noise_clip"))
+        return sb3_large.TD3 if learner else DDPG if settings == DDPG_SETTINGS else TD3
+    if "ent_coef" in data:
+        return CrossQ if "policy_delay" in data else sb3_large.SAC if learner else SAC
+    raise ValueError(f"{zip_path.name}: not a model of {', '.join(ALGORITHMS)}")
 
 
-def _load_pickled(folder: Path, root: Path, trust_pickle: bool, env, device) -> BaseAlgorithm:
-    zips = sorted(_model_file(folder, path.name, root) for path in folder.glob("*.zip"))
-    if not zips:
+class _RunArgsLoader(yaml.SafeLoader):
+    """YAML's safe loader that also reads the ``OrderedDict`` RL Zoo writes a run's ``args.yml`` as, as a dict."""
+
+
+_RunArgsLoader.add_constructor(ZOO_ARGS_TAG, lambda loader, node: dict(loader.construct_sequence(node, deep=True)[0]))
+
+
+def _run_env_id(folder: Path, root: Path) -> str | None:
+    """The env id of the RL Zoo run ``folder`` (from its ``<env>/args.yml``), None if it is not one."""
+    found = sorted(folder.glob("*/args.yml"))
+    if len(found) != 1:  # as RL Zoo finds a run's arguments
+        return None
+    path = _model_file(folder, str(found[0].relative_to(folder)), root)
+    try:
+        args = yaml.load(path.read_text(), Loader=_RunArgsLoader)
+    except yaml.YAMLError as exc:
+        warnings.warn(printable(f"{path}: not plain data, the run's env id is not read ({exc})"), stacklevel=3)
+        return None
+    env_id = args.get("env") if isinstance(args, dict) else None
+    return env_id if isinstance(env_id, str) else None
+
+
+def _run_vec_normalize(folder: Path, root: Path, env_id: str | None, model: BaseAlgorithm) -> dict[str, Any] | None:
+    """The statistics of the RL Zoo run ``folder``'s VecNormalize (its ``<env>/vecnormalize.pkl``, unpickled)."""
+    if env_id is None or not (folder / EnvironmentName(env_id) / "vecnormalize.pkl").is_file():
+        return None
+    path = _model_file(folder, f"{EnvironmentName(env_id)}/vecnormalize.pkl", root)
+    return vec_normalize_to_json(VecNormalize.load(str(path), spaces_only(model.observation_space, model.action_space)))
+
+
+def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: bool, env, device) -> BaseAlgorithm:
+    """A model from an SB3 zip, unpickled only with ``trust_pickle``, as the class that saved it. In an RL Zoo run
+    folder: its final model, with the run's env id and VecNormalize statistics."""
+    env_id = _run_env_id(folder, root)
+    if zip_name is None:
+        zips = sorted(path.name for path in folder.glob("*.zip"))
+        final = f"{EnvironmentName(env_id)}.zip" if env_id else None
+        zip_name = final if final in zips else next(iter(zips), None)
+    if zip_name is None:
         hint = "" if trust_pickle else " (a Hub repo's .zip files are fetched only with trust_pickle=True)"
         raise ValueError(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
+    zip_path = _model_file(folder, zip_name, root)
     if not trust_pickle:
         raise PickleRefusedError(
-            f"source: {folder} holds a pickled SB3 model ({zips[0].name}) and no {CONFIG_NAME}; unpickling runs "
+            f"source: {folder} holds a pickled SB3 model ({zip_name}) and no {CONFIG_NAME}; unpickling runs "
             "arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you trust it."
         )
-    return _pickled_zip_algorithm(zips[0]).load(zips[0], env=env, device=device)
+    model = _pickled_zip_algorithm(zip_path).load(zip_path, env=env, device=device)
+    return _with_origin(model, env_id, _run_vec_normalize(folder, root, env_id, model))
 
 
 def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
@@ -491,11 +544,14 @@ def load_pretrained(
     are checked against the config's policy before anything large is allocated; NaN or Inf is refused.
     """
     trust_modules = [trust_modules] if isinstance(trust_modules, str) else list(trust_modules)
+    path = Path(source).expanduser()
+    if path.suffix == ".zip" and path.is_file():
+        return _load_pickled(path.parent, path.parent, path.name, trust_pickle, env, device)
     folder, root = _locate(source, revision, (CONFIG_NAME, WEIGHTS_NAME))
     if not (folder / CONFIG_NAME).is_file():
-        if trust_pickle and not (Path(source).expanduser().is_dir()):
+        if trust_pickle and not path.is_dir():
             folder, root = _locate(source, revision, ("*.zip",))
-        return _load_pickled(folder, root, trust_pickle, env, device)
+        return _load_pickled(folder, root, None, trust_pickle, env, device)
     config = read_config(folder, root)
     weights = _model_file(folder, WEIGHTS_NAME, root)
     algo_class: Any = ALGORITHMS[config["algorithm"]]  # an off-policy algorithm class
@@ -525,11 +581,6 @@ def load_pretrained(
         for name, space in (("observation_space", observation_space), ("action_space", action_space)):
             if getattr(model, name) != space:
                 raise ValueError(f"env: its {name} {getattr(model, name)} differs from the model's {space}")
-        if config.get("vec_normalize") is not None and model.get_vec_normalize_env() is not None:
-            raise ValueError(
-                "env: it is wrapped in VecNormalize already; pass it without: load_pretrained wraps it in the "
-                "statistics the model was trained with"
-            )
     else:
         model = algo_class(policy_class, None, _init_setup_model=False, **kwargs)
         model.observation_space, model.action_space, model.n_envs = observation_space, action_space, 1
@@ -566,6 +617,11 @@ def _with_origin(model: BaseAlgorithm, env_id: str | None, vec_normalize: dict[s
     if vec_normalize is None:
         return model
     env = model.get_env()
+    if env is not None and model.get_vec_normalize_env() is not None:
+        raise ValueError(
+            "env: it is wrapped in VecNormalize already; pass it without: load_pretrained wraps it in the "
+            "statistics the model was trained with"
+        )
     if env is not None:
         model.set_env(normalized(env, vec_normalize))
     else:
@@ -664,13 +720,19 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (info, download):
         sub.add_argument("source", help="folder or Hub repo id org/name")
         sub.add_argument("--revision")
-    download.add_argument("--zoo-folder", help="also write RL Zoo's layout here (with --algo and --env)")
-    download.add_argument("--algo", help="RL Zoo algo name, e.g. sac")
-    download.add_argument("--env", help="env id, e.g. Ant-v4 (default: the config's)")
+    download.add_argument("--zoo-folder", help="also write RL Zoo's layout here")
+    download.add_argument("--algo", help="RL Zoo algo name, e.g. sac (default and only choice: the model's)")
+    download.add_argument("--env", help="env id, e.g. Ant-v4 (default: the model's)")
     download.add_argument("--trust-pickle", action="store_true", help="allow a pickled SB3 zip")
     download.add_argument(
         "--trust-module", action="append", default=[], help="also import classes from this package (repeatable)"
     )
+    save = commands.add_parser(
+        "save", help="write an RL Zoo run (or an SB3 zip) as a model folder; unpickles it: for runs you trust"
+    )
+    save.add_argument("source", help="an RL Zoo run folder (logs/sac/Ant-v4_1) or an SB3 .zip")
+    save.add_argument("folder", help="the model folder to write (new, empty, or an earlier model)")
+    save.add_argument("--env", help="env id (default: the run's)")
     push = commands.add_parser("push", help="upload a folder written by save_pretrained")
     push.add_argument("folder")
     push.add_argument("--repo-id", required=True)
@@ -678,12 +740,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     try:
-        _run(parser, args)
+        _run(args)
     except (ValueError, OSError) as exc:  # bad input: one line naming the field, no traceback
         parser.exit(1, f"{parser.prog}: error: {printable(str(exc))}\n")
 
 
-def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _run(args: argparse.Namespace) -> None:
     if args.command == "info":
         # ensure_ascii: every control character of a name or value is printed as its \u escape
         config = read_config(*_locate(args.source, args.revision, (CONFIG_NAME,)))
@@ -692,15 +754,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         folder, root = _locate(args.source, args.revision, (CONFIG_NAME, WEIGHTS_NAME))
         print(f"model files: {folder}")
         if args.zoo_folder:
-            config = read_config(folder, root) if (folder / CONFIG_NAME).is_file() else {}
-            env_id = args.env or config.get("env_id")
-            if not (args.algo and env_id):
-                parser.error("--zoo-folder needs --algo and --env (or an env_id in the config)")
-            zoo_run_folder(args.zoo_folder, args.algo, env_id)  # refuse a bad name before loading anything
-            model = load_pretrained(
-                args.source, revision=args.revision, trust_pickle=args.trust_pickle, trust_modules=args.trust_module
-            )
-            print(f"RL Zoo layout: {export_rl_zoo(model, args.zoo_folder, args.algo, env_id)}")
+            _download_for_zoo(args, read_config(folder, root) if (folder / CONFIG_NAME).is_file() else {})
+    elif args.command == "save":
+        if not Path(args.source).expanduser().exists():
+            raise FileNotFoundError(f"source: no RL Zoo run folder or SB3 zip {args.source!r}")
+        model = _load_to_write(args.source, trust_pickle=True)  # the user's own run: its pickles are trusted
+        print(f"model folder: {save_pretrained(model, args.folder, args.env)}")
     else:
         folder = Path(args.folder)
         read_config(folder)
@@ -713,6 +772,34 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                 repo_id=args.repo_id, folder_path=folder, allow_patterns=files, commit_message=COMMIT_MESSAGE
             )
         )
+
+
+def _load_to_write(source: str, **kwargs: Any) -> BaseAlgorithm:
+    """``load_pretrained`` of a model that is written out again, VecNormalize statistics included: without the
+    warning that acting needs its env wrapped in them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="vec_normalize: ", category=UserWarning)
+        return load_pretrained(source, **kwargs)
+
+
+def _download_for_zoo(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    """``download --zoo-folder``: the model as a new RL Zoo run, under its own algorithm's name."""
+    env_id = args.env or config.get("env_id")
+    if args.algo is not None and env_id is not None:
+        zoo_run_folder(args.zoo_folder, args.algo, env_id)  # refuse a bad name before loading anything
+    model = _load_to_write(
+        args.source, revision=args.revision, trust_pickle=args.trust_pickle, trust_modules=args.trust_module
+    )
+    algorithm = next(name for name, algo in ALGORITHMS.items() if type(model) is algo)
+    if args.algo not in (None, ZOO_ALGOS[algorithm]):
+        raise ValueError(
+            f"algo: {args.algo!r} is not this model's algorithm: it is a {algorithm} model, RL Zoo's "
+            f"{ZOO_ALGOS[algorithm]!r} (rl_zoo3.enjoy would fail to load it as another); nothing was written"
+        )
+    env_id = env_id or _LOADED[model].env_id
+    if env_id is None:
+        raise ValueError("env: the model names no env id; give it with --env")
+    print(f"RL Zoo layout: {export_rl_zoo(model, args.zoo_folder, ZOO_ALGOS[algorithm], env_id)}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch as th
 from huggingface_hub.utils import filter_repo_objects
-from rl_zoo3.utils import get_saved_hyperparams, linear_schedule
+from rl_zoo3.utils import create_test_env, get_saved_hyperparams, linear_schedule
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
@@ -253,6 +253,79 @@ def test_a_pickled_zip_needs_trust_pickle(tmp_path):
         load_pretrained(tmp_path / "zoo")
     loaded = load_pretrained(tmp_path / "zoo", trust_pickle=True)
     assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
+
+
+SMALL_OFENET = dict(ofenet_kwargs=dict(layers=1, growth=4))
+# What the package's YAMLs and learners train: hyperparams/{sac,td3,crossq}_large.yml, python -m sb3_large.zoo.
+PICKLED = [
+    (SAC, "OFENetPolicy", SMALL_OFENET),
+    (TD3, "OFENetPolicy", SMALL_OFENET),
+    (CrossQ, "LargeMlpPolicy", dict(arch="mlp")),
+    (sb3_large.SAC, "LargeMlpPolicy", dict(q_distribution=dict(bins=11))),
+    (sb3_large.TD3, "OFENetPolicy", SMALL_OFENET),
+    (TQC, "LargeMlpPolicy", {}),
+    (DDPG, "LargeMlpPolicy", {}),
+]
+
+
+@pytest.mark.parametrize(
+    "algo, policy, kwargs", PICKLED, ids=[f"{a.__module__.split('.')[0]}.{a.__name__}-{p}" for a, p, _ in PICKLED]
+)
+def test_trust_pickle_loads_a_zip_as_the_class_that_saved_it(tmp_path, algo, policy, kwargs):
+    model = algo(policy, "Pendulum-v1", seed=0, policy_kwargs=dict(width=8, **kwargs))
+    model.save(tmp_path / "run" / "model.zip")
+    for source in (tmp_path / "run", tmp_path / "run" / "model.zip"):
+        loaded = load_pretrained(source, trust_pickle=True)
+        assert type(loaded) is algo and type(loaded.policy) is type(model.policy)
+        assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
+    with pytest.raises(PickleRefusedError, match=r"holds a pickled SB3 model \(model.zip\)"):
+        load_pretrained(tmp_path / "run" / "model.zip")
+
+
+ZOO_CONF = """
+Pendulum-v1:
+  n_timesteps: 300
+  policy: sb3_large.policies.LargeSACPolicy
+  learning_rate: lin_7.3e-4
+  learning_starts: 100
+  train_freq: [2, step]
+  normalize: true
+  policy_kwargs:
+    width: 16
+"""
+
+
+def _enjoy_returns(folder, cwd) -> list[str]:
+    enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", str(folder), "-n", "400"]
+    out = run_python([*enjoy, "--no-render"], cwd=cwd).stdout
+    assert "Loading running average" in out  # enjoy normalizes with the run's VecNormalize
+    return re.findall(r"Episode Reward: (\S+)", out)
+
+
+def test_an_rl_zoo_run_becomes_a_model_folder_that_acts_the_same_everywhere(tmp_path, capsys):
+    """Stock rl_zoo3.train (VecNormalize, a linear learning-rate schedule) -> `hub save` -> load_pretrained and,
+    through `hub download --zoo-folder`, stock rl_zoo3.enjoy: the same deterministic episodes as the run itself."""
+    (tmp_path / "conf.yml").write_text(ZOO_CONF)
+    train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", "conf.yml", "-f", "logs"]
+    run_python([*train, "--seed", "0", "--eval-freq", "-1"], cwd=tmp_path)
+    hub_main(["save", str(tmp_path / "logs" / "sac" / "Pendulum-v1_1"), str(tmp_path / "model")])
+    config = json.loads((tmp_path / "model" / CONFIG_NAME).read_text())
+    assert (config["env_id"], config["algorithm"], config["vec_normalize"]["norm_obs"]) == ("Pendulum-v1", "SAC", True)
+    assert config["algorithm_kwargs"]["learning_rate"] == {"linear_from": 7.3e-4}
+    assert config["algorithm_kwargs"]["train_freq"] == [2, "step"]
+    hub_main(["download", str(tmp_path / "model"), "--zoo-folder", str(tmp_path / "zoo")])  # algo, env: the model's
+    assert f"RL Zoo layout: {tmp_path / 'zoo' / 'sac' / 'Pendulum-v1_1'}" in capsys.readouterr().out
+
+    env = create_test_env("Pendulum-v1", seed=0, should_render=False, hyperparams={})  # as enjoy makes it
+    model = load_pretrained(tmp_path / "model", env=env)
+    obs, total, returns = model.get_env().reset(), 0.0, []
+    for _ in range(400):
+        obs, _, done, _ = model.get_env().step(model.predict(obs, deterministic=True)[0])
+        total += model.get_env().get_original_reward()[0]
+        if done[0]:
+            returns, total = [*returns, f"{total:.2f}"], 0.0
+    assert len(returns) == 2
+    assert _enjoy_returns("zoo", tmp_path) == returns == _enjoy_returns("logs", tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -784,6 +857,17 @@ def test_cli_info_and_rl_zoo_export_then_stock_enjoy(tmp_path, saved):
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", "logs", "-n", "50", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
     assert "Loading logs/sac/Pendulum-v1_1/Pendulum-v1.zip" in out
+
+
+def test_a_zoo_export_under_another_algorithm_is_refused(tmp_path, saved, capsys):
+    """RL Zoo would load the SAC model as TD3 and fail deep inside."""
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "td3"])
+    assert "error: algo: 'td3' is not this model's algorithm: it is a SAC model, RL Zoo's 'sac'" in (
+        capsys.readouterr().err
+    )
+    assert _tree(tmp_path / "logs") == []
 
 
 def test_a_zoo_export_is_a_new_run_next_to_the_users_own(tmp_path, saved, capsys):
