@@ -5,14 +5,16 @@
     push_to_hub(model, "org/sac-large-Ant-v4")
 
     python -m sb3_large.hub info org/name
-    python -m sb3_large.hub download org/name --zoo-folder logs --algo sac --env Ant-v4   # then rl_zoo3.enjoy
+    python -m sb3_large.hub save logs/sac/Ant-v4_1 my_model            # an RL Zoo run (or an SB3 zip) -> a folder
+    python -m sb3_large.hub download org/name --zoo-folder logs         # then rl_zoo3.enjoy --algo sac --env Ant-v4
     python -m sb3_large.hub push my_model --repo-id org/name
 
 Loading is data, never code: classes named in the config are imported only from trusted modules
 (``sb3_large.hub_schema``; ``trust_modules=[...]`` / ``--trust-module`` adds one), the config is checked field by
-field and the weights' header against the policy before anything large is allocated. A folder or repo that only
-holds an SB3 ``.zip`` (pickled, e.g. RL Zoo's models) loads only with ``trust_pickle=True``: unpickling runs
-whatever code the file's author put in it.
+field, its size against the weights file's before anything is built, and the weights' header against the policy
+before anything large is allocated; the files must lie in the model's folder. A folder or repo that only holds an
+SB3 ``.zip`` (pickled, e.g. RL Zoo's runs) loads only with ``trust_pickle=True``: unpickling runs whatever code the
+file's author put in it.
 """
 
 import argparse
@@ -104,8 +106,15 @@ SAFETENSORS_DTYPES = {
 PLAIN_ENV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PLAIN_ALGO = re.compile(r"[a-z0-9_]+")
 # The RL Zoo algo name (``--algo``) of each algorithm: stock rl_zoo3.enjoy loads sb3_large.SAC's zips as SAC's.
-ZOO_ALGOS = {"SAC": "sac", "TD3": "td3", "DDPG": "ddpg", "TQC": "tqc", "CrossQ": "crossq"}
-ZOO_ALGOS.update({"sb3_large.SAC": "sac", "sb3_large.TD3": "td3"})
+ZOO_ALGOS = {
+    "SAC": "sac",
+    "TD3": "td3",
+    "DDPG": "ddpg",
+    "TQC": "tqc",
+    "CrossQ": "crossq",
+    "sb3_large.SAC": "sac",
+    "sb3_large.TD3": "td3",
+}
 # DDPG's (policy_delay, target_policy_noise, target_noise_clip): SB3's DDPG is TD3 with these.
 DDPG_SETTINGS = (1, 0.1, 0.0)
 # How RL Zoo writes a run's args.yml (yaml.dump of an OrderedDict).
@@ -195,6 +204,14 @@ def _check_destination(folder: Path) -> None:
         )
 
 
+def _algorithm_name(model: BaseAlgorithm) -> str:
+    """The config's ``algorithm`` of ``model``: its exact class's name in ``ALGORITHMS``."""
+    algorithm = next((name for name, algo in ALGORITHMS.items() if type(model) is algo), None)
+    if algorithm is None:
+        raise ValueError(f"model: algorithm {type(model).__name__} is not supported; allowed: {', '.join(ALGORITHMS)}")
+    return algorithm
+
+
 def _init_kwargs(algo: type) -> set[str]:
     """The kwargs ``algo(...)`` takes: those the ``__init__``s of its MRO name, down to the first that passes no
     ``**kwargs`` on (SB3's algorithms; ``sb3_large.SAC`` adds ``compile`` and ``precision``). CrossQ has a ``tau``
@@ -233,9 +250,7 @@ def save_pretrained(
     ``folder`` must be new, empty, or an earlier sb3-large model folder; only those three files are
     written, anything else in the folder (a Hub clone's ``.git``, a user's notes) is left alone.
     """
-    algorithm = next((name for name, algo in ALGORITHMS.items() if type(model) is algo), None)
-    if algorithm is None:
-        raise ValueError(f"model: algorithm {type(model).__name__} is not supported; allowed: {', '.join(ALGORITHMS)}")
+    algorithm = _algorithm_name(model)
     folder = Path(folder)
     _check_destination(folder)
     init_kwargs = _init_kwargs(type(model))
@@ -349,8 +364,11 @@ def _model_file(folder: Path, name: str, root: Path) -> Path:
 def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
     """The algorithm that saved an SB3 zip, from the zip's JSON part (nothing unpickled). SB3 stores no class name,
     but the algorithms' attributes differ; DDPG is TD3 with ``policy_delay``, target noise and clip fixed."""
-    with zipfile.ZipFile(zip_path) as archive:
-        data = json.loads(archive.read("data"))
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ValueError(printable(f"{zip_path.name}: not a model saved by SB3 ({exc})")) from None
     learner = {"compile", "precision"} <= set(data)  # sb3_large.SAC / TD3
     if "top_quantiles_to_drop_per_net" in data:
         return TQC
@@ -374,7 +392,7 @@ def _run_env_id(folder: Path, root: Path) -> str | None:
     found = sorted(folder.glob("*/args.yml"))
     if len(found) != 1:  # as RL Zoo finds a run's arguments
         return None
-    path = _model_file(folder, str(found[0].relative_to(folder)), root)
+    path = _model_file(folder, found[0].relative_to(folder).as_posix(), root)
     try:
         args = yaml.load(path.read_text(), Loader=_RunArgsLoader)
     except yaml.YAMLError as exc:
@@ -790,7 +808,7 @@ def _download_for_zoo(args: argparse.Namespace, config: dict[str, Any]) -> None:
     model = _load_to_write(
         args.source, revision=args.revision, trust_pickle=args.trust_pickle, trust_modules=args.trust_module
     )
-    algorithm = next(name for name, algo in ALGORITHMS.items() if type(model) is algo)
+    algorithm = _algorithm_name(model)
     if args.algo not in (None, ZOO_ALGOS[algorithm]):
         raise ValueError(
             f"algo: {args.algo!r} is not this model's algorithm: it is a {algorithm} model, RL Zoo's "

@@ -273,6 +273,7 @@ PICKLED = [
 )
 def test_trust_pickle_loads_a_zip_as_the_class_that_saved_it(tmp_path, algo, policy, kwargs):
     model = algo(policy, "Pendulum-v1", seed=0, policy_kwargs=dict(width=8, **kwargs))
+    (tmp_path / "run").mkdir()
     model.save(tmp_path / "run" / "model.zip")
     for source in (tmp_path / "run", tmp_path / "run" / "model.zip"):
         loaded = load_pretrained(source, trust_pickle=True)
