@@ -53,9 +53,13 @@ def _finite(value: Any) -> bool:
 
 
 def _numbers(value: Any, minimum: float = -math.inf) -> bool:
-    """A non-empty (nested) list of finite numbers, none below ``minimum``."""
-    leaves = list(_leaves(value)) if isinstance(value, list) else []
-    return bool(leaves) and all(_finite(v) and v >= minimum for v in leaves)
+    """A non-empty, rectangular (nested) list of finite numbers, none below ``minimum``."""
+    if not isinstance(value, list) or not all(_finite(v) and v >= minimum for v in _leaves(value)):
+        return False
+    try:
+        return np.array(value, dtype=np.float64).size > 0
+    except ValueError:  # ragged
+        return False
 
 
 def _learning_rate(value: Any) -> bool:
