@@ -68,13 +68,7 @@ from sb3_large.hub_schema import (
 )
 from sb3_large.hub_settings import decode_settings, encode_settings, normalized, spaces_only, vec_normalize_to_json
 from sb3_large.networks import count_parameters
-from sb3_large.policies.common import (
-    BODY_FIELDS,
-    LargePolicyMixin,
-    check_features_extractor,
-    check_optimizer,
-    resolve_specs,
-)
+from sb3_large.policies.common import LargePolicyMixin, check_features_extractor, check_optimizer
 
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -434,13 +428,16 @@ def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: 
 def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
     """The folder's config, parsed and checked against the format (``sb3_large.hub_schema``); the file must
     resolve inside ``root`` (default: the folder)."""
+    return validate_config(_parse_config(folder, root or folder), ALGORITHMS)
+
+
+def _parse_config(folder: Path, root: Path) -> Any:
     try:
-        config = json.loads(_model_file(folder, CONFIG_NAME, root or folder).read_text())
+        return json.loads(_model_file(folder, CONFIG_NAME, root).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
     except RecursionError:
         raise ConfigError("(top level)", f"lists and objects are nested more than {MAX_NESTING} levels deep") from None
-    return validate_config(config, ALGORITHMS)
 
 
 class _MetaTensors(TorchFunctionMode):
@@ -482,52 +479,67 @@ def _read_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
         ) from None
 
 
-def _least_size(policy_class: type, kwargs: dict[str, Any]) -> tuple[int, int, str]:
+def _layers(kwargs: dict[str, Any], names: tuple[str, str], widths: Any, widths_name: str) -> tuple[int, str | None]:
+    """The hidden layers of one network of the policy as ``policies.common.resolve_specs`` settles them (its own
+    ``depth``, else as many as SB3's ``net_arch`` widths, else the shared ``depth``), and the setting that says so;
+    0 and None where none is written."""
+    for name in names:  # the new name and the old one
+        own = kwargs.get(name)
+        if isinstance(own, dict) and is_int(own.get("depth")):
+            return max(own["depth"], 0), f"{name}.depth {own['depth']}"
+    if isinstance(widths, list):
+        return len(widths), f"{widths_name} of length {len(widths)}"
+    if is_int(kwargs.get("depth")):
+        return max(kwargs["depth"], 0), f"depth {kwargs['depth']}"
+    return 0, None
+
+
+def _least_size(kwargs: dict[str, Any]) -> tuple[int, int, str]:
     """Lower bounds on the number of tensors and of numbers in the state dict of the policy ``kwargs`` describe,
-    from the settings alone, and those settings in words.
+    and the settings they come from; read from the settings as written, before they are checked one by one.
 
-    Every layer of a body holds a weight tensor of at least one number, in each critic; stacked critics
-    (``ensemble_critics``) share tensors but not numbers. The bodies' ``depth``, ``n_critics``, SB3's ``net_arch``
-    and OFENet's ``layers`` are all the settings that multiply the modules a policy builds.
+    Every hidden layer and every network's output layer holds a weight tensor of at least one number, in each
+    critic; stacked critics (``ensemble_critics``) share tensors but not numbers. The bodies' ``depth``,
+    ``net_arch``'s length, ``n_critics`` and OFENet's ``layers`` are the settings that multiply the modules a policy
+    builds.
     """
-    if issubclass(policy_class, LargePolicyMixin):
-        body = {key: kwargs[key] for key in BODY_FIELDS if key in kwargs}
-        actor_spec, critic_spec = resolve_specs(
-            body,
-            kwargs.get("actor_net", kwargs.get("actor")),
-            kwargs.get("critic_net", kwargs.get("critic")),
-            kwargs.get("net_arch"),
-        )
-        actor_depth, critic_depth = actor_spec.depth, critic_spec.depth
-    else:  # SB3's own policies: one layer per net_arch entry
-        net_arch = kwargs.get("net_arch")
-        arch = net_arch if isinstance(net_arch, dict) else {"pi": net_arch, "qf": net_arch}
-        actor_depth, critic_depth = (
-            len(v) if isinstance(v, (list, tuple)) else 0 for v in (arch.get("pi"), arch.get("qf"))
-        )
-    n_critics = kwargs.get("n_critics", 2) if is_int(kwargs.get("n_critics", 2)) else 1
+    net_arch = kwargs.get("net_arch")
+    if isinstance(net_arch, dict):
+        (pi, qf), names = (net_arch.get("pi"), net_arch.get("qf")), ("net_arch.pi", "net_arch.qf")
+    else:
+        (pi, qf), names = (net_arch, net_arch), ("net_arch", "net_arch")
+    actor_depth, actor_words = _layers(kwargs, ("actor_net", "actor"), pi, names[0])
+    critic_depth, critic_words = _layers(kwargs, ("critic_net", "critic"), qf, names[1])
+    n_critics = max(kwargs["n_critics"], 1) if is_int(kwargs.get("n_critics")) else 1
     ofenet = kwargs.get("ofenet_kwargs", kwargs.get("ofenet"))
-    ofenet_layers = ofenet.get("layers", 0) if isinstance(ofenet, dict) and is_int(ofenet.get("layers")) else 0
-    stacked = kwargs.get("ensemble_critics") is True
-    tensors = actor_depth + critic_depth * (1 if stacked else n_critics) + 2 * ofenet_layers
-    numbers = actor_depth + critic_depth * n_critics + 2 * ofenet_layers
-    words = f"actor depth {actor_depth}, critic depth {critic_depth}, n_critics {n_critics}"
-    return tensors, numbers, words + (f", ofenet_kwargs.layers {ofenet_layers}" if ofenet_layers else "")
+    ofenet_layers = max(ofenet["layers"], 0) if isinstance(ofenet, dict) and is_int(ofenet.get("layers")) else 0
+    critic_tensors = critic_depth + 1 if kwargs.get("ensemble_critics") is True else (critic_depth + 1) * n_critics
+    tensors = actor_depth + 1 + critic_tensors + 2 * ofenet_layers
+    numbers = actor_depth + 1 + (critic_depth + 1) * n_critics + 2 * ofenet_layers
+    words = [
+        actor_words,
+        critic_words,
+        f"n_critics {n_critics}" if "n_critics" in kwargs else None,
+        f"ofenet_kwargs.layers {ofenet_layers}" if ofenet_layers else None,
+    ]
+    return tensors, numbers, ", ".join(dict.fromkeys(w for w in words if w)) or "its settings"
 
 
-def _check_size(policy_class: type, kwargs: dict[str, Any], header: dict[str, tuple[tuple[int, ...], str]]) -> None:
-    """Refuse a config that describes more layers than the weights file holds, before anything is built: the
-    work of building a policy (even on the meta device) grows with its layers, not with the file."""
-    try:
-        tensors, numbers, words = _least_size(policy_class, kwargs)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(printable(f"{CONFIG_NAME}: the policy cannot be built: {exc}")) from None
+def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Refuse a config whose policy has more layers than the weights file holds, before its settings are checked
+    one by one (a list of a million layer widths) and before anything is built (the work of building a policy,
+    even on the meta device, grows with its layers, not with the file)."""
+    kwargs = config.get("policy_kwargs") if isinstance(config, dict) else None
+    if not isinstance(kwargs, dict):
+        return  # not a config: validate_config says what is wrong
+    tensors, numbers, words = _least_size(kwargs)
     held = sum(math.prod(shape) for shape, _ in header.values())
     if tensors > len(header) or numbers > held:
         raise ConfigError(
             "policy_kwargs",
-            f"{words} take at least {tensors} weight tensors of {numbers} numbers, but {WEIGHTS_NAME} holds "
-            f"{len(header)} tensors of {held} numbers; the config does not describe these weights (nothing was built)",
+            f"{words}: a policy of at least {tensors} weight tensors of {numbers} numbers, but {WEIGHTS_NAME} "
+            f"holds {len(header)} tensors of {held} numbers; the config does not describe these weights (nothing "
+            "was built)",
         )
 
 
@@ -555,11 +567,14 @@ def load_pretrained(
     trust_pickle: bool = False,
     trust_modules: Iterable[str] = (),
 ) -> BaseAlgorithm:
-    """A ready SB3 model from a folder or Hub repo written by ``save_pretrained`` (or, trusted, a pickled zip).
+    """A ready SB3 model from a folder or Hub repo written by ``save_pretrained`` (or, with ``trust_pickle``, from
+    an SB3 zip, a folder or repo holding one, or an RL Zoo run).
 
     Classes named in the config are imported only from trusted modules (see ``sb3_large.hub_schema``);
-    ``trust_modules=["my_pkg"]`` adds a package whose code you trust. The weights' names, shapes and dtypes
-    are checked against the config's policy before anything large is allocated; NaN or Inf is refused.
+    ``trust_modules=["my_pkg"]`` adds a package whose code you trust. The config's layers are bounded by the
+    weights file before anything is built, and the weights' names, shapes and dtypes are checked against the
+    config's policy before anything large is allocated; NaN or Inf is refused. The ``env`` of a model trained
+    under VecNormalize is wrapped in its statistics.
     """
     trust_modules = [trust_modules] if isinstance(trust_modules, str) else list(trust_modules)
     path = Path(source).expanduser()
@@ -570,8 +585,11 @@ def load_pretrained(
         if trust_pickle and not path.is_dir():
             folder, root = _locate(source, revision, ("*.zip",))
         return _load_pickled(folder, root, None, trust_pickle, env, device)
-    config = read_config(folder, root)
+    config = _parse_config(folder, root)
     weights = _model_file(folder, WEIGHTS_NAME, root)
+    header = _read_header(weights)
+    _check_size(config, header)
+    validate_config(config, ALGORITHMS)
     algo_class: Any = ALGORITHMS[config["algorithm"]]  # an off-policy algorithm class
     policy_class = resolve_class(config["policy_class"], "policy_class", trust_modules)
     policy_base = algo_class.policy_aliases["MlpPolicy"]
@@ -582,8 +600,6 @@ def load_pretrained(
             f"({policy_base.__module__}.{policy_base.__qualname__} subclass)",
         )
     policy_kwargs = decode_kwargs(config["policy_kwargs"], "policy_kwargs", trust_modules)
-    header = _read_header(weights)
-    _check_size(policy_class, policy_kwargs, header)
     observation_space = space_from_json(config["observation_space"])
     action_space = space_from_json(config["action_space"])
     algorithm_kwargs = decode_settings(config.get("algorithm_kwargs", {}), action_space)
@@ -769,10 +785,9 @@ def _run(args: argparse.Namespace) -> None:
         config = read_config(*_locate(args.source, args.revision, (CONFIG_NAME,)))
         print(json.dumps(config, indent=2, ensure_ascii=True))
     elif args.command == "download":
-        folder, root = _locate(args.source, args.revision, (CONFIG_NAME, WEIGHTS_NAME))
-        print(f"model files: {folder}")
+        print(f"model files: {resolve(args.source, args.revision)}")
         if args.zoo_folder:
-            _download_for_zoo(args, read_config(folder, root) if (folder / CONFIG_NAME).is_file() else {})
+            _download_for_zoo(args)
     elif args.command == "save":
         if not Path(args.source).expanduser().exists():
             raise FileNotFoundError(f"source: no RL Zoo run folder or SB3 zip {args.source!r}")
@@ -800,23 +815,23 @@ def _load_to_write(source: str, **kwargs: Any) -> BaseAlgorithm:
         return load_pretrained(source, **kwargs)
 
 
-def _download_for_zoo(args: argparse.Namespace, config: dict[str, Any]) -> None:
+def _download_for_zoo(args: argparse.Namespace) -> None:
     """``download --zoo-folder``: the model as a new RL Zoo run, under its own algorithm's name."""
-    env_id = args.env or config.get("env_id")
-    if args.algo is not None and env_id is not None:
-        zoo_run_folder(args.zoo_folder, args.algo, env_id)  # refuse a bad name before loading anything
+    if args.algo is not None and args.env is not None:
+        zoo_run_folder(args.zoo_folder, args.algo, args.env)  # names given here are refused before loading anything
     model = _load_to_write(
         args.source, revision=args.revision, trust_pickle=args.trust_pickle, trust_modules=args.trust_module
     )
     algorithm = _algorithm_name(model)
+    env_id = args.env or _LOADED[model].env_id
+    if env_id is None:
+        raise ValueError("env: the model names no env id; give it with --env")
+    zoo_run_folder(args.zoo_folder, args.algo or ZOO_ALGOS[algorithm], env_id)  # plain names, inside the folder
     if args.algo not in (None, ZOO_ALGOS[algorithm]):
         raise ValueError(
             f"algo: {args.algo!r} is not this model's algorithm: it is a {algorithm} model, RL Zoo's "
             f"{ZOO_ALGOS[algorithm]!r} (rl_zoo3.enjoy would fail to load it as another); nothing was written"
         )
-    env_id = env_id or _LOADED[model].env_id
-    if env_id is None:
-        raise ValueError("env: the model names no env id; give it with --env")
     print(f"RL Zoo layout: {export_rl_zoo(model, args.zoo_folder, ZOO_ALGOS[algorithm], env_id)}")
 
 

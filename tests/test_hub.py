@@ -629,7 +629,7 @@ BAD_CONFIGS = {
     ),
     "arch_kwargs not a mapping": (
         _set("policy_kwargs.arch_kwargs", [1]),
-        r"cannot be built: policy_kwargs.arch_kwargs: must be a mapping, got list",
+        r"cannot be built: arch_kwargs: must be a mapping of the architecture's options, got \[1\]",
     ),
     "env_id": (_set("env_id", 3), r"env_id: expected a string or null, got int 3"),
     "versions": (_set("versions.torch", 2), r"versions.torch: expected a string, got int 2"),
@@ -693,19 +693,19 @@ def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
 
 
 INFLATED = {
-    "depth": ({"depth": 10**6}, r"actor depth 1000000, critic depth 1000000, n_critics 2 take at least"),
-    "critic depth": ({"critic_net": {"depth": 10**6}}, r"actor depth 2, critic depth 1000000, n_critics 2"),
-    "n_critics": ({"n_critics": 10**6}, r"actor depth 2, critic depth 2, n_critics 1000000 take at least 2000002 "),
+    "depth": ({"depth": 10**6}, r"depth 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers"),
+    "critic depth": ({"critic_net": {"depth": 10**6}}, r"critic_net.depth 1000000: a policy of at least 1000002 "),
+    "n_critics": ({"n_critics": 10**6}, r"n_critics 1000000: a policy of at least 1000001 weight tensors"),
     "stacked n_critics": (
         {"n_critics": 10**6, "ensemble_critics": True},
-        r"actor depth 2, critic depth 2, n_critics 1000000 take at least 4 weight tensors of 2000002 numbers",
+        r"n_critics 1000000: a policy of at least 2 weight tensors of 1000001 numbers",
     ),
-    "net_arch": ({"net_arch": [16] * 10**6}, r"actor depth 1000000, critic depth 1000000, n_critics 2"),
+    "net_arch": ({"net_arch": [16] * 10**6}, r"net_arch of length 1000000: a policy of at least 2000002 weight"),
     "ofenet layers": (
         {"ofenet_kwargs": {"layers": 10**6}},
-        r"actor depth 2, critic depth 2, n_critics 2, ofenet_kwargs.layers 1000000 take at least 2000006 weight "
-        r"tensors of 2000006 numbers, but model.safetensors holds 32 tensors of 2268 numbers; the config does not "
-        r"describe these weights \(nothing was built\)",
+        r"ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
+        r"model.safetensors holds 32 tensors of 2268 numbers; the config does not describe these weights \(nothing "
+        r"was built\)",
     ),
 }
 
