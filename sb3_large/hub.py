@@ -109,6 +109,9 @@ ZOO_ALGOS = {
     "sb3_large.SAC": "sac",
     "sb3_large.TD3": "td3",
 }
+# Weight names of the critics (the online ones; targets are copies): separate Q networks, stacked ones.
+SEPARATE_CRITIC = re.compile(r"critic\.qf(\d+)\.")
+STACKED_CRITICS = "critic.q_ensemble."
 # DDPG's (policy_delay, target_policy_noise, target_noise_clip): SB3's DDPG is TD3 with these.
 DDPG_SETTINGS = (1, 0.1, 0.0)
 # How RL Zoo writes a run's args.yml (yaml.dump of an OrderedDict).
@@ -541,6 +544,25 @@ def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> 
             f"holds {len(header)} tensors of {held} numbers; the config does not describe these weights (nothing "
             "was built)",
         )
+    critics = _critics_in(header)
+    if is_int(kwargs.get("n_critics")) and critics is not None and kwargs["n_critics"] != critics:
+        raise ConfigError(
+            "policy_kwargs.n_critics",
+            f"{kwargs['n_critics']}, but {WEIGHTS_NAME} holds {critics} critics; the config does not describe these "
+            "weights (nothing was built)",
+        )
+
+
+def _critics_in(header: dict[str, tuple[tuple[int, ...], str]]) -> int | None:
+    """How many critics the weights file holds: separate Q networks (SB3's and ours) are ``critic.qf<i>``, our
+    stacked ones ``critic.q_ensemble`` with the critics along the first dimension; None for another layout.
+
+    The numbers bound alone lets stacked critics multiply (their tensors do not), and each is built on its own."""
+    separate = {match.group(1) for name in header if (match := SEPARATE_CRITIC.match(name))}
+    if separate:
+        return len(separate)
+    stacked = [shape[0] for name, (shape, _) in header.items() if name.startswith(STACKED_CRITICS) and shape]
+    return max(stacked) if stacked else None
 
 
 def _check_header(header: dict[str, tuple[tuple[int, ...], str]], expected: dict[str, th.Tensor]) -> None:

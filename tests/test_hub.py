@@ -93,17 +93,19 @@ ROUND_TRIPS = [
     *((algo, {}) for algo in (SAC, TD3, DDPG, TQC, CrossQ)),
     *((algo, dict(EXTRAS, q_distribution=dict(bins=11))) for algo in (SAC, TD3, DDPG, CrossQ)),
     (TQC, EXTRAS),  # quantile critics, no categorical ones
+    (TD3, dict(ensemble_critics=True, n_critics=3)),
 ]
 
 
 @pytest.mark.parametrize(
-    "algo, extras", ROUND_TRIPS, ids=[f"{a.__name__}-{'extras' if e else 'plain'}" for a, e in ROUND_TRIPS]
+    "algo, extras", ROUND_TRIPS, ids=[f"{a.__name__}-{'-'.join(e) or 'plain'}" for a, e in ROUND_TRIPS]
 )
 def test_a_round_trip_keeps_every_tensor(tmp_path, algo, extras):
     """Target networks included: after training they differ from the online ones, and fine-tuning starts from them."""
     kwargs = dict(width=8, arch="mlp", **extras)
     model = algo("LargeMlpPolicy", "Pendulum-v1", learning_starts=30, batch_size=8, seed=0, policy_kwargs=kwargs)
-    model.learn(60, callback=[OFENetTrainer(), ObsNormUpdater()] if extras else None)
+    callbacks = [OFENetTrainer()] if "ofenet_kwargs" in extras else []
+    model.learn(60, callback=[*callbacks, ObsNormUpdater()] if "normalize_obs" in extras else callbacks)
     saved = model.policy.state_dict()
     targets = [k for k in saved if "_target." in k]
     assert (algo is CrossQ) != any(not th.equal(saved[k], saved[k.replace("_target.", ".")]) for k in targets)
@@ -693,17 +695,22 @@ def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
 
 
 INFLATED = {
-    "depth": ({"depth": 10**6}, r"depth 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers"),
-    "critic depth": ({"critic_net": {"depth": 10**6}}, r"critic_net.depth 1000000: a policy of at least 1000002 "),
-    "n_critics": ({"n_critics": 10**6}, r"n_critics 1000000: a policy of at least 1000001 weight tensors"),
+    "depth": ({"depth": 10**6}, r": depth 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers"),
+    "critic depth": ({"critic_net": {"depth": 10**6}}, r": critic_net.depth 1000000: a policy of at least 1000002 "),
+    "n_critics": ({"n_critics": 10**6}, r": n_critics 1000000: a policy of at least 1000001 weight tensors"),
     "stacked n_critics": (
         {"n_critics": 10**6, "ensemble_critics": True},
-        r"n_critics 1000000: a policy of at least 2 weight tensors of 1000001 numbers",
+        r": n_critics 1000000: a policy of at least 2 weight tensors of 1000001 numbers",
     ),
-    "net_arch": ({"net_arch": [16] * 10**6}, r"net_arch of length 1000000: a policy of at least 2000002 weight"),
+    "n_critics the bound allows": ({"n_critics": 20}, r"\.n_critics: 20, but model.safetensors holds 2 critics"),
+    "stacked n_critics the bound allows": (
+        {"n_critics": 1000, "ensemble_critics": True},
+        r"\.n_critics: 1000, but model.safetensors holds 2 critics; the config does not describe these weights",
+    ),
+    "net_arch": ({"net_arch": [16] * 10**6}, r": net_arch of length 1000000: a policy of at least 2000002 weight"),
     "ofenet layers": (
         {"ofenet_kwargs": {"layers": 10**6}},
-        r"ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
+        r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
         r"model.safetensors holds 32 tensors of 2268 numbers; the config does not describe these weights \(nothing "
         r"was built\)",
     ),
@@ -729,7 +736,7 @@ def test_an_inflated_config_is_refused_before_any_network_is_built(saved, case):
     """A config of 10**6 layers or critics beside a weights file of a few: refused from the header's size."""
     changes, message = INFLATED[case]
     _edit_config(saved, **changes)
-    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs: " + message):
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message):
         with _no_network_built():
             load_pretrained(saved)
 
