@@ -185,11 +185,9 @@ def test_a_model_trained_under_vec_normalize_loads_and_acts_as_trained(tmp_path)
     assert not np.array_equal(_rollout(make_vec_env("Pendulum-v1"), loaded), _rollout(env, model))  # it matters
     with pytest.warns(UserWarning, match="vec_normalize: the model acts on observations normalized by the statistics"):
         without_env = load_pretrained(folder)
-    again = save_pretrained(without_env, tmp_path / "again")  # the statistics stay with the model
-    assert (
-        json.loads((again / CONFIG_NAME).read_text())["vec_normalize"]
-        == json.loads((folder / CONFIG_NAME).read_text())["vec_normalize"]
-    )
+    again = save_pretrained(without_env, tmp_path / "again")  # the statistics and the env id stay with the model
+    first, second = (json.loads((f / CONFIG_NAME).read_text()) for f in (folder, again))
+    assert second["vec_normalize"] == first["vec_normalize"] and second["env_id"] == first["env_id"] == "Pendulum-v1"
     with pytest.raises(ValueError, match=r"env: it is wrapped in VecNormalize already; pass it without"):
         load_pretrained(folder, env=env)
 
