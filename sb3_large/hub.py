@@ -30,7 +30,7 @@ import tempfile
 import warnings
 import weakref
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -374,7 +374,7 @@ def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
         return sb3_large.TD3 if learner else DDPG if settings == DDPG_SETTINGS else TD3
     if "ent_coef" in data:
         return CrossQ if "policy_delay" in data else sb3_large.SAC if learner else SAC
-    raise ValueError(f"{zip_path.name}: not a model of {', '.join(ALGORITHMS)}")
+    raise ValueError(printable(f"{zip_path.name}: not a model of {', '.join(ALGORITHMS)}"))
 
 
 class _RunArgsLoader(yaml.SafeLoader):
@@ -417,12 +417,16 @@ def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: 
         zip_name = final if final in zips else next(iter(zips), None)
     if zip_name is None:
         hint = "" if trust_pickle else " (a Hub repo's .zip files are fetched only with trust_pickle=True)"
-        raise ValueError(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
+        raise ValueError(
+            printable(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
+        )
     zip_path = _model_file(folder, zip_name, root)
     if not trust_pickle:
         raise PickleRefusedError(
-            f"source: {folder} holds a pickled SB3 model ({zip_name}) and no {CONFIG_NAME}; unpickling runs "
-            "arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you trust it."
+            printable(
+                f"source: {folder} holds a pickled SB3 model ({zip_name}) and no {CONFIG_NAME}; unpickling runs "
+                "arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you trust it."
+            )
         )
     model = _pickled_zip_algorithm(zip_path).load(zip_path, env=env, device=device)
     return _with_origin(model, env_id, _run_vec_normalize(folder, root, env_id, model))
@@ -742,7 +746,7 @@ def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, en
     partial run for the latest)."""
     stats = _vec_normalize_of(model)
     run = zoo_run_folder(folder, algo, env_id)
-    writers: dict[Path, Any] = {Path(f"{env_id}.zip"): lambda path: _save_zip(model, path)}
+    writers: dict[Path, Callable[[Path], Any]] = {Path(f"{env_id}.zip"): lambda path: _save_zip(model, path)}
     if stats is not None:
         vec_normalize = normalized(spaces_only(model.observation_space, model.action_space), stats)
         vec_normalize.training = True  # as rl_zoo3.train leaves it; enjoy freezes it
@@ -762,7 +766,10 @@ def export_rl_zoo(model: BaseAlgorithm, folder: str | os.PathLike, algo: str, en
             written[-1] = target
     except BaseException:
         for path in reversed(written):
-            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
         raise
     return run
 
