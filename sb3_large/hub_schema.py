@@ -8,6 +8,7 @@ Trusted: sb3_large, stable_baselines3, sb3_contrib, torch.nn, torch.optim, the m
 only the kinds of class a kwarg takes (``CLASS_KWARGS``).
 """
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -20,10 +21,14 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from sb3_large.learners.common import COMPILE_MODES, PRECISIONS
 from sb3_large.networks.registry import GROUP
 
 CONFIG_NAME = "sb3_large_config.json"
 FORMAT_VERSION = 1
+# Deepest nesting of lists and objects a config may have (a Box of 30 dimensions fits): checked without
+# recursion, so that no check, decoder or encoder of a config recurses deeper than this.
+MAX_NESTING = 32
 TRUSTED_MODULES = ("sb3_large", "stable_baselines3", "sb3_contrib", "torch.nn", "torch.optim")
 BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
@@ -37,28 +42,130 @@ CLASS_KWARGS: dict[str, type] = {
 }
 
 
-# name -> (JSON type, check, what the check means); what a fine-tune needs beyond the networks.
-ALGORITHM_KWARGS: dict[str, tuple[type, Any, str]] = {
-    "gamma": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "tau": (float, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+TRAIN_FREQ_UNITS = ("step", "episode")
+# SB3's action noises stored as data: kind -> its settings (VectorizedActionNoise is stored as the noise it copies).
+NOISE_SETTINGS = {"normal": ("mean", "sigma"), "ornstein_uhlenbeck": ("mean", "sigma", "theta", "dt")}
+
+
+def _finite(value: Any) -> bool:
+    """A finite JSON number (``json`` also reads ``Infinity`` and ``NaN``); bools are not numbers."""
+    return _is(value, float) and math.isfinite(value)
+
+
+def _numbers(value: Any, minimum: float = -math.inf) -> bool:
+    """A non-empty, rectangular (nested) list of finite numbers, none below ``minimum``."""
+    if not isinstance(value, list) or not all(_finite(v) and v >= minimum for v in _leaves(value)):
+        return False
+    try:
+        return np.array(value, dtype=np.float64).size > 0
+    except ValueError:  # ragged
+        return False
+
+
+def _learning_rate(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"linear_from"} and _finite(value["linear_from"]) and value["linear_from"] > 0
+    return _finite(value) and value > 0
+
+
+def _ent_coef(value: Any) -> bool:
+    if value == "auto":
+        return True
+    if isinstance(value, str) and value.startswith("auto_"):
+        try:
+            return math.isfinite(float(value[5:])) and float(value[5:]) > 0
+        except ValueError:
+            return False
+    return _finite(value) and value >= 0
+
+
+def _action_noise(value: Any) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, dict) or value.get("kind") not in NOISE_SETTINGS:
+        return False
+    settings = NOISE_SETTINGS[value["kind"]]
+    arrays = _numbers(value.get("mean")) and _numbers(value.get("sigma"), minimum=0)
+    return (
+        set(value) == {"kind", *settings}
+        and arrays
+        and np.shape(value["mean"]) == np.shape(value["sigma"])
+        and all(_finite(value[key]) and value[key] > 0 for key in settings[2:])
+    )
+
+
+def _between(low: float, high: float = math.inf) -> Any:
+    return lambda v: _finite(v) and low <= v <= high
+
+
+def _above(low: float) -> Any:
+    return lambda v: _finite(v) and v > low
+
+
+# Settings of a JSON object: name -> (JSON type, check, what the check means).
+Settings = dict[str, tuple[type, Any, str]]
+# The algorithm's plain-data settings: what a fine-tune needs beyond the networks. ``object``: several JSON types.
+ALGORITHM_KWARGS: Settings = {
+    "learning_rate": (object, _learning_rate, 'a number > 0, or {"linear_from": a number > 0} (RL Zoo\'s "lin_")'),
+    "gamma": (float, _between(0, 1), "a number in [0, 1]"),
+    "tau": (float, _between(0, 1), "a number in [0, 1]"),
     "batch_size": (int, lambda v: v >= 1, "a positive integer"),
     "buffer_size": (int, lambda v: v >= 1, "a positive integer"),
     "learning_starts": (int, lambda v: v >= 0, "a non-negative integer"),
+    "train_freq": (
+        list,
+        lambda v: len(v) == 2 and _is(v[0], int) and v[0] >= 1 and v[1] in TRAIN_FREQ_UNITS,
+        "[a positive integer, 'step' or 'episode']",
+    ),
     "gradient_steps": (int, lambda v: v >= -1, "an integer >= -1"),
+    "n_steps": (int, lambda v: v >= 1, "a positive integer"),
+    "action_noise": (
+        object,
+        _action_noise,
+        "null, {kind: 'normal', mean, sigma} or {kind: 'ornstein_uhlenbeck', mean, sigma, theta, dt}",
+    ),
+    "ent_coef": (object, _ent_coef, "a number >= 0, 'auto' or 'auto_<initial value>'"),
+    "target_update_interval": (int, lambda v: v >= 1, "a positive integer"),
+    "target_entropy": (object, lambda v: v == "auto" or _finite(v), "a number or 'auto'"),
     "policy_delay": (int, lambda v: v >= 1, "a positive integer"),
+    "target_policy_noise": (float, _between(0), "a number >= 0"),
+    "target_noise_clip": (float, _between(0), "a number >= 0"),
     # The algorithm writes use_sde into the policy kwargs, so a gSDE policy is only rebuilt with it.
     "use_sde": (bool, lambda v: True, "true or false"),
     "sde_sample_freq": (int, lambda v: v >= -1, "an integer >= -1"),
     "use_sde_at_warmup": (bool, lambda v: True, "true or false"),
     "top_quantiles_to_drop_per_net": (int, lambda v: v >= 0, "a non-negative integer"),
+    "compile": (object, lambda v: v in COMPILE_MODES, " or ".join(map(json.dumps, COMPILE_MODES))),
+    "precision": (str, lambda v: v in PRECISIONS, " or ".join(map(repr, PRECISIONS))),
 }
+# The statistics and settings of the VecNormalize wrapper a model was trained under (Box observations).
+VEC_NORMALIZE: Settings = {
+    "norm_obs": (bool, lambda v: True, "true or false"),
+    "norm_reward": (bool, lambda v: True, "true or false"),
+    "clip_obs": (float, _above(0), "a number > 0"),
+    "clip_reward": (float, _above(0), "a number > 0"),
+    "gamma": (float, _between(0, 1), "a number in [0, 1]"),
+    "epsilon": (float, _above(0), "a number > 0"),
+    "obs_mean": (list, _numbers, "a (nested) list of numbers"),
+    "obs_var": (list, lambda v: _numbers(v, minimum=0), "a (nested) list of numbers >= 0"),
+    "obs_count": (float, _above(0), "a number > 0"),
+    "ret_mean": (float, _finite, "a number"),
+    "ret_var": (float, _between(0), "a number >= 0"),
+    "ret_count": (float, _above(0), "a number > 0"),
+}
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on (escape sequences, other control and format
+    characters, line breaks) written as its escape, as ``repr`` does: names and values from a file go into messages."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ConfigError(ValueError):
     """An ``sb3_large_config.json`` that does not follow the format; the message names the field."""
 
     def __init__(self, field: str, problem: str):
-        super().__init__(f"{CONFIG_NAME}: {field}: {problem}")
+        super().__init__(printable(f"{CONFIG_NAME}: {field}: {problem}"))
 
 
 def _type_name(value: Any) -> str:
@@ -127,11 +234,37 @@ def _check_kwargs_json(value: Any, field: str) -> None:
         raise ConfigError(field, f"{value} is not a finite number")
 
 
+def _check_settings(values: Any, settings: Settings, field: str, required: bool) -> None:
+    _expect(values, dict, field, "an object")
+    for key, value in values.items():
+        if key not in settings:
+            raise ConfigError(f"{field}.{key}", f"unknown; allowed: {', '.join(settings)}")
+        kind, check, what = settings[key]
+        if not _is(value, kind) or not check(value):
+            raise ConfigError(f"{field}.{key}", f"expected {what}, got {value!r:.80}")
+    missing = [key for key in settings if key not in values] if required else []
+    if missing:
+        raise ConfigError(f"{field}.{missing[0]}", "required field is missing")
+
+
+def check_nesting(value: Any, field: str) -> None:
+    """Refuse lists and objects nested deeper than ``MAX_NESTING``, walked without recursion."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children and depth >= MAX_NESTING:
+            raise ConfigError(field, f"lists and objects are nested more than {MAX_NESTING} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
     """``config`` as read from JSON, checked field by field; a ``ConfigError`` naming the first bad field."""
     _expect(config, dict, "(top level)", "a JSON object")
+    for key, value in config.items():
+        check_nesting(value, key)
     required = ("format_version", "algorithm", "policy_class", "policy_kwargs", "observation_space", "action_space")
-    optional = ("algorithm_kwargs", "env_id", "versions", "parameters", "metrics")
+    optional = ("algorithm_kwargs", "vec_normalize", "env_id", "versions", "parameters", "metrics")
     missing = [key for key in required if key not in config]
     if missing:
         raise ConfigError(missing[0], "required field is missing")
@@ -148,14 +281,13 @@ def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
     _check_kwargs_json(config["policy_kwargs"], "policy_kwargs")
     _check_space(config["observation_space"], "observation_space")
     _check_space(config["action_space"], "action_space")
-    algorithm_kwargs = config.get("algorithm_kwargs", {})
-    _expect(algorithm_kwargs, dict, "algorithm_kwargs", "an object")
-    for key, value in algorithm_kwargs.items():
-        if key not in ALGORITHM_KWARGS:
-            raise ConfigError(f"algorithm_kwargs.{key}", f"unknown; allowed: {', '.join(ALGORITHM_KWARGS)}")
-        kind, check, what = ALGORITHM_KWARGS[key]
-        if not _is(value, kind) or not check(value):
-            raise ConfigError(f"algorithm_kwargs.{key}", f"expected {what}, got {value!r:.80}")
+    _check_settings(config.get("algorithm_kwargs", {}), ALGORITHM_KWARGS, "algorithm_kwargs", required=False)
+    if config.get("vec_normalize") is not None:
+        _check_settings(config["vec_normalize"], VEC_NORMALIZE, "vec_normalize", required=True)
+        shape = np.shape(config["observation_space"]["low"])
+        for key in ("obs_mean", "obs_var"):
+            if np.shape(config["vec_normalize"][key]) != shape:
+                raise ConfigError(f"vec_normalize.{key}", f"expected the observations' shape {shape}")
     if config.get("env_id") is not None:
         _expect(config["env_id"], str, "env_id", "a string or null")
     _expect(config.get("metrics", {}), dict, "metrics", "an object")

@@ -8,6 +8,7 @@ from gymnasium import spaces
 from sb3_contrib import TQC
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.buffers import NStepReplayBuffer
+from stable_baselines3.common.torch_layers import NatureCNN
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.ofenet import OFENetTrainer
@@ -33,6 +34,55 @@ BAD_KWARGS = {
         dict(activation=th.nn.Linear),
         ValueError,
         r"activation: Linear cannot be built without arguments",
+    ),
+    "fused and foreach": (
+        dict(optimizer_kwargs=dict(fused=True, foreach=True)),
+        ValueError,
+        r"optimizer_kwargs: torch.optim.adam.Adam refuses \{'fused': True, 'foreach': True\}: `fused` and "
+        r"`foreach` cannot be `True` together",
+    ),
+    "unknown optimizer option": (
+        dict(optimizer_kwargs=dict(momentum=0.9)),
+        ValueError,
+        r"optimizer_kwargs: torch.optim.adam.Adam refuses \{'momentum': 0.9\}: .*unexpected keyword .*'momentum'",
+    ),
+    "NatureCNN on Box": (
+        dict(features_extractor_class=NatureCNN),
+        ValueError,
+        r"features_extractor_class: NatureCNN reads images \(a uint8 Box of shape \(channels, height, width\)\), "
+        r"got observations Box\(.*\); allowed here: FlattenExtractor \(the default\) or an extractor of vector",
+    ),
+    "features_extractor_class not a class": (
+        dict(features_extractor_class="FlattenExtractor"),
+        TypeError,
+        r"features_extractor_class: must be a stable_baselines3 BaseFeaturesExtractor subclass",
+    ),
+    "q_distribution beyond float32": (
+        dict(q_distribution=dict(low=-1e39, high=1e39, transform="none")),
+        ValueError,
+        r"q_distribution.low: must be within -3.403e\+38 and 3.403e\+38 with transform='none' \(each bin's Q value "
+        r"is a float32 number\), got -1e\+39",
+    ),
+    "q_distribution symlog beyond float32": (
+        dict(q_distribution=dict(high=100.0)),
+        ValueError,
+        r"q_distribution.high: must be within -88 and 88 with transform='symlog'",
+    ),
+    "q_distribution span beyond float32": (
+        dict(q_distribution=dict(low=-3e38, high=3e38, transform="none")),
+        ValueError,
+        r"q_distribution.high: high - low must be at most 3.403e\+38 \(a float32 number\), got 3e\+38 - -3e\+38",
+    ),
+    "q_distribution bins below float32": (
+        dict(q_distribution=dict(low=1e6, high=1e6 + 1, transform="none")),
+        ValueError,
+        r"q_distribution.bins: 101 bins between 1000000.0 and 1000001.0 are 0.0099 wide, below float32's "
+        r"resolution there \(0.0625\); use fewer bins or a wider support",
+    ),
+    "arch_kwargs not a mapping": (
+        dict(arch_kwargs=[1]),
+        TypeError,
+        r"arch_kwargs: must be a mapping of the architecture's options, got \[1\]",
     ),
     "inf in a setting": (
         dict(ofenet_kwargs=dict(learning_rate=float("inf"))),

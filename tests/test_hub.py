@@ -1,5 +1,7 @@
 """Hub format: safetensors + JSON, loaded from a folder or from a real huggingface_hub cache, offline."""
 
+import contextlib
+import hashlib
 import json
 import os
 import re
@@ -13,12 +15,26 @@ import numpy as np
 import pytest
 import torch as th
 from huggingface_hub.utils import filter_repo_objects
+from rl_zoo3.utils import create_test_env, get_saved_hyperparams, linear_schedule
 from safetensors.torch import load_file, save_file
-from stable_baselines3 import SAC, TD3
+from sb3_contrib import TQC, CrossQ
+from stable_baselines3 import DDPG, SAC, TD3
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.utils import ConstantSchedule
+from stable_baselines3.common.vec_env import VecNormalize
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
-from sb3_large.hub import CONFIG_NAME, WEIGHTS_NAME, PickleRefusedError, load_pretrained, save_pretrained
+from sb3_large.hub import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    PickleRefusedError,
+    export_rl_zoo,
+    load_pretrained,
+    save_pretrained,
+)
 from sb3_large.hub import main as hub_main
+from sb3_large.normalization import ObsNormUpdater
 from sb3_large.ofenet import OFENetTrainer
 
 from .conftest import run_python
@@ -72,13 +88,130 @@ def test_save_then_load_in_a_fresh_process_gives_identical_actions(tmp_path, alg
     assert out == f"{algo.__name__} {type(model.policy).__name__}"
 
 
+EXTRAS = dict(ofenet_kwargs=dict(layers=1, growth=4, pretrain_steps=4), normalize_obs=True)
+ROUND_TRIPS = [
+    *((algo, {}) for algo in (SAC, TD3, DDPG, TQC, CrossQ)),
+    *((algo, dict(EXTRAS, q_distribution=dict(bins=11))) for algo in (SAC, TD3, DDPG, CrossQ)),
+    (TQC, EXTRAS),  # quantile critics, no categorical ones
+    (TD3, dict(ensemble_critics=True, n_critics=3)),
+]
+
+
+@pytest.mark.parametrize(
+    "algo, extras", ROUND_TRIPS, ids=[f"{a.__name__}-{'-'.join(e) or 'plain'}" for a, e in ROUND_TRIPS]
+)
+def test_a_round_trip_keeps_every_tensor(tmp_path, algo, extras):
+    """Target networks included: after training they differ from the online ones, and fine-tuning starts from them."""
+    kwargs = dict(width=8, arch="mlp", **extras)
+    model = algo("LargeMlpPolicy", "Pendulum-v1", learning_starts=30, batch_size=8, seed=0, policy_kwargs=kwargs)
+    callbacks = [OFENetTrainer()] if "ofenet_kwargs" in extras else []
+    model.learn(60, callback=[*callbacks, ObsNormUpdater()] if "normalize_obs" in extras else callbacks)
+    saved = model.policy.state_dict()
+    targets = [k for k in saved if "_target." in k]
+    assert (algo is CrossQ) != any(not th.equal(saved[k], saved[k.replace("_target.", ".")]) for k in targets)
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "model")).policy.state_dict()
+    assert loaded.keys() == saved.keys()
+    for key in saved:
+        if not key.endswith("_extra_state"):  # OFENet's optimizer state: training state, not stored
+            assert th.equal(loaded[key], saved[key]), key
+
+
+SETTINGS = {
+    "sb3_large.SAC": dict(
+        learning_rate=linear_schedule(1e-3),
+        train_freq=(2, "episode"),
+        n_steps=3,
+        ent_coef="auto_0.5",
+        target_entropy=-0.25,
+        target_update_interval=2,
+        precision="bf16",
+    ),
+    "sb3_large.TD3": dict(
+        learning_rate=5e-4,
+        target_policy_noise=0.3,
+        target_noise_clip=0.4,
+        action_noise=NormalActionNoise(np.zeros(1), np.full(1, 0.2)),
+        compile="update",
+    ),
+    "DDPG": dict(learning_rate=2e-4, action_noise=OrnsteinUhlenbeckActionNoise(np.zeros(1), np.ones(1), theta=0.2)),
+    "TQC": dict(learning_rate=ConstantSchedule(7e-4), ent_coef=0.05),
+}
+
+
+def _setting(model, name):
+    value = getattr(model, name)
+    if name == "learning_rate":
+        return [model.lr_schedule(progress) for progress in (1.0, 0.5, 0.0)]
+    if isinstance(value, ActionNoise):
+        return type(value), {key: np.asarray(setting).tolist() for key, setting in vars(value).items()}
+    return value
+
+
+@pytest.mark.parametrize("algo", SETTINGS)
+def test_the_algorithms_settings_round_trip(tmp_path, algo):
+    """What a fine-tune runs with: a model trained at lr 1e-3 must not come back at SB3's default."""
+    algo_class = {"sb3_large.SAC": sb3_large.SAC, "sb3_large.TD3": sb3_large.TD3, "DDPG": DDPG, "TQC": TQC}[algo]
+    model = algo_class("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(width=8), **SETTINGS[algo])
+    loaded = load_pretrained(save_pretrained(model, tmp_path / "model"))
+    for name in SETTINGS[algo]:
+        assert _setting(loaded, name) == _setting(model, name), name
+
+
+def test_a_setting_with_no_data_form_is_saved_as_it_is_now_with_a_warning(tmp_path):
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", learning_rate=lambda progress: 1e-3 * progress**2)
+    model._current_progress_remaining = 0.5
+    with pytest.warns(UserWarning, match=r"learning_rate: a function schedule is not stored .*current learning rate"):
+        folder = save_pretrained(model, tmp_path / "model")
+    assert load_pretrained(folder).learning_rate == 2.5e-4
+
+
+def _rollout(env, model, steps: int = 40) -> np.ndarray:
+    env.seed(3)
+    obs, actions = env.reset(), []
+    for _ in range(steps):
+        actions.append(model.predict(obs, deterministic=True)[0])
+        obs = env.step(actions[-1])[0]
+    return np.concatenate(actions)
+
+
+def test_a_model_trained_under_vec_normalize_loads_and_acts_as_trained(tmp_path):
+    env = VecNormalize(make_vec_env("Pendulum-v1", seed=0), clip_obs=1.5, gamma=0.9)
+    model = SAC("LargeMlpPolicy", env, learning_starts=40, seed=0, policy_kwargs=dict(width=8))
+    model.learn(80)
+    env.training = False
+    folder = save_pretrained(model, tmp_path / "model")
+    loaded = load_pretrained(folder, env=make_vec_env("Pendulum-v1"))
+    assert np.array_equal(_rollout(loaded.get_env(), loaded), _rollout(env, model))
+    assert not np.array_equal(_rollout(make_vec_env("Pendulum-v1"), loaded), _rollout(env, model))  # it matters
+    with pytest.warns(UserWarning, match="vec_normalize: the model acts on observations normalized by the statistics"):
+        without_env = load_pretrained(folder)
+    again = save_pretrained(without_env, tmp_path / "again")  # the statistics and the env id stay with the model
+    first, second = (json.loads((f / CONFIG_NAME).read_text()) for f in (folder, again))
+    assert second["vec_normalize"] == first["vec_normalize"] and second["env_id"] == first["env_id"] == "Pendulum-v1"
+    with pytest.raises(ValueError, match=r"env: it is wrapped in VecNormalize already; pass it without"):
+        load_pretrained(folder, env=env)
+
+    run = export_rl_zoo(without_env, tmp_path / "logs", "sac", "Pendulum-v1")  # what rl_zoo3.enjoy reads
+    hyperparams, stats_path = get_saved_hyperparams(str(run / "Pendulum-v1"), test_mode=True)
+    assert hyperparams["normalize"] and stats_path == str(run / "Pendulum-v1")
+    exported = VecNormalize.load(str(run / "Pendulum-v1" / "vecnormalize.pkl"), make_vec_env("Pendulum-v1"))
+    exported.training = False
+    assert np.array_equal(_rollout(exported, SAC.load(run / "Pendulum-v1.zip")), _rollout(env, model))
+
+
 def fake_hub_cache(cache, repo_id: str, folder, commit: str = "0123456789abcdef0123456789abcdef01234567"):
-    """A huggingface_hub cache as the library lays it out: refs/main -> snapshots/<commit>/<files>."""
+    """A huggingface_hub cache as the library lays it out: refs/main -> snapshots/<commit>/<file>, each file a
+    symbolic link to blobs/<its hash>."""
     repo = cache / f"models--{repo_id.replace('/', '--')}"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
-    shutil.copytree(folder, repo / "snapshots" / commit)
     (repo / "blobs").mkdir()
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for path in folder.iterdir():
+        blob = hashlib.sha256(path.read_bytes()).hexdigest()
+        shutil.copy(path, repo / "blobs" / blob)
+        (snapshot / path.name).symlink_to(Path("..", "..", "blobs", blob))
 
 
 def test_offline_load_of_a_repo_id_from_the_cache(tmp_path):
@@ -87,6 +220,22 @@ def test_offline_load_of_a_repo_id_from_the_cache(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache")}
     actions, _ = actions_in_fresh_process("org/sac-large-pendulum", tmp_path, env=env)
     assert np.array_equal(actions, model.predict(OBS, deterministic=True)[0])
+
+
+@pytest.mark.parametrize("name", [CONFIG_NAME, WEIGHTS_NAME])
+def test_a_model_file_linked_from_outside_its_folder_is_refused(tmp_path, saved, capsys, name):
+    """A cloned repo can hold links anywhere; the loader reads (and quotes in errors) only the model's own files."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (saved / name).rename(elsewhere / name)
+    (saved / name).symlink_to(elsewhere / name)
+    message = rf"{re.escape(name)}: .*{re.escape(name)} leads outside the model's folder .*; nothing was read"
+    with pytest.raises(ValueError, match=message):
+        load_pretrained(saved)
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "logs").exists()
 
 
 def test_a_repo_neither_cached_nor_reachable_is_reported(tmp_path, monkeypatch):
@@ -104,6 +253,80 @@ def test_a_pickled_zip_needs_trust_pickle(tmp_path):
         load_pretrained(tmp_path / "zoo")
     loaded = load_pretrained(tmp_path / "zoo", trust_pickle=True)
     assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
+
+
+SMALL_OFENET = dict(ofenet_kwargs=dict(layers=1, growth=4))
+# What the package's YAMLs and learners train: hyperparams/{sac,td3,crossq}_large.yml, python -m sb3_large.zoo.
+PICKLED = [
+    (SAC, "OFENetPolicy", SMALL_OFENET),
+    (TD3, "OFENetPolicy", SMALL_OFENET),
+    (CrossQ, "LargeMlpPolicy", dict(arch="mlp")),
+    (sb3_large.SAC, "LargeMlpPolicy", dict(q_distribution=dict(bins=11))),
+    (sb3_large.TD3, "OFENetPolicy", SMALL_OFENET),
+    (TQC, "LargeMlpPolicy", {}),
+    (DDPG, "LargeMlpPolicy", {}),
+]
+
+
+@pytest.mark.parametrize(
+    "algo, policy, kwargs", PICKLED, ids=[f"{a.__module__.split('.')[0]}.{a.__name__}-{p}" for a, p, _ in PICKLED]
+)
+def test_trust_pickle_loads_a_zip_as_the_class_that_saved_it(tmp_path, algo, policy, kwargs):
+    model = algo(policy, "Pendulum-v1", seed=0, policy_kwargs=dict(width=8, **kwargs))
+    (tmp_path / "run").mkdir()
+    model.save(tmp_path / "run" / "model.zip")
+    for source in (tmp_path / "run", tmp_path / "run" / "model.zip"):
+        loaded = load_pretrained(source, trust_pickle=True)
+        assert type(loaded) is algo and type(loaded.policy) is type(model.policy)
+        assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
+    with pytest.raises(PickleRefusedError, match=r"holds a pickled SB3 model \(model.zip\)"):
+        load_pretrained(tmp_path / "run" / "model.zip")
+
+
+ZOO_CONF = """
+Pendulum-v1:
+  n_timesteps: 300
+  policy: sb3_large.policies.LargeSACPolicy
+  learning_rate: lin_7.3e-4
+  learning_starts: 100
+  train_freq: [2, step]
+  normalize: true
+  policy_kwargs:
+    width: 16
+"""
+
+
+def _enjoy_returns(folder, cwd) -> list[str]:
+    enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", str(folder), "-n", "400"]
+    out = run_python([*enjoy, "--no-render"], cwd=cwd).stdout
+    assert "Loading running average" in out  # enjoy normalizes with the run's VecNormalize
+    return re.findall(r"Episode Reward: (\S+)", out)
+
+
+def test_an_rl_zoo_run_becomes_a_model_folder_that_acts_the_same_everywhere(tmp_path, capsys):
+    """Stock rl_zoo3.train (VecNormalize, a linear learning-rate schedule) -> `hub save` -> load_pretrained and,
+    through `hub download --zoo-folder`, stock rl_zoo3.enjoy: the same deterministic episodes as the run itself."""
+    (tmp_path / "conf.yml").write_text(ZOO_CONF)
+    train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", "conf.yml", "-f", "logs"]
+    run_python([*train, "--seed", "0", "--eval-freq", "-1"], cwd=tmp_path)
+    hub_main(["save", str(tmp_path / "logs" / "sac" / "Pendulum-v1_1"), str(tmp_path / "model")])
+    config = json.loads((tmp_path / "model" / CONFIG_NAME).read_text())
+    assert (config["env_id"], config["algorithm"], config["vec_normalize"]["norm_obs"]) == ("Pendulum-v1", "SAC", True)
+    assert config["algorithm_kwargs"]["learning_rate"] == {"linear_from": 7.3e-4}
+    assert config["algorithm_kwargs"]["train_freq"] == [2, "step"]
+    hub_main(["download", str(tmp_path / "model"), "--zoo-folder", str(tmp_path / "zoo")])  # algo, env: the model's
+    assert f"RL Zoo layout: {tmp_path / 'zoo' / 'sac' / 'Pendulum-v1_1'}" in capsys.readouterr().out
+
+    env = create_test_env("Pendulum-v1", seed=0, should_render=False, hyperparams={})  # as enjoy makes it
+    model = load_pretrained(tmp_path / "model", env=env)
+    obs, total, returns = model.get_env().reset(), 0.0, []
+    for _ in range(400):
+        obs, _, done, _ = model.get_env().step(model.predict(obs, deterministic=True)[0])
+        total += model.get_env().get_original_reward()[0]
+        if done[0]:
+            returns, total = [*returns, f"{total:.2f}"], 0.0
+    assert len(returns) == 2
+    assert _enjoy_returns("zoo", tmp_path) == returns == _enjoy_returns("logs", tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +501,11 @@ def _drop(key: str):
     return change
 
 
+NATURE_CNN = "stable_baselines3.common.torch_layers.NatureCNN"
+VEC_NORMALIZE = dict(
+    norm_obs=True, norm_reward=True, clip_obs=10.0, clip_reward=10.0, gamma=0.99, epsilon=1e-8,
+    obs_mean=[0.0] * 3, obs_var=[1.0] * 3, obs_count=1.0, ret_mean=0.0, ret_var=1.0, ret_count=1.0,
+)  # fmt: skip
 BAD_CONFIGS = {
     "not an object": (lambda config: [config], r"\(top level\): expected a JSON object, got list"),
     "no policy_class": (_drop("policy_class"), r"policy_class: required field is missing"),
@@ -329,8 +557,38 @@ BAD_CONFIGS = {
     "space shapes": (_set("observation_space.high", [1.0, 2.0]), r"observation_space: low has shape \(3,\), high"),
     "space order": (_set("action_space.low", [5.0]), r"action_space: low is above high"),
     "algorithm_kwargs unknown": (
-        _set("algorithm_kwargs.learning_rate", 0.1),
-        r"algorithm_kwargs.learning_rate: unknown; allowed: gamma, tau, batch_size, buffer_size",
+        _set("algorithm_kwargs.replay_buffer_class", "ReplayBuffer"),
+        r"algorithm_kwargs.replay_buffer_class: unknown; allowed: learning_rate, gamma, tau, batch_size, buffer_size",
+    ),
+    "learning_rate": (
+        _set("algorithm_kwargs.learning_rate", {"linear_from": -1}),
+        r"algorithm_kwargs.learning_rate: expected a number > 0, or \{\"linear_from\": a number > 0\}",
+    ),
+    "train_freq": (
+        _set("algorithm_kwargs.train_freq", [1, "episodes"]),
+        r"algorithm_kwargs.train_freq: expected \[a positive integer, 'step' or 'episode'\], got \[1, 'episodes'\]",
+    ),
+    "ent_coef": (
+        _set("algorithm_kwargs.ent_coef", "auto_x"),
+        r"algorithm_kwargs.ent_coef: expected a number >= 0, 'auto' or 'auto_<initial value>', got 'auto_x'",
+    ),
+    "target_entropy": (_set("algorithm_kwargs.target_entropy", "-1"), r"target_entropy: expected a number or 'auto'"),
+    "action_noise": (
+        _set("algorithm_kwargs.action_noise", {"kind": "normal", "mean": [0, 0], "sigma": [1, 1]}),
+        r"algorithm_kwargs.action_noise: mean and sigma have shape \(2,\), the actions \(1,\)",
+    ),
+    "compile": (_set("algorithm_kwargs.compile", "update"), r"algorithm_kwargs.compile: SAC takes no such setting"),
+    "vec_normalize keys": (
+        _set("vec_normalize", {"norm_obs": True}),
+        r"vec_normalize.norm_reward: required field is missing",
+    ),
+    "vec_normalize shape": (
+        _set("vec_normalize", VEC_NORMALIZE | {"obs_mean": [0.0, 0.0]}),
+        r"vec_normalize.obs_mean: expected the observations' shape \(3,\)",
+    ),
+    "vec_normalize variance": (
+        _set("vec_normalize", VEC_NORMALIZE | {"obs_var": [1.0, -1.0, 1.0]}),
+        r"vec_normalize.obs_var: expected a \(nested\) list of numbers >= 0, got \[1.0, -1.0, 1.0\]",
     ),
     "algorithm_kwargs type": (
         _set("algorithm_kwargs.batch_size", "256"),
@@ -350,6 +608,29 @@ BAD_CONFIGS = {
         _set("algorithm_kwargs.top_quantiles_to_drop_per_net", 2),
         r"algorithm_kwargs.top_quantiles_to_drop_per_net: SAC takes no such setting",
     ),
+    "fused and foreach": (
+        _set("policy_kwargs.optimizer_kwargs", {"fused": True, "foreach": True}),
+        r"cannot be built: optimizer_kwargs: torch.optim.adam.Adam refuses \{'fused': True, 'foreach': True\}",
+    ),
+    "NatureCNN on Box": (
+        _set("policy_kwargs.features_extractor_class", {"__class__": NATURE_CNN}),
+        r"cannot be built: features_extractor_class: NatureCNN reads images",
+    ),
+    "SB3's policy with NatureCNN on Box": (
+        lambda config: config.update(
+            policy_class="stable_baselines3.sac.policies.SACPolicy",
+            policy_kwargs={"features_extractor_class": {"__class__": NATURE_CNN}},
+        ),
+        r"cannot be built: features_extractor_class: NatureCNN reads images",
+    ),
+    "q_distribution beyond float32": (
+        _set("policy_kwargs.q_distribution", {"low": -1e39, "high": 1e39, "transform": "none"}),
+        r"cannot be built: q_distribution.low: must be within -3.403e\+38 and 3.403e\+38",
+    ),
+    "arch_kwargs not a mapping": (
+        _set("policy_kwargs.arch_kwargs", [1]),
+        r"cannot be built: arch_kwargs: must be a mapping of the architecture's options, got \[1\]",
+    ),
     "env_id": (_set("env_id", 3), r"env_id: expected a string or null, got int 3"),
     "versions": (_set("versions.torch", 2), r"versions.torch: expected a string, got int 2"),
 }
@@ -363,10 +644,110 @@ def test_each_bad_config_gives_one_clear_error(tmp_path, saved, case):
         load_pretrained(saved)
 
 
+# Clears the screen, sets the window title, reverses the text that follows.
+ESCAPES = "\x1b[2J\x1b]0;owned\x07\u202e"
+
+
+def _assert_escaped(text: str) -> None:
+    """Nothing a terminal acts on but line breaks; the escapes written out (Python's or JSON's spelling)."""
+    assert all(c.isprintable() for c in text.replace("\n", ""))
+    assert r"\x1b[2J\x1b]0;owned\x07\u202e" in text or r"\u001b[2J\u001b]0;owned\u0007\u202e" in text
+
+
+@pytest.mark.parametrize("where", ["unknown field", "policy kwarg", "metrics"])
+def test_names_and_values_from_a_config_are_printed_escaped(tmp_path, saved, capsys, where):
+    if where == "unknown field":
+        _config_with(saved, _set(ESCAPES, 1))
+    elif where == "policy kwarg":
+        _edit_config(saved, q_distribution={ESCAPES: 1})
+    else:  # any name a config may hold, printed by info
+        _config_with(saved, _set("metrics", {ESCAPES: ESCAPES}))
+        hub_main(["info", str(saved)])
+        _assert_escaped(capsys.readouterr().out)
+        return
+    with pytest.raises(ValueError) as error:
+        load_pretrained(saved)
+    _assert_escaped(str(error.value))
+    argv = ["info", str(saved)] if where == "unknown field" else ["download", str(saved), "--zoo-folder", "z"]
+    with pytest.raises(SystemExit):
+        hub_main([*argv, "--algo", "sac"] if argv[0] == "download" else argv)
+    _assert_escaped(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("case", ["fused and foreach", "NatureCNN on Box", "arch_kwargs not a mapping"])
+def test_the_cli_gives_the_same_one_line_error(tmp_path, saved, capsys, case):
+    change, message = BAD_CONFIGS[case]
+    _config_with(saved, change)
+    with pytest.raises(SystemExit) as exit_info:
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "sac"])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert re.search(message, error) and "\n" not in error and "Traceback" not in error
+
+
 def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
     """Width 10**6 (about 4 TB of float32 weights): found out from the header, nothing allocated."""
     _edit_config(saved, width=10**6)
     with pytest.raises(ValueError, match=r"does not match .*tensor '.*' is F32 \[16, 3\], the policy needs F32"):
+        load_pretrained(saved)
+
+
+INFLATED = {
+    "depth": ({"depth": 10**6}, r": depth 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers"),
+    "critic depth": ({"critic_net": {"depth": 10**6}}, r": critic_net.depth 1000000: a policy of at least 1000002 "),
+    "n_critics": ({"n_critics": 10**6}, r": n_critics 1000000: a policy of at least 1000001 weight tensors"),
+    "stacked n_critics": (
+        {"n_critics": 10**6, "ensemble_critics": True},
+        r": n_critics 1000000: a policy of at least 2 weight tensors of 1000001 numbers",
+    ),
+    "n_critics the bound allows": ({"n_critics": 20}, r"\.n_critics: 20, but model.safetensors holds 2 critics"),
+    "stacked n_critics the bound allows": (
+        {"n_critics": 1000, "ensemble_critics": True},
+        r"\.n_critics: 1000, but model.safetensors holds 2 critics; the config does not describe these weights",
+    ),
+    "net_arch": ({"net_arch": [16] * 10**6}, r": net_arch of length 1000000: a policy of at least 2000002 weight"),
+    "ofenet layers": (
+        {"ofenet_kwargs": {"layers": 10**6}},
+        r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
+        r"model.safetensors holds 32 tensors of 2268 numbers; the config does not describe these weights \(nothing "
+        r"was built\)",
+    ),
+}
+
+
+@contextlib.contextmanager
+def _no_network_built():
+    """Fails the test as soon as any network is put together (a module registered as another's submodule)."""
+
+    def fail(module, name, submodule):
+        pytest.fail(f"{type(submodule).__name__} {name!r} was built into a {type(module).__name__}")
+
+    handle = th.nn.modules.module.register_module_module_registration_hook(fail)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("case", INFLATED)
+def test_an_inflated_config_is_refused_before_any_network_is_built(saved, case):
+    """A config of 10**6 layers or critics beside a weights file of a few: refused from the header's size."""
+    changes, message = INFLATED[case]
+    _edit_config(saved, **changes)
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message):
+        with _no_network_built():
+            load_pretrained(saved)
+
+
+@pytest.mark.parametrize("depth", [40, 10**5])
+def test_a_deeply_nested_config_is_one_clear_error(saved, depth):
+    text = (saved / CONFIG_NAME).read_text()
+    config = json.loads(text)
+    config["policy_kwargs"]["arch_kwargs"] = "DEEP"
+    deep = '{"a": ' * depth + "1" + "}" * depth
+    (saved / CONFIG_NAME).write_text(json.dumps(config).replace('"DEEP"', deep))
+    where = "policy_kwargs" if depth < 1000 else r"\(top level\)"
+    with pytest.raises(ValueError, match=rf"sb3_large_config.json: {where}: lists and objects are nested more than 32"):
         load_pretrained(saved)
 
 
@@ -421,6 +802,17 @@ def test_save_keeps_the_users_files(tmp_path, saved, saved_once):
         save_pretrained(model, saved / "notes.txt")
 
 
+def test_written_files_get_the_mode_of_the_umask(tmp_path, saved_once):
+    umask = os.umask(0o027)
+    try:
+        folder = save_pretrained(load_pretrained(saved_once), tmp_path / "model")
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == dict.fromkeys(
+        ["README.md", CONFIG_NAME, WEIGHTS_NAME], 0o640
+    )
+
+
 def test_save_replaces_an_existing_model(tmp_path, saved):
     other = trained(TD3, "LargeMlpPolicy")
     save_pretrained(other, saved)
@@ -471,6 +863,17 @@ def test_cli_info_and_rl_zoo_export_then_stock_enjoy(tmp_path, saved):
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", "logs", "-n", "50", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
     assert "Loading logs/sac/Pendulum-v1_1/Pendulum-v1.zip" in out
+
+
+def test_a_zoo_export_under_another_algorithm_is_refused(tmp_path, saved, capsys):
+    """RL Zoo would load the SAC model as TD3 and fail deep inside."""
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(SystemExit):
+        hub_main(["download", str(saved), "--zoo-folder", str(tmp_path / "logs"), "--algo", "td3"])
+    assert "error: algo: 'td3' is not this model's algorithm: it is a SAC model, RL Zoo's 'sac'" in (
+        capsys.readouterr().err
+    )
+    assert _tree(tmp_path / "logs") == []
 
 
 def test_a_zoo_export_is_a_new_run_next_to_the_users_own(tmp_path, saved, capsys):
@@ -545,7 +948,6 @@ def test_a_gsde_config_written_before_use_sde_was_stored_loads(tmp_path):
     ],
 )
 def test_algorithm_settings_that_shape_the_model_round_trip(tmp_path, algo, kwargs, setting):
-    from sb3_contrib import TQC
 
     algo_class = {"SAC": SAC, "TQC": TQC}[algo]
     model = algo_class("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=dict(width=16), **kwargs)
@@ -558,7 +960,6 @@ def test_algorithm_settings_that_shape_the_model_round_trip(tmp_path, algo, kwar
 def test_algorithm_class_round_trips(algo, tmp_path):
     """A model comes back as the class it was saved from: sb3_large.SAC keeps its update (the cross-entropy of
     categorical critics), CrossQ its own."""
-    from sb3_contrib import CrossQ
 
     algo_class = {"sb3_large.SAC": sb3_large.SAC, "sb3_large.TD3": sb3_large.TD3, "CrossQ": CrossQ}[algo]
     kwargs = dict(arch="mlp", width=16) if algo == "CrossQ" else dict(width=16, q_distribution=dict(bins=11))

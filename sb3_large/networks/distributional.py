@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch as th
 from torch import nn
 
@@ -19,6 +20,10 @@ from sb3_large.checks import check_choice, check_int, check_keys, check_number
 
 KINDS = ("hl_gauss", "two_hot")
 TRANSFORMS = ("symlog", "none")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# How far the support may reach, in its units, so that the Q value of every bin is a float32 number
+# (symexp(88) is about 1.7e38).
+SUPPORT_LIMITS = {"symlog": 88.0, "none": FLOAT32_MAX}
 
 
 def symlog(x: th.Tensor) -> th.Tensor:
@@ -57,6 +62,31 @@ class QDistributionConfig:
         check_number("q_distribution.sigma", self.sigma, inclusive=False)
         if not self.low < self.high:
             raise ValueError(f"q_distribution.high: must be above low ({self.low}), got {self.high}")
+        self._check_float32()
+
+    def _check_float32(self) -> None:
+        """The bins are float32 tensors: bounds past float32 overflow, and too narrow bins coincide (both give NaN
+        Q values, found by torch only once the actor's distribution is built from them)."""
+        limit = SUPPORT_LIMITS[self.transform]
+        for name in ("low", "high"):
+            if abs(getattr(self, name)) > limit:
+                raise ValueError(
+                    f"q_distribution.{name}: must be within -{limit:.4g} and {limit:.4g} with "
+                    f"transform={self.transform!r} (each bin's Q value is a float32 number), got {getattr(self, name)}"
+                )
+        if self.high - self.low > FLOAT32_MAX:
+            raise ValueError(
+                f"q_distribution.high: high - low must be at most {FLOAT32_MAX:.4g} (a float32 number), "
+                f"got {self.high} - {self.low}"
+            )
+        width = (self.high - self.low) / self.bins
+        largest = np.float32(max(abs(self.low), abs(self.high)))
+        resolution = max(float(np.spacing(largest)), float(np.finfo(np.float32).tiny))
+        if width < resolution:
+            raise ValueError(
+                f"q_distribution.bins: {self.bins} bins between {self.low} and {self.high} are {width:.3g} wide, "
+                f"below float32's resolution there ({resolution:.3g}); use fewer bins or a wider support"
+            )
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> "QDistributionConfig":

@@ -14,7 +14,12 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim, is_image_space
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    NatureCNN,
+)
 from torch import nn
 
 from sb3_large.checks import check_bool, check_int
@@ -84,6 +89,35 @@ def check_optimizer(kwargs: Mapping[str, Any]) -> None:
     if optimizer_kwargs and "lr" in optimizer_kwargs:
         raise ValueError(
             "optimizer_kwargs: 'lr' is set from the algorithm's learning_rate; pass learning_rate= instead"
+        )
+    if optimizer_kwargs:
+        # Built once on a stand-in parameter as SB3 will build it: torch checks its settings when an optimizer is
+        # built (``fused`` with ``foreach``, unknown names, bad betas), after SB3 has built the networks.
+        try:
+            optimizer_class([th.zeros(1, requires_grad=True)], **{"lr": 1e-3, **optimizer_kwargs})
+        except (TypeError, ValueError, RuntimeError) as exc:
+            name = f"{optimizer_class.__module__}.{optimizer_class.__qualname__}"
+            raise ValueError(f"optimizer_kwargs: {name} refuses {dict(optimizer_kwargs)!r}: {exc}") from None
+
+
+def check_features_extractor(observation_space: spaces.Space, kwargs: Mapping[str, Any]) -> None:
+    """SB3's ``features_extractor_class``, checked against the observations before SB3 builds it."""
+    extractor = kwargs.get("features_extractor_class", FlattenExtractor)
+    if not (isinstance(extractor, type) and issubclass(extractor, BaseFeaturesExtractor)):
+        raise TypeError(
+            "features_extractor_class: must be a stable_baselines3 BaseFeaturesExtractor subclass "
+            f"(default FlattenExtractor), got {extractor!r}"
+        )
+    if issubclass(extractor, NatureCNN) and not is_image_space(observation_space, check_channels=False):
+        raise ValueError(
+            f"features_extractor_class: {extractor.__name__} reads images (a uint8 Box of shape (channels, height, "
+            f"width)), got observations {observation_space}; allowed here: FlattenExtractor (the default) or an "
+            "extractor of vector observations"
+        )
+    if issubclass(extractor, CombinedExtractor) and not isinstance(observation_space, spaces.Dict):
+        raise ValueError(
+            f"features_extractor_class: {extractor.__name__} reads Dict observations, got {observation_space}; "
+            "allowed here: FlattenExtractor (the default) or an extractor of vector observations"
         )
 
 
@@ -371,6 +405,7 @@ class LargePolicyMixin(_PolicyBase):
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
+        check_features_extractor(observation_space, kwargs)
         renamed = self._take_old_names(kwargs, actor_net=actor_net, critic_net=critic_net, ofenet_kwargs=ofenet_kwargs)
         actor_net, critic_net, ofenet_kwargs = renamed["actor_net"], renamed["critic_net"], renamed["ofenet_kwargs"]
         self._check_sb3_kwargs(kwargs)
@@ -379,6 +414,8 @@ class LargePolicyMixin(_PolicyBase):
             # One kernel per step instead of a dozen per parameter tensor: the Adam step of a 2048-wide
             # policy is memory-bound, and at width 256 its Python loop costs as much as the matmuls.
             kwargs["optimizer_kwargs"] = {"fused": True}
+        if arch_kwargs is not None and not isinstance(arch_kwargs, Mapping):
+            raise TypeError(f"arch_kwargs: must be a mapping of the architecture's options, got {arch_kwargs!r}")
         body = dict(
             arch=arch,
             width=width,
@@ -524,4 +561,12 @@ class LargePolicyMixin(_PolicyBase):
         return {**data, **self.body_kwargs}
 
 
-__all__ = ["LargeCritic", "LargePolicyMixin", "check_optimizer", "check_spaces", "compile_forward", "resolve_specs"]
+__all__ = [
+    "LargeCritic",
+    "LargePolicyMixin",
+    "check_features_extractor",
+    "check_optimizer",
+    "check_spaces",
+    "compile_forward",
+    "resolve_specs",
+]
