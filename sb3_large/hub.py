@@ -518,7 +518,8 @@ def _least_size(kwargs: dict[str, Any]) -> tuple[int, int, str]:
     actor_depth, actor_words = _layers(kwargs, ("actor_net", "actor"), pi, names[0])
     critic_depth, critic_words = _layers(kwargs, ("critic_net", "critic"), qf, names[1])
     n_critics = max(kwargs["n_critics"], 1) if is_int(kwargs.get("n_critics")) else 1
-    ofenet = kwargs.get("ofenet_kwargs", kwargs.get("ofenet"))
+    # The policy takes the old name ``ofenet`` when ``ofenet_kwargs`` is missing or null (``_take_old_names``).
+    ofenet = next((kwargs[name] for name in ("ofenet_kwargs", "ofenet") if isinstance(kwargs.get(name), dict)), None)
     ofenet_layers = max(ofenet["layers"], 0) if isinstance(ofenet, dict) and is_int(ofenet.get("layers")) else 0
     critic_tensors = critic_depth + 1 if kwargs.get("ensemble_critics") is True else (critic_depth + 1) * n_critics
     tensors = actor_depth + 1 + critic_tensors + 2 * ofenet_layers

@@ -712,6 +712,10 @@ INFLATED = {
         r"model.safetensors holds 32 tensors of 2268 numbers; the config does not describe these weights \(nothing "
         r"was built\)",
     ),
+    "ofenet layers under the old name": (
+        {"ofenet_kwargs": None, "ofenet": {"layers": 10**6}},
+        r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors",
+    ),
 }
 
 
