@@ -109,6 +109,9 @@ ZOO_ALGOS = {
     "sb3_large.SAC": "sac",
     "sb3_large.TD3": "td3",
 }
+# The dtypes a policy's weights have: only tensors of these count toward the size bound (a file padded with
+# one-byte integers holds no weights).
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 # Weight names of the critics (the online ones; targets are copies): separate Q networks, stacked ones.
 SEPARATE_CRITIC = re.compile(r"critic\.qf(\d+)\.")
 STACKED_CRITICS = "critic.q_ensemble."
@@ -541,15 +544,16 @@ def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> 
     if not isinstance(kwargs, dict):
         return  # not a config: validate_config says what is wrong
     tensors, numbers, words = _least_size(kwargs)
-    held = sum(math.prod(shape) for shape, _ in header.values())
-    if tensors > len(header) or numbers > held:
+    floating = {name: (shape, dtype) for name, (shape, dtype) in header.items() if dtype in FLOAT_DTYPES}
+    held = sum(math.prod(shape) for shape, _ in floating.values())
+    if tensors > len(floating) or numbers > held:
         raise ConfigError(
             "policy_kwargs",
             f"{words}: a policy of at least {tensors} weight tensors of {numbers} numbers, but {WEIGHTS_NAME} "
-            f"holds {len(header)} tensors of {held} numbers; the config does not describe these weights (nothing "
-            "was built)",
+            f"holds {len(floating)} floating-point tensors of {held} numbers; the config does not describe these "
+            "weights (nothing was built)",
         )
-    critics = _critics_in(header)
+    critics = _critics_in(floating)
     if is_int(kwargs.get("n_critics")) and critics is not None and kwargs["n_critics"] != critics:
         raise ConfigError(
             "policy_kwargs.n_critics",

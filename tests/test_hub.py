@@ -709,7 +709,7 @@ INFLATED = {
     "ofenet layers": (
         {"ofenet_kwargs": {"layers": 10**6}},
         r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
-        r"model.safetensors holds 32 tensors of 2268 numbers; the config does not describe these weights \(nothing "
+        r"model.safetensors holds 32 floating-point tensors of 2268 numbers; the config does not describe these weights \(nothing "
         r"was built\)",
     ),
     "ofenet layers under the old name": (
@@ -739,6 +739,17 @@ def test_an_inflated_config_is_refused_before_any_network_is_built(saved, case):
     changes, message = INFLATED[case]
     _edit_config(saved, **changes)
     with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message):
+        with _no_network_built():
+            load_pretrained(saved)
+
+
+def test_only_floating_point_tensors_count_toward_the_size_bound(saved):
+    """One-byte integers that pad the file and a stacked critic tensor of 64 rows hold no weights."""
+    _edit_config(saved, n_critics=64, ensemble_critics=True)
+    padding = {f"pad{i}": th.zeros(1 if i else 10**4, dtype=th.uint8) for i in range(40)}
+    save_file({"critic.q_ensemble.x": th.zeros(64, dtype=th.uint8), **padding}, str(saved / WEIGHTS_NAME))
+    message = r": .*n_critics 64: a policy of at least \d+ weight tensors of \d+ numbers, but model.safetensors holds 0 "
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message + "floating-point tensors"):
         with _no_network_built():
             load_pretrained(saved)
 
