@@ -112,6 +112,13 @@ ZOO_ALGOS = {
 # The dtypes a policy's weights have: only tensors of these count toward the size bound (a file padded with
 # one-byte integers holds no weights).
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+# Caps on the settings that multiply the modules a policy builds, far above any real model (a few to a few dozen
+# layers, ensembles of 2 to 10 critics): the size bound alone allows a small file to describe thousands of layers,
+# each built (on the meta device) before the weights are compared.
+MAX_LAYERS = 64
+MAX_CRITICS = 64
+# ... and on all the layers of a policy together (every critic's, stacked or not: each is built on its own).
+MAX_POLICY_LAYERS = 1024
 # Weight names of the critics (the online ones; targets are copies): separate Q networks, stacked ones.
 SEPARATE_CRITIC = re.compile(r"critic\.qf(\d+)\.")
 STACKED_CRITICS = "critic.q_ensemble."
@@ -536,6 +543,35 @@ def _least_size(kwargs: dict[str, Any]) -> tuple[int, int, str]:
     return tensors, numbers, ", ".join(dict.fromkeys(w for w in words if w)) or "its settings"
 
 
+def _check_caps(kwargs: dict[str, Any]) -> None:
+    """Refuse a size-like setting above its cap (``MAX_LAYERS``, ``MAX_CRITICS``), as written."""
+    sizes: list[tuple[str, Any, int, str]] = [
+        ("depth", kwargs.get("depth"), MAX_LAYERS, "layers"),
+        ("n_critics", kwargs.get("n_critics"), MAX_CRITICS, "critics"),
+    ]
+    for name in ("actor_net", "actor", "critic_net", "critic"):
+        if isinstance(kwargs.get(name), dict):
+            sizes.append((f"{name}.depth", kwargs[name].get("depth"), MAX_LAYERS, "layers"))
+    for name in ("ofenet_kwargs", "ofenet"):
+        if isinstance(kwargs.get(name), dict):
+            sizes.append((f"{name}.layers", kwargs[name].get("layers"), MAX_LAYERS, "layers"))
+    net_arch = kwargs.get("net_arch")
+    widths = (
+        {"net_arch": net_arch}
+        if not isinstance(net_arch, dict)
+        else {f"net_arch.{k}": net_arch.get(k) for k in ("pi", "qf")}
+    )
+    for name, value in widths.items():
+        if isinstance(value, list):
+            sizes.append((name, len(value), MAX_LAYERS, "layers"))
+    for name, value, cap, what in sizes:
+        if is_int(value) and value > cap:
+            raise ConfigError(
+                f"policy_kwargs.{name}",
+                f"{value} {what}, more than the {cap} allowed (no real model approaches it; nothing was built)",
+            )
+
+
 def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Refuse a config whose policy has more layers than the weights file holds, before its settings are checked
     one by one (a list of a million layer widths) and before anything is built (the work of building a policy,
@@ -543,7 +579,14 @@ def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> 
     kwargs = config.get("policy_kwargs") if isinstance(config, dict) else None
     if not isinstance(kwargs, dict):
         return  # not a config: validate_config says what is wrong
+    _check_caps(kwargs)
     tensors, numbers, words = _least_size(kwargs)
+    if numbers > MAX_POLICY_LAYERS:  # each layer holds at least one number: ``numbers`` counts the layers
+        raise ConfigError(
+            "policy_kwargs",
+            f"{words}: a policy of at least {numbers} layers, more than the {MAX_POLICY_LAYERS} allowed (no real "
+            "model approaches it; nothing was built)",
+        )
     floating = {name: (shape, dtype) for name, (shape, dtype) in header.items() if dtype in FLOAT_DTYPES}
     held = sum(math.prod(shape) for shape, _ in floating.values())
     if tensors > len(floating) or numbers > held:

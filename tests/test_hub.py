@@ -693,28 +693,46 @@ def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
 
 
 INFLATED = {
-    "depth": ({"depth": 10**6}, r": depth 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers"),
-    "critic depth": ({"critic_net": {"depth": 10**6}}, r": critic_net.depth 1000000: a policy of at least 1000002 "),
-    "n_critics": ({"n_critics": 10**6}, r": n_critics 1000000: a policy of at least 1000001 weight tensors"),
-    "stacked n_critics": (
-        {"n_critics": 10**6, "ensemble_critics": True},
-        r": n_critics 1000000: a policy of at least 2 weight tensors of 1000001 numbers",
-    ),
+    "depth": ({"depth": 64}, r": depth 64: a policy of at least 130 weight tensors of 130 numbers"),
+    "critic depth": ({"critic_net": {"depth": 64}}, r": critic_net.depth 64: a policy of at least 66 "),
+    "n_critics": ({"n_critics": 64}, r": n_critics 64: a policy of at least 65 weight tensors"),
     "n_critics the bound allows": ({"n_critics": 20}, r"\.n_critics: 20, but model.safetensors holds 2 critics"),
     "stacked n_critics the bound allows": (
-        {"n_critics": 1000, "ensemble_critics": True},
-        r"\.n_critics: 1000, but model.safetensors holds 2 critics; the config does not describe these weights",
+        {"n_critics": 64, "ensemble_critics": True},
+        r"\.n_critics: 64, but model.safetensors holds 2 critics; the config does not describe these weights",
     ),
-    "net_arch": ({"net_arch": [16] * 10**6}, r": net_arch of length 1000000: a policy of at least 2000002 weight"),
+    "net_arch": ({"net_arch": [16] * 64}, r": net_arch of length 64: a policy of at least 130 weight"),
     "ofenet layers": (
-        {"ofenet_kwargs": {"layers": 10**6}},
-        r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
-        r"model.safetensors holds 32 floating-point tensors of 2268 numbers; the config does not describe these weights \(nothing "
-        r"was built\)",
+        {"ofenet_kwargs": {"layers": 64}},
+        r": ofenet_kwargs.layers 64: a policy of at least 130 weight tensors of 130 numbers, but "
+        r"model.safetensors holds 32 floating-point tensors of 2268 numbers; the config does not describe these "
+        r"weights \(nothing was built\)",
     ),
     "ofenet layers under the old name": (
-        {"ofenet_kwargs": None, "ofenet": {"layers": 10**6}},
-        r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors",
+        {"ofenet_kwargs": None, "ofenet": {"layers": 64}},
+        r": ofenet_kwargs.layers 64: a policy of at least 130 weight tensors",
+    ),
+}
+# Settings above the caps, refused whatever the weights file holds.
+CAPPED = {
+    "depth": ({"depth": 2000}, r"\.depth: 2000 layers, more than the 64 allowed"),
+    "critic depth": ({"critic_net": {"depth": 10**6}}, r"\.critic_net\.depth: 1000000 layers, more than the 64"),
+    "old critic depth": ({"critic": {"depth": 65}}, r"\.critic\.depth: 65 layers, more than the 64 allowed"),
+    "n_critics": ({"n_critics": 10**6}, r"\.n_critics: 1000000 critics, more than the 64 allowed"),
+    "stacked n_critics": (
+        {"n_critics": 5000, "ensemble_critics": True},
+        r"\.n_critics: 5000 critics, more than the 64 allowed \(no real model approaches it; nothing was built\)",
+    ),
+    "net_arch": ({"net_arch": [16] * 10**6}, r"\.net_arch: 1000000 layers, more than the 64 allowed"),
+    "net_arch.qf": ({"net_arch": {"pi": [16], "qf": [16] * 65}}, r"\.net_arch\.qf: 65 layers, more than the 64"),
+    "ofenet layers": ({"ofenet_kwargs": {"layers": 10**6}}, r"\.ofenet_kwargs\.layers: 1000000 layers, more than"),
+    "ofenet layers under the old name": (
+        {"ofenet_kwargs": None, "ofenet": {"layers": 8000}},
+        r"\.ofenet\.layers: 8000 layers, more than the 64 allowed",
+    ),
+    "layers in all": (
+        {"depth": 32, "n_critics": 40, "ensemble_critics": True},
+        r": depth 32, n_critics 40: a policy of at least 1353 layers, more than the 1024 allowed \(no real model",
     ),
 }
 
@@ -748,8 +766,20 @@ def test_only_floating_point_tensors_count_toward_the_size_bound(saved):
     _edit_config(saved, n_critics=64, ensemble_critics=True)
     padding = {f"pad{i}": th.zeros(1 if i else 10**4, dtype=th.uint8) for i in range(40)}
     save_file({"critic.q_ensemble.x": th.zeros(64, dtype=th.uint8), **padding}, str(saved / WEIGHTS_NAME))
-    message = r": .*n_critics 64: a policy of at least \d+ weight tensors of \d+ numbers, but model.safetensors holds 0 "
+    message = (
+        r": .*n_critics 64: a policy of at least \d+ weight tensors of \d+ numbers, but model.safetensors holds 0 "
+    )
     with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message + "floating-point tensors"):
+        with _no_network_built():
+            load_pretrained(saved)
+
+
+@pytest.mark.parametrize("case", CAPPED)
+def test_a_setting_above_its_cap_is_refused_before_any_network_is_built(saved, case):
+    """Under the size bound alone, a small file could describe thousands of layers: each is capped."""
+    changes, message = CAPPED[case]
+    _edit_config(saved, **changes)
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message):
         with _no_network_built():
             load_pretrained(saved)
 
