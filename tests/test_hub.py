@@ -546,6 +546,20 @@ BAD_CONFIGS = {
         _set("policy_kwargs.arch_kwargs", {"env": {"__class__": "torch.nn.ReLU"}}),
         r"policy_kwargs.arch_kwargs.env: 'torch.nn.ReLU' is outside the modules passed in trust_modules \(none\)",
     ),
+    # built once per layer: an activation must be parameter-free
+    "activation of another kind": (
+        _set("policy_kwargs.activation_fn", {"__class__": "torch.nn.Transformer"}),
+        r"policy_kwargs.activation_fn: 'torch.nn.Transformer' is not a parameter-free activation: expected a class "
+        r"of torch.nn.modules.activation",
+    ),
+    "activation with parameters": (
+        _set("policy_kwargs.activation", {"__class__": "torch.nn.PReLU"}),
+        r"policy_kwargs.activation: 'torch.nn.PReLU' is not a parameter-free activation",
+    ),
+    "activation that needs arguments": (
+        _set("policy_kwargs.activation_fn", {"__class__": "torch.nn.MultiheadAttention"}),
+        r"policy_kwargs.activation_fn: 'torch.nn.MultiheadAttention' is not a parameter-free activation",
+    ),
     "class elsewhere": (
         _set("policy_kwargs.activation_fn", {"__class__": "subprocess.Popen"}),
         r"policy_kwargs.activation_fn: 'subprocess.Popen' is outside the trusted modules",
