@@ -852,7 +852,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         _run(args)
-    except (ValueError, OSError) as exc:  # bad input: one line naming the field, no traceback
+    except (ValueError, OSError, OverflowError) as exc:  # bad input: one line naming the field, no traceback
         parser.exit(1, f"{parser.prog}: error: {printable(str(exc))}\n")
 
 

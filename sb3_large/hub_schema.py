@@ -51,7 +51,10 @@ NOISE_SETTINGS = {"normal": ("mean", "sigma"), "ornstein_uhlenbeck": ("mean", "s
 
 def _finite(value: Any) -> bool:
     """A finite JSON number (``json`` also reads ``Infinity`` and ``NaN``); bools are not numbers."""
-    return _is(value, float) and math.isfinite(value)
+    try:
+        return _is(value, float) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _numbers(value: Any, minimum: float = -math.inf) -> bool:
@@ -202,7 +205,7 @@ def _check_space(value: Any, field: str) -> None:
             if any(isinstance(v, (bool, str)) or v is None for v in _leaves(value[key])):
                 raise ValueError("only numbers are allowed")
             bounds[key] = np.array(value[key], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ConfigError(f"{field}.{key}", f"expected a (nested) list of numbers: {exc}") from None
         if bounds[key].ndim == 0 or bounds[key].size == 0 or np.isnan(bounds[key]).any():
             raise ConfigError(f"{field}.{key}", "expected a non-empty (nested) list of numbers without NaN")

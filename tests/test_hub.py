@@ -609,6 +609,23 @@ BAD_CONFIGS = {
         r"algorithm_kwargs.batch_size: expected a positive integer, got '256'",
     ),
     "algorithm_kwargs bool": (_set("algorithm_kwargs.gamma", True), r"algorithm_kwargs.gamma: expected a number in"),
+    # integers too large for a float are not finite numbers
+    "algorithm_kwargs huge": (
+        _set("algorithm_kwargs.gamma", 10**400),
+        r"algorithm_kwargs.gamma: expected a number in \[0, 1\], got 1000",
+    ),
+    "space huge": (
+        _set("observation_space.low", [10**400] * 3),
+        r"observation_space.low: expected a \(nested\) list of numbers: int too large to convert to float",
+    ),
+    "vec_normalize huge": (
+        _set("vec_normalize", VEC_NORMALIZE | {"clip_obs": 10**400}),
+        r"vec_normalize.clip_obs: expected a number > 0, got 1000",
+    ),
+    "q_distribution huge": (
+        _set("policy_kwargs.q_distribution", {"bins": 11, "sigma": 10**400}),
+        r"q_distribution.sigma: must be a finite number > 0, got 1000",
+    ),
     "algorithm_kwargs range": (_set("algorithm_kwargs.tau", 3), r"algorithm_kwargs.tau: expected a number in \[0, 1\]"),
     "algorithm_kwargs buffer": (
         _set("algorithm_kwargs.buffer_size", 10**15),
