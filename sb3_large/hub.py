@@ -453,6 +453,8 @@ def _parse_config(folder: Path, root: Path) -> Any:
         return json.loads(_model_file(folder, CONFIG_NAME, root).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ValueError(printable(f"{CONFIG_NAME}: cannot be read ({exc})")) from None
     except RecursionError:
         raise ConfigError("(top level)", f"lists and objects are nested more than {MAX_NESTING} levels deep") from None
 

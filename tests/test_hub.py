@@ -374,6 +374,14 @@ def test_bad_inputs(tmp_path, saved):
         load_pretrained(broken_json)
 
 
+def test_an_integer_of_too_many_digits_names_the_config(saved):
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    config["algorithm_kwargs"]["gamma"] = "DIGITS"
+    (saved / CONFIG_NAME).write_text(json.dumps(config).replace('"DIGITS"', "9" * 5000))
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: cannot be read \(Exceeds the limit \(4300 digits\)"):
+        load_pretrained(saved)
+
+
 # -- a model folder is data: nothing in it runs -------------------------------------------------------------------
 PLANTED = """
 import pathlib
