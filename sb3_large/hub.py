@@ -402,7 +402,7 @@ def _run_env_id(folder: Path, root: Path) -> str | None:
     path = _model_file(folder, found[0].relative_to(folder).as_posix(), root)
     try:
         args = yaml.load(path.read_text(), Loader=_RunArgsLoader)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, TypeError, IndexError, ValueError) as exc:  # the OrderedDict tag on other data
         warnings.warn(printable(f"{path}: not plain data, the run's env id is not read ({exc})"), stacklevel=3)
         return None
     env_id = args.get("env") if isinstance(args, dict) else None
@@ -420,24 +420,23 @@ def _run_vec_normalize(folder: Path, root: Path, env_id: str | None, model: Base
 def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: bool, env, device) -> BaseAlgorithm:
     """A model from an SB3 zip, unpickled only with ``trust_pickle``, as the class that saved it. In an RL Zoo run
     folder: its final model, with the run's env id and VecNormalize statistics."""
-    env_id = _run_env_id(folder, root)
-    if zip_name is None:
-        zips = sorted(path.name for path in folder.glob("*.zip"))
-        final = f"{EnvironmentName(env_id)}.zip" if env_id else None
-        zip_name = final if final in zips else next(iter(zips), None)
-    if zip_name is None:
+    zips = [zip_name] if zip_name else sorted(path.name for path in folder.glob("*.zip"))
+    if not zips:
         hint = "" if trust_pickle else " (a Hub repo's .zip files are fetched only with trust_pickle=True)"
         raise ValueError(
             printable(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
         )
-    zip_path = _model_file(folder, zip_name, root)
-    if not trust_pickle:
+    if not trust_pickle:  # before any other file of the folder is read
         raise PickleRefusedError(
             printable(
-                f"source: {folder} holds a pickled SB3 model ({zip_name}) and no {CONFIG_NAME}; unpickling runs "
-                "arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you trust it."
+                f"source: {folder} holds a pickled SB3 model ({', '.join(zips)}) and no {CONFIG_NAME}; unpickling "
+                "runs arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you "
+                "trust it."
             )
         )
+    env_id = _run_env_id(folder, root)
+    final = f"{EnvironmentName(env_id)}.zip" if env_id else None
+    zip_path = _model_file(folder, zip_name or (final if final in zips else zips[0]), root)
     model = _pickled_zip_algorithm(zip_path).load(zip_path, env=env, device=device)
     return _with_origin(model, env_id, _run_vec_normalize(folder, root, env_id, model))
 

@@ -283,6 +283,18 @@ def test_trust_pickle_loads_a_zip_as_the_class_that_saved_it(tmp_path, algo, pol
         load_pretrained(tmp_path / "run" / "model.zip")
 
 
+@pytest.mark.parametrize("args", ["[[1]]", "[]"])
+def test_a_malformed_args_yml_is_read_only_after_the_trust_check(tmp_path, args):
+    run = tmp_path / "run"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8])).save(run / "Pendulum-v1.zip")
+    (run / "Pendulum-v1" / "args.yml").write_text(f"!!python/object/apply:collections.OrderedDict {args}")
+    with pytest.raises(PickleRefusedError, match=r"holds a pickled SB3 model \(Pendulum-v1.zip\)"):
+        load_pretrained(run)
+    with pytest.warns(UserWarning, match=r"args.yml: not plain data, the run's env id is not read"):
+        assert type(load_pretrained(run, trust_pickle=True)) is SAC
+
+
 ZOO_CONF = """
 Pendulum-v1:
   n_timesteps: 300
