@@ -377,13 +377,14 @@ def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ValueError(printable(f"{zip_path.name}: not a model saved by SB3 ({exc})")) from None
     learner = {"compile", "precision"} <= set(data)  # sb3_large.SAC / TD3
-    if "top_quantiles_to_drop_per_net" in data:
-        return TQC
-    if "target_policy_noise" in data:
-        settings = tuple(data.get(key) for key in ("policy_delay", "target_policy_noise", "target_noise_clip"))
-        return sb3_large.TD3 if learner else DDPG if settings == DDPG_SETTINGS else TD3
-    if "ent_coef" in data:
-        return CrossQ if "policy_delay" in data else sb3_large.SAC if learner else SAC
+    if "buffer_size" in data:  # off-policy: on-policy zips (PPO, A2C) hold ent_coef too
+        if "top_quantiles_to_drop_per_net" in data:
+            return TQC
+        if "target_policy_noise" in data:
+            settings = tuple(data.get(key) for key in ("policy_delay", "target_policy_noise", "target_noise_clip"))
+            return sb3_large.TD3 if learner else DDPG if settings == DDPG_SETTINGS else TD3
+        if "ent_coef" in data:
+            return CrossQ if "policy_delay" in data else sb3_large.SAC if learner else SAC
     raise ValueError(printable(f"{zip_path.name}: not a model of {', '.join(ALGORITHMS)}"))
 
 

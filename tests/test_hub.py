@@ -18,7 +18,7 @@ from huggingface_hub.utils import filter_repo_objects
 from rl_zoo3.utils import create_test_env, get_saved_hyperparams, linear_schedule
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC, CrossQ
-from stable_baselines3 import DDPG, SAC, TD3
+from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.utils import ConstantSchedule
@@ -281,6 +281,13 @@ def test_trust_pickle_loads_a_zip_as_the_class_that_saved_it(tmp_path, algo, pol
         assert np.array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
     with pytest.raises(PickleRefusedError, match=r"holds a pickled SB3 model \(model.zip\)"):
         load_pretrained(tmp_path / "run" / "model.zip")
+
+
+@pytest.mark.parametrize("algo", [PPO, A2C])
+def test_an_on_policy_zip_is_one_clear_error(tmp_path, algo):
+    algo("MlpPolicy", "Pendulum-v1").save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"model.zip: not a model of SAC, TD3, DDPG, TQC, CrossQ"):
+        load_pretrained(tmp_path / "model.zip", trust_pickle=True)
 
 
 @pytest.mark.parametrize("args", ["[[1]]", "[]"])
