@@ -395,9 +395,13 @@ class _RunArgsLoader(yaml.SafeLoader):
 _RunArgsLoader.add_constructor(ZOO_ARGS_TAG, lambda loader, node: dict(loader.construct_sequence(node, deep=True)[0]))
 
 
-def _run_env_id(folder: Path, root: Path) -> str | None:
-    """The env id of the RL Zoo run ``folder`` (from its ``<env>/args.yml``), None if it is not one."""
-    found = sorted(folder.glob("*/args.yml"))
+def _run_env_id(folder: Path, root: Path, zip_name: str | None) -> str | None:
+    """The env id of the RL Zoo run ``folder`` (from its ``<env>/args.yml``), None if it is not one. For a zip the
+    user named, only if it is the run's final model ``<env>.zip``: no other run's files are read."""
+    if zip_name is None:
+        found = sorted(folder.glob("*/args.yml"))
+    else:
+        found = [path for path in [folder / Path(zip_name).stem / "args.yml"] if path.is_file()]
     if len(found) != 1:  # as RL Zoo finds a run's arguments
         return None
     path = _model_file(folder, found[0].relative_to(folder).as_posix(), root)
@@ -407,7 +411,9 @@ def _run_env_id(folder: Path, root: Path) -> str | None:
         warnings.warn(printable(f"{path}: not plain data, the run's env id is not read ({exc})"), stacklevel=3)
         return None
     env_id = args.get("env") if isinstance(args, dict) else None
-    return env_id if isinstance(env_id, str) else None
+    if not isinstance(env_id, str) or (zip_name is not None and zip_name != f"{EnvironmentName(env_id)}.zip"):
+        return None
+    return env_id
 
 
 def _run_vec_normalize(folder: Path, root: Path, env_id: str | None, model: BaseAlgorithm) -> dict[str, Any] | None:
@@ -435,7 +441,7 @@ def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: 
                 "trust it."
             )
         )
-    env_id = _run_env_id(folder, root)
+    env_id = _run_env_id(folder, root, zip_name)
     final = f"{EnvironmentName(env_id)}.zip" if env_id else None
     zip_path = _model_file(folder, zip_name or (final if final in zips else zips[0]), root)
     model = _pickled_zip_algorithm(zip_path).load(zip_path, env=env, device=device)

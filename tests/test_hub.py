@@ -290,6 +290,16 @@ def test_an_on_policy_zip_is_one_clear_error(tmp_path, algo):
         load_pretrained(tmp_path / "model.zip", trust_pickle=True)
 
 
+def test_the_path_of_a_zip_reads_no_other_runs_files(tmp_path):
+    """Only the run's final model ``<env>.zip`` brings its env id and statistics; nothing else beside it is read."""
+    run = tmp_path / "run"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8])).save(run / "other.zip")
+    (run / "Pendulum-v1" / "args.yml").write_text("env: Pendulum-v1\n")
+    (run / "Pendulum-v1" / "vecnormalize.pkl").write_text("not read")  # unpickling it would fail
+    assert type(load_pretrained(run / "other.zip", trust_pickle=True)) is SAC
+
+
 @pytest.mark.parametrize("args", ["[[1]]", "[]"])
 def test_a_malformed_args_yml_is_read_only_after_the_trust_check(tmp_path, args):
     run = tmp_path / "run"
