@@ -169,16 +169,18 @@ def _space_to_json(space: spaces.Space) -> dict[str, Any]:
 
 # -- saving --------------------------------------------------------------------------------------------------
 def _model_card(config: dict[str, Any]) -> str:
+    # The env id and metric names are the user's text: the front matter's tag is a JSON string (valid YAML, so a
+    # quote, colon or line break cannot add keys), and in the body line breaks are written as escapes.
     kwargs = json.dumps(config["policy_kwargs"], indent=2)
-    metrics = "\n".join(f"- {k}: {v}" for k, v in config["metrics"].items()) or "- none recorded"
+    metrics = "\n".join(printable(f"- {k}: {v}") for k, v in config["metrics"].items()) or "- none recorded"
     return f"""---
 library_name: sb3-large
 tags:
 - reinforcement-learning
 - stable-baselines3
-- {config["env_id"] or "continuous-control"}
+- {json.dumps(config["env_id"] or "continuous-control")}
 ---
-# {config["algorithm"]} with large networks (sb3-large) on {config["env_id"] or "an unnamed env"}
+# {config["algorithm"]} with large networks (sb3-large) on {printable(config["env_id"] or "an unnamed env")}
 
 Policy `{config["policy_class"]}`, {config["parameters"]["total"]:,} parameters.
 

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+import yaml
 from huggingface_hub.utils import filter_repo_objects
 from rl_zoo3.utils import create_test_env, get_saved_hyperparams, linear_schedule
 from safetensors.torch import load_file, save_file
@@ -44,6 +45,7 @@ OBS = np.random.default_rng(0).uniform(-1, 1, size=(16, 3)).astype(np.float32)
 LOAD_AND_ACT = """
 import sys
 import numpy as np
+import yaml
 from sb3_large.hub import load_pretrained
 
 model = load_pretrained(sys.argv[1])
@@ -720,6 +722,19 @@ def _assert_escaped(text: str) -> None:
     """Nothing a terminal acts on but line breaks; the escapes written out (Python's or JSON's spelling)."""
     assert all(c.isprintable() for c in text.replace("\n", ""))
     assert r"\x1b[2J\x1b]0;owned\x07\u202e" in text or r"\u001b[2J\u001b]0;owned\u0007\u202e" in text
+
+
+def test_the_model_card_front_matter_holds_the_env_id_as_one_string(tmp_path, saved_once):
+    """An env id or metric name of quotes, colons and line breaks cannot add keys to the README's metadata."""
+    env_id = 'x"\n---\nlicense: other\n- "evil: 1'
+    model = load_pretrained(saved_once)
+    folder = save_pretrained(model, tmp_path / "model", env_id=env_id, metrics={"a\n---\nlicense: other": 1})
+    _, front_matter, body = (folder / "README.md").read_text().split("---\n", 2)
+    assert yaml.safe_load(front_matter) == {
+        "library_name": "sb3-large",
+        "tags": ["reinforcement-learning", "stable-baselines3", env_id],
+    }
+    assert "\nlicense" not in body
 
 
 @pytest.mark.parametrize("where", ["unknown field", "policy kwarg", "metrics"])
