@@ -119,6 +119,8 @@ MAX_LAYERS = 64
 MAX_CRITICS = 64
 # ... and on all the layers of a policy together (every critic's, stacked or not: each is built on its own).
 MAX_POLICY_LAYERS = 1024
+# Where an RL Zoo repo on the Hub (rl_zoo3.push_to_hub) keeps its VecNormalize statistics: not read, but warned of.
+HUB_ZOO_STATISTICS = "vec_normalize.pkl"
 # Weight names of the critics (the online ones; targets are copies): separate Q networks, stacked ones.
 SEPARATE_CRITIC = re.compile(r"critic\.qf(\d+)\.")
 STACKED_CRITICS = "critic.q_ensemble."
@@ -447,7 +449,17 @@ def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: 
     final = f"{EnvironmentName(env_id)}.zip" if env_id else None
     zip_path = _model_file(folder, zip_name or (final if final in zips else zips[0]), root)
     model = _pickled_zip_algorithm(zip_path).load(zip_path, env=env, device=device)
-    return _with_origin(model, env_id, _run_vec_normalize(folder, root, env_id, model))
+    vec_normalize = _run_vec_normalize(folder, root, env_id, model)
+    if vec_normalize is None and zip_name is None and (folder / HUB_ZOO_STATISTICS).is_file():
+        warnings.warn(
+            printable(
+                f"{HUB_ZOO_STATISTICS}: {folder} holds the VecNormalize statistics of an RL Zoo Hub repo, which are "
+                "not read; the model acts on normalized observations: wrap its env with "
+                f"VecNormalize.load({HUB_ZOO_STATISTICS!r}, env) yourself (training=False, norm_reward=False)"
+            ),
+            stacklevel=3,
+        )
+    return _with_origin(model, env_id, vec_normalize)
 
 
 def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
@@ -667,7 +679,7 @@ def load_pretrained(
     folder, root = _locate(source, revision, (CONFIG_NAME, WEIGHTS_NAME))
     if not (folder / CONFIG_NAME).is_file():
         if trust_pickle and not path.is_dir():
-            folder, root = _locate(source, revision, ("*.zip",))
+            folder, root = _locate(source, revision, ("*.zip", HUB_ZOO_STATISTICS))
         return _load_pickled(folder, root, None, trust_pickle, env, device)
     config = _parse_config(folder, root)
     weights = _model_file(folder, WEIGHTS_NAME, root)

@@ -302,6 +302,16 @@ def test_the_path_of_a_zip_reads_no_other_runs_files(tmp_path):
     assert type(load_pretrained(run / "other.zip", trust_pickle=True)) is SAC
 
 
+def test_the_statistics_of_an_rl_zoo_hub_repo_are_warned_of(tmp_path):
+    """rl_zoo3's push_to_hub writes vec_normalize.pkl beside the zip: not read, so the user is told to apply it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8])).save(repo / "sac-Pendulum-v1.zip")
+    (repo / "vec_normalize.pkl").write_text("not read")  # unpickling it would fail
+    with pytest.warns(UserWarning, match=r"vec_normalize.pkl: .* holds the VecNormalize statistics of an RL Zoo Hub"):
+        assert type(load_pretrained(repo, trust_pickle=True)) is SAC
+
+
 @pytest.mark.parametrize("args", ["[[1]]", "[]"])
 def test_a_malformed_args_yml_is_read_only_after_the_trust_check(tmp_path, args):
     run = tmp_path / "run"
