@@ -22,7 +22,10 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
 
 def check_number(name: str, value: Any, minimum: float = 0.0, inclusive: bool = True) -> float:
     """``value`` as a ``float`` if it is a finite real number above ``minimum`` (or equal, if ``inclusive``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    try:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        ok = False
     if not ok or not (value >= minimum if inclusive else value > minimum):
         bound = "" if minimum == -math.inf else f" {'>=' if inclusive else '>'} {minimum:g}"
         raise ValueError(f"{name}: must be a finite number{bound}, got {value!r}")

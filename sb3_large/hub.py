@@ -109,6 +109,18 @@ ZOO_ALGOS = {
     "sb3_large.SAC": "sac",
     "sb3_large.TD3": "td3",
 }
+# The dtypes a policy's weights have: only tensors of these count toward the size bound (a file padded with
+# one-byte integers holds no weights).
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+# Caps on the settings that multiply the modules a policy builds, far above any real model (a few to a few dozen
+# layers, ensembles of 2 to 10 critics): the size bound alone allows a small file to describe thousands of layers,
+# each built (on the meta device) before the weights are compared.
+MAX_LAYERS = 64
+MAX_CRITICS = 64
+# ... and on all the layers of a policy together (every critic's, stacked or not: each is built on its own).
+MAX_POLICY_LAYERS = 1024
+# Where an RL Zoo repo on the Hub (rl_zoo3.push_to_hub) keeps its VecNormalize statistics: not read, but warned of.
+HUB_ZOO_STATISTICS = "vec_normalize.pkl"
 # Weight names of the critics (the online ones; targets are copies): separate Q networks, stacked ones.
 SEPARATE_CRITIC = re.compile(r"critic\.qf(\d+)\.")
 STACKED_CRITICS = "critic.q_ensemble."
@@ -159,16 +171,18 @@ def _space_to_json(space: spaces.Space) -> dict[str, Any]:
 
 # -- saving --------------------------------------------------------------------------------------------------
 def _model_card(config: dict[str, Any]) -> str:
+    # The env id and metric names are the user's text: the front matter's tag is a JSON string (valid YAML, so a
+    # quote, colon or line break cannot add keys), and in the body line breaks are written as escapes.
     kwargs = json.dumps(config["policy_kwargs"], indent=2)
-    metrics = "\n".join(f"- {k}: {v}" for k, v in config["metrics"].items()) or "- none recorded"
+    metrics = "\n".join(printable(f"- {k}: {v}") for k, v in config["metrics"].items()) or "- none recorded"
     return f"""---
 library_name: sb3-large
 tags:
 - reinforcement-learning
 - stable-baselines3
-- {config["env_id"] or "continuous-control"}
+- {json.dumps(config["env_id"] or "continuous-control")}
 ---
-# {config["algorithm"]} with large networks (sb3-large) on {config["env_id"] or "an unnamed env"}
+# {config["algorithm"]} with large networks (sb3-large) on {printable(config["env_id"] or "an unnamed env")}
 
 Policy `{config["policy_class"]}`, {config["parameters"]["total"]:,} parameters.
 
@@ -367,13 +381,14 @@ def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ValueError(printable(f"{zip_path.name}: not a model saved by SB3 ({exc})")) from None
     learner = {"compile", "precision"} <= set(data)  # sb3_large.SAC / TD3
-    if "top_quantiles_to_drop_per_net" in data:
-        return TQC
-    if "target_policy_noise" in data:
-        settings = tuple(data.get(key) for key in ("policy_delay", "target_policy_noise", "target_noise_clip"))
-        return sb3_large.TD3 if learner else DDPG if settings == DDPG_SETTINGS else TD3
-    if "ent_coef" in data:
-        return CrossQ if "policy_delay" in data else sb3_large.SAC if learner else SAC
+    if "buffer_size" in data:  # off-policy: on-policy zips (PPO, A2C) hold ent_coef too
+        if "top_quantiles_to_drop_per_net" in data:
+            return TQC
+        if "target_policy_noise" in data:
+            settings = tuple(data.get(key) for key in ("policy_delay", "target_policy_noise", "target_noise_clip"))
+            return sb3_large.TD3 if learner else DDPG if settings == DDPG_SETTINGS else TD3
+        if "ent_coef" in data:
+            return CrossQ if "policy_delay" in data else sb3_large.SAC if learner else SAC
     raise ValueError(printable(f"{zip_path.name}: not a model of {', '.join(ALGORITHMS)}"))
 
 
@@ -384,19 +399,25 @@ class _RunArgsLoader(yaml.SafeLoader):
 _RunArgsLoader.add_constructor(ZOO_ARGS_TAG, lambda loader, node: dict(loader.construct_sequence(node, deep=True)[0]))
 
 
-def _run_env_id(folder: Path, root: Path) -> str | None:
-    """The env id of the RL Zoo run ``folder`` (from its ``<env>/args.yml``), None if it is not one."""
-    found = sorted(folder.glob("*/args.yml"))
+def _run_env_id(folder: Path, root: Path, zip_name: str | None) -> str | None:
+    """The env id of the RL Zoo run ``folder`` (from its ``<env>/args.yml``), None if it is not one. For a zip the
+    user named, only if it is the run's final model ``<env>.zip``: no other run's files are read."""
+    if zip_name is None:
+        found = sorted(folder.glob("*/args.yml"))
+    else:
+        found = [path for path in [folder / Path(zip_name).stem / "args.yml"] if path.is_file()]
     if len(found) != 1:  # as RL Zoo finds a run's arguments
         return None
     path = _model_file(folder, found[0].relative_to(folder).as_posix(), root)
     try:
         args = yaml.load(path.read_text(), Loader=_RunArgsLoader)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, TypeError, IndexError, ValueError) as exc:  # the OrderedDict tag on other data
         warnings.warn(printable(f"{path}: not plain data, the run's env id is not read ({exc})"), stacklevel=3)
         return None
     env_id = args.get("env") if isinstance(args, dict) else None
-    return env_id if isinstance(env_id, str) else None
+    if not isinstance(env_id, str) or (zip_name is not None and zip_name != f"{EnvironmentName(env_id)}.zip"):
+        return None
+    return env_id
 
 
 def _run_vec_normalize(folder: Path, root: Path, env_id: str | None, model: BaseAlgorithm) -> dict[str, Any] | None:
@@ -410,26 +431,35 @@ def _run_vec_normalize(folder: Path, root: Path, env_id: str | None, model: Base
 def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: bool, env, device) -> BaseAlgorithm:
     """A model from an SB3 zip, unpickled only with ``trust_pickle``, as the class that saved it. In an RL Zoo run
     folder: its final model, with the run's env id and VecNormalize statistics."""
-    env_id = _run_env_id(folder, root)
-    if zip_name is None:
-        zips = sorted(path.name for path in folder.glob("*.zip"))
-        final = f"{EnvironmentName(env_id)}.zip" if env_id else None
-        zip_name = final if final in zips else next(iter(zips), None)
-    if zip_name is None:
+    zips = [zip_name] if zip_name else sorted(path.name for path in folder.glob("*.zip"))
+    if not zips:
         hint = "" if trust_pickle else " (a Hub repo's .zip files are fetched only with trust_pickle=True)"
         raise ValueError(
             printable(f"source: {folder} holds no {CONFIG_NAME} (not an sb3-large model) and no SB3 .zip{hint}")
         )
-    zip_path = _model_file(folder, zip_name, root)
-    if not trust_pickle:
+    if not trust_pickle:  # before any other file of the folder is read
         raise PickleRefusedError(
             printable(
-                f"source: {folder} holds a pickled SB3 model ({zip_name}) and no {CONFIG_NAME}; unpickling runs "
-                "arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you trust it."
+                f"source: {folder} holds a pickled SB3 model ({', '.join(zips)}) and no {CONFIG_NAME}; unpickling "
+                "runs arbitrary code from the file's author. Pass trust_pickle=True (CLI: --trust-pickle) if you "
+                "trust it."
             )
         )
+    env_id = _run_env_id(folder, root, zip_name)
+    final = f"{EnvironmentName(env_id)}.zip" if env_id else None
+    zip_path = _model_file(folder, zip_name or (final if final in zips else zips[0]), root)
     model = _pickled_zip_algorithm(zip_path).load(zip_path, env=env, device=device)
-    return _with_origin(model, env_id, _run_vec_normalize(folder, root, env_id, model))
+    vec_normalize = _run_vec_normalize(folder, root, env_id, model)
+    if vec_normalize is None and zip_name is None and (folder / HUB_ZOO_STATISTICS).is_file():
+        warnings.warn(
+            printable(
+                f"{HUB_ZOO_STATISTICS}: {folder} holds the VecNormalize statistics of an RL Zoo Hub repo, which are "
+                "not read; the model acts on normalized observations: wrap its env with "
+                f"VecNormalize.load({HUB_ZOO_STATISTICS!r}, env) yourself (training=False, norm_reward=False)"
+            ),
+            stacklevel=3,
+        )
+    return _with_origin(model, env_id, vec_normalize)
 
 
 def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
@@ -443,6 +473,8 @@ def _parse_config(folder: Path, root: Path) -> Any:
         return json.loads(_model_file(folder, CONFIG_NAME, root).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ValueError(printable(f"{CONFIG_NAME}: cannot be read ({exc})")) from None
     except RecursionError:
         raise ConfigError("(top level)", f"lists and objects are nested more than {MAX_NESTING} levels deep") from None
 
@@ -518,7 +550,8 @@ def _least_size(kwargs: dict[str, Any]) -> tuple[int, int, str]:
     actor_depth, actor_words = _layers(kwargs, ("actor_net", "actor"), pi, names[0])
     critic_depth, critic_words = _layers(kwargs, ("critic_net", "critic"), qf, names[1])
     n_critics = max(kwargs["n_critics"], 1) if is_int(kwargs.get("n_critics")) else 1
-    ofenet = kwargs.get("ofenet_kwargs", kwargs.get("ofenet"))
+    # The policy takes the old name ``ofenet`` when ``ofenet_kwargs`` is missing or null (``_take_old_names``).
+    ofenet = next((kwargs[name] for name in ("ofenet_kwargs", "ofenet") if isinstance(kwargs.get(name), dict)), None)
     ofenet_layers = max(ofenet["layers"], 0) if isinstance(ofenet, dict) and is_int(ofenet.get("layers")) else 0
     critic_tensors = critic_depth + 1 if kwargs.get("ensemble_critics") is True else (critic_depth + 1) * n_critics
     tensors = actor_depth + 1 + critic_tensors + 2 * ofenet_layers
@@ -532,6 +565,35 @@ def _least_size(kwargs: dict[str, Any]) -> tuple[int, int, str]:
     return tensors, numbers, ", ".join(dict.fromkeys(w for w in words if w)) or "its settings"
 
 
+def _check_caps(kwargs: dict[str, Any]) -> None:
+    """Refuse a size-like setting above its cap (``MAX_LAYERS``, ``MAX_CRITICS``), as written."""
+    sizes: list[tuple[str, Any, int, str]] = [
+        ("depth", kwargs.get("depth"), MAX_LAYERS, "layers"),
+        ("n_critics", kwargs.get("n_critics"), MAX_CRITICS, "critics"),
+    ]
+    for name in ("actor_net", "actor", "critic_net", "critic"):
+        if isinstance(kwargs.get(name), dict):
+            sizes.append((f"{name}.depth", kwargs[name].get("depth"), MAX_LAYERS, "layers"))
+    for name in ("ofenet_kwargs", "ofenet"):
+        if isinstance(kwargs.get(name), dict):
+            sizes.append((f"{name}.layers", kwargs[name].get("layers"), MAX_LAYERS, "layers"))
+    net_arch = kwargs.get("net_arch")
+    widths = (
+        {"net_arch": net_arch}
+        if not isinstance(net_arch, dict)
+        else {f"net_arch.{k}": net_arch.get(k) for k in ("pi", "qf")}
+    )
+    for name, value in widths.items():
+        if isinstance(value, list):
+            sizes.append((name, len(value), MAX_LAYERS, "layers"))
+    for name, value, cap, what in sizes:
+        if is_int(value) and value > cap:
+            raise ConfigError(
+                f"policy_kwargs.{name}",
+                f"{value} {what}, more than the {cap} allowed (no real model approaches it; nothing was built)",
+            )
+
+
 def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Refuse a config whose policy has more layers than the weights file holds, before its settings are checked
     one by one (a list of a million layer widths) and before anything is built (the work of building a policy,
@@ -539,16 +601,24 @@ def _check_size(config: Any, header: dict[str, tuple[tuple[int, ...], str]]) -> 
     kwargs = config.get("policy_kwargs") if isinstance(config, dict) else None
     if not isinstance(kwargs, dict):
         return  # not a config: validate_config says what is wrong
+    _check_caps(kwargs)
     tensors, numbers, words = _least_size(kwargs)
-    held = sum(math.prod(shape) for shape, _ in header.values())
-    if tensors > len(header) or numbers > held:
+    if numbers > MAX_POLICY_LAYERS:  # each layer holds at least one number: ``numbers`` counts the layers
+        raise ConfigError(
+            "policy_kwargs",
+            f"{words}: a policy of at least {numbers} layers, more than the {MAX_POLICY_LAYERS} allowed (no real "
+            "model approaches it; nothing was built)",
+        )
+    floating = {name: (shape, dtype) for name, (shape, dtype) in header.items() if dtype in FLOAT_DTYPES}
+    held = sum(math.prod(shape) for shape, _ in floating.values())
+    if tensors > len(floating) or numbers > held:
         raise ConfigError(
             "policy_kwargs",
             f"{words}: a policy of at least {tensors} weight tensors of {numbers} numbers, but {WEIGHTS_NAME} "
-            f"holds {len(header)} tensors of {held} numbers; the config does not describe these weights (nothing "
-            "was built)",
+            f"holds {len(floating)} floating-point tensors of {held} numbers; the config does not describe these "
+            "weights (nothing was built)",
         )
-    critics = _critics_in(header)
+    critics = _critics_in(floating)
     if is_int(kwargs.get("n_critics")) and critics is not None and kwargs["n_critics"] != critics:
         raise ConfigError(
             "policy_kwargs.n_critics",
@@ -609,7 +679,7 @@ def load_pretrained(
     folder, root = _locate(source, revision, (CONFIG_NAME, WEIGHTS_NAME))
     if not (folder / CONFIG_NAME).is_file():
         if trust_pickle and not path.is_dir():
-            folder, root = _locate(source, revision, ("*.zip",))
+            folder, root = _locate(source, revision, ("*.zip", HUB_ZOO_STATISTICS))
         return _load_pickled(folder, root, None, trust_pickle, env, device)
     config = _parse_config(folder, root)
     weights = _model_file(folder, WEIGHTS_NAME, root)
@@ -804,7 +874,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         _run(args)
-    except (ValueError, OSError) as exc:  # bad input: one line naming the field, no traceback
+    except (ValueError, OSError, OverflowError) as exc:  # bad input: one line naming the field, no traceback
         parser.exit(1, f"{parser.prog}: error: {printable(str(exc))}\n")
 
 

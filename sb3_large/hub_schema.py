@@ -5,7 +5,7 @@ they resolve only from trusted modules, checked on the name *before* any import,
 loader run a module shipped next to it (a Hub clone is often the current directory, first on ``sys.path``).
 Trusted: sb3_large, stable_baselines3, sb3_contrib, torch.nn, torch.optim, the modules of installed
 ``sb3_large.architectures`` plugins, and whatever the caller names in ``trust_modules``; from the built-in ones,
-only the kinds of class a kwarg takes (``CLASS_KWARGS``).
+only the kinds of class a kwarg takes (``CLASS_KWARGS``, ``ACTIVATION_KWARGS``).
 """
 
 import json
@@ -35,11 +35,13 @@ _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 # The policy kwargs that may name a class from the built-in trusted modules, and what it must be: no other
 # trusted class is in reach (SB3's algorithms, for one, call gym.make, which imports the module an env id names).
 CLASS_KWARGS: dict[str, type] = {
-    "activation": th.nn.Module,
-    "activation_fn": th.nn.Module,
     "features_extractor_class": BaseFeaturesExtractor,
     "optimizer_class": th.optim.Optimizer,
 }
+# An activation is built once per layer, so it must be parameter-free: any other torch.nn module would multiply
+# the work of building a policy whatever the weights file holds (``torch.nn.Transformer()`` alone has 184 tensors).
+ACTIVATION_KWARGS = ("activation", "activation_fn")
+ACTIVATIONS_MODULE = "torch.nn.modules.activation"
 
 
 TRAIN_FREQ_UNITS = ("step", "episode")
@@ -49,7 +51,10 @@ NOISE_SETTINGS = {"normal": ("mean", "sigma"), "ornstein_uhlenbeck": ("mean", "s
 
 def _finite(value: Any) -> bool:
     """A finite JSON number (``json`` also reads ``Infinity`` and ``NaN``); bools are not numbers."""
-    return _is(value, float) and math.isfinite(value)
+    try:
+        return _is(value, float) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _numbers(value: Any, minimum: float = -math.inf) -> bool:
@@ -200,7 +205,7 @@ def _check_space(value: Any, field: str) -> None:
             if any(isinstance(v, (bool, str)) or v is None for v in _leaves(value[key])):
                 raise ValueError("only numbers are allowed")
             bounds[key] = np.array(value[key], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise ConfigError(f"{field}.{key}", f"expected a (nested) list of numbers: {exc}") from None
         if bounds[key].ndim == 0 or bounds[key].size == 0 or np.isnan(bounds[key]).any():
             raise ConfigError(f"{field}.{key}", "expected a non-empty (nested) list of numbers without NaN")
@@ -344,16 +349,38 @@ def resolve_class(
     return obj
 
 
+def _activation(path: str, field: str, trust_modules: tuple[str, ...]) -> type:
+    """A parameter-free activation class: from ``torch.nn.modules.activation`` or the caller's ``trust_modules``,
+    built with no arguments into a module of no parameters, buffers or submodules."""
+    cls = resolve_class(path, field, trust_modules, th.nn.Module)
+    if cls.__module__ == ACTIVATIONS_MODULE or _within(cls.__module__, trust_modules):
+        try:
+            module = cls()  # torch.nn's activations are small; a trust_modules class is code the caller trusts
+        except TypeError:  # it needs arguments (torch.nn.MultiheadAttention)
+            module = None
+        if module is not None and not any((*module.parameters(), *module.buffers(), *module.children())):
+            return cls
+    raise ConfigError(
+        field,
+        f"{path!r} is not a parameter-free activation: expected a class of {ACTIVATIONS_MODULE} (torch.nn.ReLU, "
+        "torch.nn.SiLU, ...) or of trust_modules that builds with no arguments and holds no parameters, buffers or "
+        "submodules",
+    )
+
+
 def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = (), key: str = "") -> Any:
     """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes. Under a key of
-    ``CLASS_KWARGS`` the class must be of its kind; under any other key (a custom extractor's or plugin's
-    kwargs) it comes only from the caller's ``trust_modules``, since a built-in trusted class could do harm there.
+    ``CLASS_KWARGS`` the class must be of its kind, under ``ACTIVATION_KWARGS`` a parameter-free activation; under
+    any other key (a custom extractor's or plugin's kwargs) it comes only from the caller's ``trust_modules``, since
+    a built-in trusted class could do harm there.
     """
     trust_modules = tuple(trust_modules)
     if isinstance(value, list):
         return [decode_kwargs(v, f"{field}[{i}]", trust_modules) for i, v in enumerate(value)]
     if isinstance(value, dict):
         if set(value) == {"__class__"}:
+            if key in ACTIVATION_KWARGS:
+                return _activation(value["__class__"], field, trust_modules)
             if key in CLASS_KWARGS:
                 return resolve_class(value["__class__"], field, trust_modules, CLASS_KWARGS[key])
             return resolve_class(value["__class__"], field, trust_modules, built_in=False)

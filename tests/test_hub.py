@@ -14,11 +14,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+import yaml
 from huggingface_hub.utils import filter_repo_objects
 from rl_zoo3.utils import create_test_env, get_saved_hyperparams, linear_schedule
 from safetensors.torch import load_file, save_file
 from sb3_contrib import TQC, CrossQ
-from stable_baselines3 import DDPG, SAC, TD3
+from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.utils import ConstantSchedule
@@ -44,6 +45,7 @@ OBS = np.random.default_rng(0).uniform(-1, 1, size=(16, 3)).astype(np.float32)
 LOAD_AND_ACT = """
 import sys
 import numpy as np
+import yaml
 from sb3_large.hub import load_pretrained
 
 model = load_pretrained(sys.argv[1])
@@ -283,6 +285,45 @@ def test_trust_pickle_loads_a_zip_as_the_class_that_saved_it(tmp_path, algo, pol
         load_pretrained(tmp_path / "run" / "model.zip")
 
 
+@pytest.mark.parametrize("algo", [PPO, A2C])
+def test_an_on_policy_zip_is_one_clear_error(tmp_path, algo):
+    algo("MlpPolicy", "Pendulum-v1").save(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match=r"model.zip: not a model of SAC, TD3, DDPG, TQC, CrossQ"):
+        load_pretrained(tmp_path / "model.zip", trust_pickle=True)
+
+
+def test_the_path_of_a_zip_reads_no_other_runs_files(tmp_path):
+    """Only the run's final model ``<env>.zip`` brings its env id and statistics; nothing else beside it is read."""
+    run = tmp_path / "run"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8])).save(run / "other.zip")
+    (run / "Pendulum-v1" / "args.yml").write_text("env: Pendulum-v1\n")
+    (run / "Pendulum-v1" / "vecnormalize.pkl").write_text("not read")  # unpickling it would fail
+    assert type(load_pretrained(run / "other.zip", trust_pickle=True)) is SAC
+
+
+def test_the_statistics_of_an_rl_zoo_hub_repo_are_warned_of(tmp_path):
+    """rl_zoo3's push_to_hub writes vec_normalize.pkl beside the zip: not read, so the user is told to apply it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8])).save(repo / "sac-Pendulum-v1.zip")
+    (repo / "vec_normalize.pkl").write_text("not read")  # unpickling it would fail
+    with pytest.warns(UserWarning, match=r"vec_normalize.pkl: .* holds the VecNormalize statistics of an RL Zoo Hub"):
+        assert type(load_pretrained(repo, trust_pickle=True)) is SAC
+
+
+@pytest.mark.parametrize("args", ["[[1]]", "[]"])
+def test_a_malformed_args_yml_is_read_only_after_the_trust_check(tmp_path, args):
+    run = tmp_path / "run"
+    (run / "Pendulum-v1").mkdir(parents=True)
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[8])).save(run / "Pendulum-v1.zip")
+    (run / "Pendulum-v1" / "args.yml").write_text(f"!!python/object/apply:collections.OrderedDict {args}")
+    with pytest.raises(PickleRefusedError, match=r"holds a pickled SB3 model \(Pendulum-v1.zip\)"):
+        load_pretrained(run)
+    with pytest.warns(UserWarning, match=r"args.yml: not plain data, the run's env id is not read"):
+        assert type(load_pretrained(run, trust_pickle=True)) is SAC
+
+
 ZOO_CONF = """
 Pendulum-v1:
   n_timesteps: 300
@@ -372,6 +413,14 @@ def test_bad_inputs(tmp_path, saved):
     (broken_json / CONFIG_NAME).write_text(text[: len(text) // 2])
     with pytest.raises(ValueError, match=r"sb3_large_config.json: not valid JSON"):
         load_pretrained(broken_json)
+
+
+def test_an_integer_of_too_many_digits_names_the_config(saved):
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    config["algorithm_kwargs"]["gamma"] = "DIGITS"
+    (saved / CONFIG_NAME).write_text(json.dumps(config).replace('"DIGITS"', "9" * 5000))
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: cannot be read \(Exceeds the limit \(4300 digits\)"):
+        load_pretrained(saved)
 
 
 # -- a model folder is data: nothing in it runs -------------------------------------------------------------------
@@ -546,6 +595,20 @@ BAD_CONFIGS = {
         _set("policy_kwargs.arch_kwargs", {"env": {"__class__": "torch.nn.ReLU"}}),
         r"policy_kwargs.arch_kwargs.env: 'torch.nn.ReLU' is outside the modules passed in trust_modules \(none\)",
     ),
+    # built once per layer: an activation must be parameter-free
+    "activation of another kind": (
+        _set("policy_kwargs.activation_fn", {"__class__": "torch.nn.Transformer"}),
+        r"policy_kwargs.activation_fn: 'torch.nn.Transformer' is not a parameter-free activation: expected a class "
+        r"of torch.nn.modules.activation",
+    ),
+    "activation with parameters": (
+        _set("policy_kwargs.activation", {"__class__": "torch.nn.PReLU"}),
+        r"policy_kwargs.activation: 'torch.nn.PReLU' is not a parameter-free activation",
+    ),
+    "activation that needs arguments": (
+        _set("policy_kwargs.activation_fn", {"__class__": "torch.nn.MultiheadAttention"}),
+        r"policy_kwargs.activation_fn: 'torch.nn.MultiheadAttention' is not a parameter-free activation",
+    ),
     "class elsewhere": (
         _set("policy_kwargs.activation_fn", {"__class__": "subprocess.Popen"}),
         r"policy_kwargs.activation_fn: 'subprocess.Popen' is outside the trusted modules",
@@ -595,6 +658,23 @@ BAD_CONFIGS = {
         r"algorithm_kwargs.batch_size: expected a positive integer, got '256'",
     ),
     "algorithm_kwargs bool": (_set("algorithm_kwargs.gamma", True), r"algorithm_kwargs.gamma: expected a number in"),
+    # integers too large for a float are not finite numbers
+    "algorithm_kwargs huge": (
+        _set("algorithm_kwargs.gamma", 10**400),
+        r"algorithm_kwargs.gamma: expected a number in \[0, 1\], got 1000",
+    ),
+    "space huge": (
+        _set("observation_space.low", [10**400] * 3),
+        r"observation_space.low: expected a \(nested\) list of numbers: int too large to convert to float",
+    ),
+    "vec_normalize huge": (
+        _set("vec_normalize", VEC_NORMALIZE | {"clip_obs": 10**400}),
+        r"vec_normalize.clip_obs: expected a number > 0, got 1000",
+    ),
+    "q_distribution huge": (
+        _set("policy_kwargs.q_distribution", {"bins": 11, "sigma": 10**400}),
+        r"q_distribution.sigma: must be a finite number > 0, got 1000",
+    ),
     "algorithm_kwargs range": (_set("algorithm_kwargs.tau", 3), r"algorithm_kwargs.tau: expected a number in \[0, 1\]"),
     "algorithm_kwargs buffer": (
         _set("algorithm_kwargs.buffer_size", 10**15),
@@ -654,6 +734,19 @@ def _assert_escaped(text: str) -> None:
     assert r"\x1b[2J\x1b]0;owned\x07\u202e" in text or r"\u001b[2J\u001b]0;owned\u0007\u202e" in text
 
 
+def test_the_model_card_front_matter_holds_the_env_id_as_one_string(tmp_path, saved_once):
+    """An env id or metric name of quotes, colons and line breaks cannot add keys to the README's metadata."""
+    env_id = 'x"\n---\nlicense: other\n- "evil: 1'
+    model = load_pretrained(saved_once)
+    folder = save_pretrained(model, tmp_path / "model", env_id=env_id, metrics={"a\n---\nlicense: other": 1})
+    _, front_matter, body = (folder / "README.md").read_text().split("---\n", 2)
+    assert yaml.safe_load(front_matter) == {
+        "library_name": "sb3-large",
+        "tags": ["reinforcement-learning", "stable-baselines3", env_id],
+    }
+    assert "\nlicense" not in body
+
+
 @pytest.mark.parametrize("where", ["unknown field", "policy kwarg", "metrics"])
 def test_names_and_values_from_a_config_are_printed_escaped(tmp_path, saved, capsys, where):
     if where == "unknown field":
@@ -693,24 +786,46 @@ def test_a_network_of_terabytes_is_refused_before_it_is_built(saved):
 
 
 INFLATED = {
-    "depth": ({"depth": 10**6}, r": depth 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers"),
-    "critic depth": ({"critic_net": {"depth": 10**6}}, r": critic_net.depth 1000000: a policy of at least 1000002 "),
-    "n_critics": ({"n_critics": 10**6}, r": n_critics 1000000: a policy of at least 1000001 weight tensors"),
-    "stacked n_critics": (
-        {"n_critics": 10**6, "ensemble_critics": True},
-        r": n_critics 1000000: a policy of at least 2 weight tensors of 1000001 numbers",
-    ),
+    "depth": ({"depth": 64}, r": depth 64: a policy of at least 130 weight tensors of 130 numbers"),
+    "critic depth": ({"critic_net": {"depth": 64}}, r": critic_net.depth 64: a policy of at least 66 "),
+    "n_critics": ({"n_critics": 64}, r": n_critics 64: a policy of at least 65 weight tensors"),
     "n_critics the bound allows": ({"n_critics": 20}, r"\.n_critics: 20, but model.safetensors holds 2 critics"),
     "stacked n_critics the bound allows": (
-        {"n_critics": 1000, "ensemble_critics": True},
-        r"\.n_critics: 1000, but model.safetensors holds 2 critics; the config does not describe these weights",
+        {"n_critics": 64, "ensemble_critics": True},
+        r"\.n_critics: 64, but model.safetensors holds 2 critics; the config does not describe these weights",
     ),
-    "net_arch": ({"net_arch": [16] * 10**6}, r": net_arch of length 1000000: a policy of at least 2000002 weight"),
+    "net_arch": ({"net_arch": [16] * 64}, r": net_arch of length 64: a policy of at least 130 weight"),
     "ofenet layers": (
-        {"ofenet_kwargs": {"layers": 10**6}},
-        r": ofenet_kwargs.layers 1000000: a policy of at least 2000002 weight tensors of 2000002 numbers, but "
-        r"model.safetensors holds 32 tensors of 2268 numbers; the config does not describe these weights \(nothing "
-        r"was built\)",
+        {"ofenet_kwargs": {"layers": 64}},
+        r": ofenet_kwargs.layers 64: a policy of at least 130 weight tensors of 130 numbers, but "
+        r"model.safetensors holds 32 floating-point tensors of 2268 numbers; the config does not describe these "
+        r"weights \(nothing was built\)",
+    ),
+    "ofenet layers under the old name": (
+        {"ofenet_kwargs": None, "ofenet": {"layers": 64}},
+        r": ofenet_kwargs.layers 64: a policy of at least 130 weight tensors",
+    ),
+}
+# Settings above the caps, refused whatever the weights file holds.
+CAPPED = {
+    "depth": ({"depth": 2000}, r"\.depth: 2000 layers, more than the 64 allowed"),
+    "critic depth": ({"critic_net": {"depth": 10**6}}, r"\.critic_net\.depth: 1000000 layers, more than the 64"),
+    "old critic depth": ({"critic": {"depth": 65}}, r"\.critic\.depth: 65 layers, more than the 64 allowed"),
+    "n_critics": ({"n_critics": 10**6}, r"\.n_critics: 1000000 critics, more than the 64 allowed"),
+    "stacked n_critics": (
+        {"n_critics": 5000, "ensemble_critics": True},
+        r"\.n_critics: 5000 critics, more than the 64 allowed \(no real model approaches it; nothing was built\)",
+    ),
+    "net_arch": ({"net_arch": [16] * 10**6}, r"\.net_arch: 1000000 layers, more than the 64 allowed"),
+    "net_arch.qf": ({"net_arch": {"pi": [16], "qf": [16] * 65}}, r"\.net_arch\.qf: 65 layers, more than the 64"),
+    "ofenet layers": ({"ofenet_kwargs": {"layers": 10**6}}, r"\.ofenet_kwargs\.layers: 1000000 layers, more than"),
+    "ofenet layers under the old name": (
+        {"ofenet_kwargs": None, "ofenet": {"layers": 8000}},
+        r"\.ofenet\.layers: 8000 layers, more than the 64 allowed",
+    ),
+    "layers in all": (
+        {"depth": 32, "n_critics": 40, "ensemble_critics": True},
+        r": depth 32, n_critics 40: a policy of at least 1353 layers, more than the 1024 allowed \(no real model",
     ),
 }
 
@@ -733,6 +848,29 @@ def _no_network_built():
 def test_an_inflated_config_is_refused_before_any_network_is_built(saved, case):
     """A config of 10**6 layers or critics beside a weights file of a few: refused from the header's size."""
     changes, message = INFLATED[case]
+    _edit_config(saved, **changes)
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message):
+        with _no_network_built():
+            load_pretrained(saved)
+
+
+def test_only_floating_point_tensors_count_toward_the_size_bound(saved):
+    """One-byte integers that pad the file and a stacked critic tensor of 64 rows hold no weights."""
+    _edit_config(saved, n_critics=64, ensemble_critics=True)
+    padding = {f"pad{i}": th.zeros(1 if i else 10**4, dtype=th.uint8) for i in range(40)}
+    save_file({"critic.q_ensemble.x": th.zeros(64, dtype=th.uint8), **padding}, str(saved / WEIGHTS_NAME))
+    message = (
+        r": .*n_critics 64: a policy of at least \d+ weight tensors of \d+ numbers, but model.safetensors holds 0 "
+    )
+    with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message + "floating-point tensors"):
+        with _no_network_built():
+            load_pretrained(saved)
+
+
+@pytest.mark.parametrize("case", CAPPED)
+def test_a_setting_above_its_cap_is_refused_before_any_network_is_built(saved, case):
+    """Under the size bound alone, a small file could describe thousands of layers: each is capped."""
+    changes, message = CAPPED[case]
     _edit_config(saved, **changes)
     with pytest.raises(ValueError, match=r"sb3_large_config.json: policy_kwargs" + message):
         with _no_network_built():
