@@ -5,9 +5,10 @@ import re
 import gymnasium as gym
 import pytest
 import yaml
+from stable_baselines3 import SAC
 
-from sb3_large.networks import NetSpec
 from sb3_large.ofenet import OFENetConfig
+from sb3_large.policies.common import resolve_specs
 
 from .conftest import ROOT, run_python
 
@@ -16,16 +17,22 @@ SMALL_OFENET = "policy_kwargs:dict(width=32, ofenet_kwargs=dict(layers=2, growth
 REQUIRED = [f"{env}-{v}" for env in MUJOCO for v in ("v4", "v5")] + ["Pendulum-v1", "InvertedPendulum-v4"]
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3"])
-def test_yaml_has_every_env_with_a_valid_typed_config(algo):
-    with open(ROOT / "hyperparams" / f"{algo}_large.yml") as f:
+@pytest.mark.parametrize("name", ["sac_large", "td3_large"])  # sac_ota2021.yml: test_benchmarks.py
+def test_yaml_has_every_env_with_a_valid_typed_config(name):
+    algo = name[:3]
+    with open(ROOT / "hyperparams" / f"{name}.yml") as f:
         config = yaml.safe_load(f)
     assert set(REQUIRED) <= set(config)
     for env_id in REQUIRED:
         entry = config[env_id]
         kwargs = dict(entry["policy_kwargs"])
         assert isinstance(entry["learning_rate"], float) and isinstance(entry["n_timesteps"], (int, float)), env_id
-        if env_id.split("-")[0] in MUJOCO:  # the full recipe
+        if env_id.split("-")[0] in MUJOCO and name == "sac_large":  # the default: more updates on bounded norms
+            assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "callback" not in entry, env_id
+            assert entry["normalize"] is True and entry["gradient_steps"] == 2 and entry["ent_coef"] == "auto_0.01"
+            assert entry["target_entropy"] == -gym.make(env_id).action_space.shape[0] / 2, env_id
+            assert kwargs["norm"] == "layer" and kwargs["critic_net"]["width"] >= kwargs["actor_net"]["width"]
+        elif env_id.split("-")[0] in MUJOCO:  # the paper's full recipe
             assert entry["policy"] == f"sb3_large.policies.OFENet{algo.upper()}Policy", env_id
             assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"], env_id
             ofenet = OFENetConfig.from_kwargs(kwargs.pop("ofenet_kwargs"))
@@ -33,9 +40,11 @@ def test_yaml_has_every_env_with_a_valid_typed_config(algo):
             assert (ofenet.predict_dims or obs_dim) <= obs_dim, env_id
         else:
             assert entry["policy"] == f"sb3_large.policies.Large{algo.upper()}Policy", env_id
-        NetSpec(**kwargs)
-    assert config["Ant-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 27
-    assert config["Humanoid-v4"]["policy_kwargs"]["ofenet_kwargs"] == {"layers": 8, "growth": 30, "predict_dims": 292}
+        resolve_specs(kwargs, kwargs.pop("actor_net", None), kwargs.pop("critic_net", None), None)
+    if name == "td3_large":
+        assert config["Ant-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 27
+        ofenet = {"layers": 8, "growth": 30, "predict_dims": 292}
+        assert config["Humanoid-v4"]["policy_kwargs"]["ofenet_kwargs"] == ofenet
 
 
 @pytest.mark.parametrize(
@@ -43,7 +52,7 @@ def test_yaml_has_every_env_with_a_valid_typed_config(algo):
     [
         ("sac", "Pendulum-v1", 1500, []),
         ("td3", "InvertedPendulum-v4", 1300, []),
-        # The full recipe as written (OFENet 6x40 pretrained 10k updates, DenseNet 2048x2): a few RL updates.
+        # The default as written (VecNormalize, 2 gradient steps per env step): a few RL updates.
         ("sac", "Ant-v4", 320, ["-params", "learning_starts:300"]),
         ("td3", "Hopper-v4", 400, ["-params", "learning_starts:200", SMALL_OFENET]),
     ],
@@ -57,6 +66,11 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
     if env_id.startswith("Hopper"):
         # SB3's stdout table prints the "ofenet/" group header, then its keys
         assert re.search(r"\| ofenet/ +\| +\|\n\| +aux_loss +\| [-0-9.e+]+ +\|", out), out[-3000:]
+    if env_id.startswith("Ant"):  # the default recipe reached the model: 2 updates per step after 300 random steps
+        model = SAC.load(tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip")
+        assert model.gradient_steps == 2 and model._n_updates == 2 * (n_steps - 300)
+        assert model.target_entropy == -4.0 and model.policy.critic_spec.norm == "layer"
+        assert (tmp_path / "logs" / algo / f"{env_id}_1" / env_id / "vecnormalize.pkl").exists()
 
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", algo, "--env", env_id, "-f", "logs", "-n", "60", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
