@@ -347,7 +347,16 @@ model.learn(10**9, callback=CallbackList([collector, Report()]))
 def test_ctrl_c_in_a_script_stops_its_actors(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(INTERRUPTED)
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    # As in a terminal: SIGINT at its default, so that Python turns it into KeyboardInterrupt. A suite started in
+    # the background by a non-interactive shell (nohup, some CI scripts) runs with SIGINT ignored, which children
+    # inherit: Python then installs no handler, and the script would ignore the Ctrl-C.
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("pids"), line

@@ -10,6 +10,7 @@ import os
 import queue
 import sys
 import threading
+import traceback
 from multiprocessing.connection import Connection
 
 import cloudpickle
@@ -62,10 +63,18 @@ def run(data: Connection, control: Connection) -> None:
 
 def main() -> None:
     data_fd, control_fd = (int(arg) for arg in sys.argv[1:3])
-    run(Connection(data_fd, readable=False), Connection(control_fd, writable=False))
+    code = 0
+    try:
+        run(Connection(data_fd, readable=False), Connection(control_fd, writable=False))
+    except BaseException:
+        # Exit at once, as below: the learner reports this traceback once the process has exited and waits only
+        # seconds for that; on a busy machine, finalizing the interpreter after an error took longer.
+        traceback.print_exc()
+        code = 1
     # The actor holds nothing to save, and finalizing the interpreter (torch, the env) can take seconds.
+    sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 if __name__ == "__main__":
