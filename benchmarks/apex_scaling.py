@@ -85,7 +85,7 @@ def measure(args, backend: str, n_actors: int) -> dict:
     )
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v4")
     parser.add_argument("--actors", nargs="+", type=int, default=[1, 2])
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--no-train", action="store_true", help="measure collection without learner updates")
     parser.add_argument("--learner-threads", type=int, default=1, help="torch threads of the learner")
     parser.add_argument("--quick", action="store_true", help="Pendulum-v1, width 32, 3 s windows, local only")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.env, args.width, args.seconds, args.backends, args.chunk_size = "Pendulum-v1", 32, 3.0, ["local"], 64
     if "ray-cluster" in args.backends and not args.ray_address:

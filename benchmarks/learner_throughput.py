@@ -258,7 +258,7 @@ def profile(model, args) -> dict[str, float]:
     return {"ms_per_update": round(total / 1e3 / args.updates, 2), **{k: round(v, 3) for k, v in shares.items()}}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algos", nargs="+", default=["sac", "td3"], choices=list(ALGOS))
     parser.add_argument("--widths", nargs="+", type=int, default=[256, 1024, 2048])
@@ -276,7 +276,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="ours with compile=True")
     parser.add_argument("--cpu-time", action="store_true", help="time with CPU time (a busy machine)")
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="more learners per row")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.env, args.widths, args.fill, args.updates, args.blocks = "Pendulum-v1", [64], 300, 5, 2
     args.devices = args.devices or ["cpu", *(["cuda"] if th.cuda.is_available() else [])]

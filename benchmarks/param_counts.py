@@ -13,14 +13,14 @@ from sb3_large.networks import count_parameters
 from sb3_large.policies import LargeSACPolicy
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--obs-dim", type=int, default=27)
     parser.add_argument("--act-dim", type=int, default=8)
     parser.add_argument("--archs", nargs="+", default=["mlp", "densenet", "d2rl", "residual"])
     parser.add_argument("--widths", nargs="+", type=int, default=[256, 512, 1024, 2048])
     parser.add_argument("--depth", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     obs_space = spaces.Box(-np.inf, np.inf, (args.obs_dim,), np.float32)
     act_space = spaces.Box(-1, 1, (args.act_dim,), np.float32)

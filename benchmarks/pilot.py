@@ -57,7 +57,7 @@ def callback(path: str) -> BaseCallback:
     return getattr(importlib.import_module(module), name)()
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
     parser.add_argument("--algo", default="sac", choices=ALGOS)
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--callbacks", nargs="*", default=[], help="callback class paths, e.g. ObsNormUpdater's")
     parser.add_argument("--every", type=int, default=5_000, help="steps between printed lines")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     th.set_num_threads(args.threads)
     kwargs = {"learning_starts": 10_000, "seed": args.seed, **json.loads(args.algo_kwargs)}
     model = algorithm(args.algo)(args.policy, gym.make(args.env), policy_kwargs=json.loads(args.kwargs), **kwargs)

@@ -66,8 +66,8 @@ def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dic
     return runs
 
 
-def plot(rows: list[dict], path: Path, title: str, budget: int) -> None:
-    ylabel = "mean return (10 deterministic episodes)"
+def plot(rows: list[dict], path: Path, title: str, budget: int, episodes: int = 10) -> None:
+    ylabel = f"mean return ({episodes} deterministic episodes)"
     with figure_axes(path, title, "environment steps", ylabel) as ax:
         for config, seeds in complete_runs(rows, budget).items():
             # Ape-X actors overshoot eval points by a chunk: align each seed's k-th evaluation.
@@ -129,7 +129,7 @@ def summary(rows: list[dict], args) -> str:
 
 
 def report(rows: list[dict], args) -> None:
-    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps", args.budget)
+    plot(rows, args.out / "returns.png", f"{args.env}, {args.budget} steps", args.budget, args.eval_episodes)
     text = summary(rows, args)
     (args.out / "summary.md").write_text(text)
     print(text)

@@ -38,8 +38,8 @@ compiles the gradient steps of ``sac``, ``sac_hl`` and ``sac_simba_hl``; ``sac``
 ``sb3_large.SAC``, whose updates are SB3's SAC updates (``tests/test_learners.py``).
 
 Every (config, seed) job trains in its own process (``--workers`` at a time, ``--threads`` torch threads
-each) and is evaluated every ``--eval-every`` steps on 10 deterministic episodes of a separate eval env
-(seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
+each) and is evaluated every ``--eval-every`` steps on ``--eval-episodes`` (10) deterministic episodes of a separate
+eval env (seeded ``10000 + seed``, never a training seed). Writes to ``--out``: ``returns.csv`` (config, seed, step,
 mean_return, std_return, and the job's cost so far: wall_seconds and cpu_seconds of training, evaluations and
 checkpoints excluded, CPU time of the job's process (all its threads; Ape-X actor processes are not counted),
 and gradient_steps), ``diagnostics.csv`` (``sb3_large.diagnostics`` at every evaluation, and
@@ -118,7 +118,10 @@ JOB_SETTINGS = (
     "crossq_width",
     "sac_width",
     "compile_update",
+    "eval_episodes",
 )
+# Settings added since, with the value the checkpoints and records written before them ran with.
+SETTINGS_BEFORE = {"eval_episodes": 10}
 
 
 def job_settings(config: str, args) -> dict:
@@ -160,9 +163,9 @@ def make_eval_env(env_id: str, seed: int, normalized: bool) -> VecEnv:
 
 
 class Evaluator(BaseCallback):
-    """Evaluates (return and representation diagnostics) every ``every`` env steps before ``budget``; the job
-    evaluates at the budget itself once ``learn()`` has returned, after the last gradient steps (an Ape-X learner
-    can owe many when the actors' transitions reach the budget).
+    """Evaluates (return over ``episodes`` deterministic episodes, representation diagnostics) every ``every`` env
+    steps before ``budget``; the job evaluates at the budget itself once ``learn()`` has returned, after the last
+    gradient steps (an Ape-X learner can owe many when the actors' transitions reach the budget).
 
     Rows and progress go to the parent process through ``messages`` and are kept for the job's checkpoint.
     ``stop_after`` evaluations in this process end training at once, as a kill would.
@@ -174,13 +177,14 @@ class Evaluator(BaseCallback):
         seed: int,
         eval_env: VecEnv,
         every: int,
+        episodes: int,
         budget: int,
         messages,
         stop_after: int | None = None,
         training_returns: bool = True,
     ):
         super().__init__()
-        self.config, self.seed, self.every, self.budget = config, seed, every, budget
+        self.config, self.seed, self.every, self.episodes, self.budget = config, seed, every, episodes, budget
         self.messages, self.stop_after, self.training_returns = messages, stop_after, training_returns
         self.eval_env = eval_env
         self.next_eval, self.last_eval, self.reported, self.evaluations = every, -1, 0, 0
@@ -233,7 +237,7 @@ class Evaluator(BaseCallback):
             train_env = self.model.get_env()
             if isinstance(self.eval_env, VecNormalize):
                 sync_envs_normalization(train_env, self.eval_env)
-            mean, std = evaluate_policy(self.model, self.eval_env, n_eval_episodes=10, deterministic=True)
+            mean, std = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True)
             # A fresh instance per measurement: its replay-batch sampler starts from its seed each time, so the
             # measurement depends on nothing a checkpoint would have to carry.
             probe = RepresentationDiagnostics(every=self.every, batch_size=1024)
@@ -313,8 +317,9 @@ def run_job(config: str, seed: int, args, messages) -> None:
     # An Ape-X learner's own env steps only in the warm-up (random actions): its episodes are no training return.
     training_returns = not any(isinstance(c, ApeXCollector) for c in callbacks)
     eval_env = make_eval_env(args.env, seed, normalized=env_normalization(config, args.env) is not None)
+    every, episodes = args.eval_every, args.eval_episodes
     evaluator = Evaluator(
-        config, seed, eval_env, args.eval_every, args.budget, messages, args.stop_after_evals, training_returns
+        config, seed, eval_env, every, episodes, args.budget, messages, args.stop_after_evals, training_returns
     )
     if header is None:
         model = make_model(config, args, seed, make_env(config, args.env))
@@ -345,6 +350,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--eval-every", type=int, default=5_000)
+    parser.add_argument("--eval-episodes", type=int, default=10, help="deterministic episodes per evaluation")
     parser.add_argument("--checkpoint-every", type=int, default=2, help="evaluation periods between checkpoints")
     parser.add_argument(
         "--learning-starts", type=int, default=None, help="random steps of every config (default: each one's own)"
@@ -381,7 +387,8 @@ def parse_args(argv=None):
     stock = [c for c in args.configs if c not in COMPILABLE]
     if args.compile_update and stock and not args.replot:
         parser.error(f"--compile-update: {stock[0]} trains with a stock class; allowed: {', '.join(COMPILABLE)}")
-    positive = ("budget", "seeds", "eval_every", "checkpoint_every", "crossq_width", "sac_width", "workers", "threads")
+    positive = ("budget", "seeds", "eval_every", "eval_episodes", "checkpoint_every", "crossq_width", "sac_width")
+    positive += ("workers", "threads")
     optional = ("width", "depth", "actor_width", "critic_width", "actors", "stop_after_evals", "replay_ratio")
     for name in (*positive, *optional):
         value = getattr(args, name)
@@ -405,7 +412,7 @@ def known_jobs(jobs: list[tuple[str, int]], args) -> dict[tuple[str, int], dict]
         header = JobFiles(args.out, config, seed).header()
         if header is None:
             continue
-        saved = header["settings"]
+        saved = {**SETTINGS_BEFORE, **header["settings"]}
         changed = [k for k in settings if saved.get(k) != settings[k]]
         if changed:
             raise SystemExit(

@@ -1,11 +1,13 @@
 """The benchmark scripts run (smoke tests: figures are never asserted, only that rows come out)."""
 
+import contextlib
 import csv
+import importlib
 import importlib.util
+import io
 import json
-import os
-import subprocess
-import sys
+import shutil
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -23,49 +25,99 @@ def json_rows(stdout: str) -> list[dict]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-def test_apex_scaling_quick(tmp_path):
-    out = run_python([str(ROOT / "benchmarks" / "apex_scaling.py"), "--quick", "--actors", "1"], cwd=tmp_path).stdout
-    (row,) = json_rows(out)
+@pytest.fixture(scope="module")
+def benchmarks_on_path():
+    """``benchmarks/`` first on ``sys.path``, as the scripts have it: their modules import one another by name, and
+    the worker processes ``returns.py`` spawns import them again with this process's path."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(RETURNS.parent))
+        yield
+
+
+def run_main(script: str, argv: list) -> str:
+    """A benchmark script's ``main(argv)`` in this process, which has torch and the rest imported already (a fresh
+    interpreter imports them again: seconds per run); its stdout. Needs ``benchmarks_on_path``. ``returns.py``
+    still trains every job in a worker process of its own."""
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            importlib.import_module(script).main([str(arg) for arg in argv])
+    finally:
+        print(out.getvalue())  # pytest shows it when the test fails
+    return out.getvalue()
+
+
+def test_apex_scaling_quick(benchmarks_on_path):
+    (row,) = json_rows(run_main("apex_scaling", ["--quick", "--actors", "1"]))
     assert row["backend"] == "local" and row["n_actors"] == 1 and row["env_steps_per_s"] > 0
 
 
-def test_param_counts(tmp_path):
-    args = [str(ROOT / "benchmarks" / "param_counts.py"), "--widths", "8", "16", "--obs-dim", "5", "--act-dim", "2"]
-    out = run_python(args, cwd=tmp_path).stdout
+def test_param_counts(benchmarks_on_path):
+    out = run_main("param_counts", ["--widths", "8", "16", "--obs-dim", "5", "--act-dim", "2"])
     assert "| densenet |" in out and "| residual |" in out
 
 
-def test_learner_throughput_quick(tmp_path):
-    script = str(ROOT / "benchmarks" / "learner_throughput.py")
-    out = run_python([script, "--quick", "--algos", "sac", "--variants", "ofenet", "bf16", "--cpu-time"], cwd=tmp_path)
-    rows = json_rows(out.stdout)
+def test_learner_throughput_quick(benchmarks_on_path):
+    out = run_main("learner_throughput", ["--quick", "--algos", "sac", "--variants", "ofenet", "bf16", "--cpu-time"])
+    rows = json_rows(out)
     assert {(r["algo"], r["arch"]) for r in rows} == {("sac", "mlp"), ("sac", "densenet")}
     keys = {"sb3_updates_per_s", "ours_updates_per_s", "speedup", "peak_gflops", "sb3_peak_rss_mb", "ours_peak_rss_mb"}
     assert all(keys <= set(r) and r["ours_updates_per_s"] > 0 for r in rows)
     assert all(r[v]["updates_per_s"] > 0 and r[v]["vs_ours"] > 0 for r in rows for v in ("ofenet", "bf16"))
-    assert "| learner | upd/s | vs SB3 | vs ours (same arch, width) |" in out.stdout
+    assert "| learner | upd/s | vs SB3 | vs ours (same arch, width) |" in out
 
 
-def test_returns_smoke(tmp_path):
-    out_dir = tmp_path / "out"
-    configs = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large", "sac_simba_hl"]
-    configs += ["crossq_ofenet"]
-    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "2000", "--seeds", "1", "--configs", *configs]
-    args += ["--out", str(out_dir), "--eval-every", "1000", "--learning-starts", "500", "--width", "32"]
-    args += ["--crossq-width", "64", "--pretrain", "100", "--workers", "2"]
-    out = run_python(args, cwd=tmp_path).stdout
+# One set of settings for every returns.py run below but the compiled one: a job of the uninterrupted run is the
+# reference of the same job stopped and resumed. 4 evaluation periods: a checkpoint after the 2nd, a kill after
+# the 3rd. Small networks, one eval episode (200 Pendulum steps), a short OFENet pretraining and one Ape-X actor:
+# the runs only have to show that rows come out, and which.
+BUDGET, EVERY, STARTS = 300, 75, 25
+SMALL = ["--env", "Pendulum-v1", "--budget", BUDGET, "--seeds", "1", "--eval-every", EVERY, "--eval-episodes", "1"]
+SMALL += ["--checkpoint-every", "2", "--learning-starts", STARTS, "--width", "32", "--sac-width", "32"]
+SMALL += ["--crossq-width", "32", "--pretrain", "50", "--actors", "1", "--workers", "2"]
+EVALUATIONS = list(range(EVERY, BUDGET + 1, EVERY))
+# Gradient steps at each evaluation with one per env step after the random steps: SB3 updates after an env step's
+# callbacks (an evaluation at a step comes before that step's update), and the last evaluation after learn().
+UPDATES = [step - STARTS - 1 for step in EVALUATIONS[:-1]] + [BUDGET - STARTS]
+SMOKE = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large", "sac_simba_hl"]
+SMOKE += ["crossq_ofenet", "sac_ln"]
+RESUMED = ["ota2021", "crossq", "sac_ln"]  # sac_ln: under VecNormalize
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(benchmarks_on_path, tmp_path_factory) -> SimpleNamespace:
+    """One run of every configuration of the smoke test, never stopped; its folder and stdout."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    return SimpleNamespace(folder=folder, stdout=run_main("returns", [*SMALL, "--configs", *SMOKE, "--out", folder]))
+
+
+@pytest.fixture(scope="module")
+def stopped_and_resumed(benchmarks_on_path, tmp_path_factory) -> SimpleNamespace:
+    """The ``RESUMED`` jobs stopped after their 3rd evaluation, then run again by the same command, as a script in
+    a fresh interpreter as after a kill: a copy of the folder as the stop left it, the folder after the second run,
+    and that run's stdout."""
+    folder = tmp_path_factory.mktemp("resumed")
+    run_main("returns", [*SMALL, "--configs", *RESUMED, "--out", folder, "--stop-after-evals", "3"])
+    stopped = tmp_path_factory.mktemp("stopped") / "out"
+    shutil.copytree(folder, stopped)
+    again = run_python([str(RETURNS), *map(str, SMALL), "--configs", *RESUMED, "--out", str(folder)], cwd=folder.parent)
+    return SimpleNamespace(stopped=stopped, folder=folder, stdout=again.stdout)
+
+
+def test_returns_smoke(uninterrupted):
+    out_dir, out = uninterrupted.folder, uninterrupted.stdout
     rows = list(csv.DictReader((out_dir / "returns.csv").open()))
     assert set(rows[0]) == {
         *("config", "seed", "step", "mean_return", "std_return"),
         *("wall_seconds", "cpu_seconds", "gradient_steps"),
     }
-    # Costs: nothing trained before the 500 random steps, then one gradient step per env step (Ape-X aside).
+    # Costs: nothing trained in the random steps, then one gradient step per env step (Ape-X aside).
     sac = [r for r in rows if r["config"] == "sac"]
-    assert [int(r["gradient_steps"]) for r in sac] == [499, 1500] and float(sac[-1]["cpu_seconds"]) > 0
-    assert {r["config"] for r in rows} == set(configs)
-    for config in configs:
+    assert [int(r["gradient_steps"]) for r in sac] == UPDATES and float(sac[-1]["cpu_seconds"]) > 0
+    assert {r["config"] for r in rows} == set(SMOKE)
+    for config in SMOKE:
         steps = [int(r["step"]) for r in rows if r["config"] == config]
-        assert max(steps) >= 2000, (config, steps)  # the final evaluation
+        assert max(steps) >= BUDGET, (config, steps)  # the final evaluation
         # Ape-X actors can bring the whole Pendulum budget between two learner steps: one evaluation then.
         assert config == "ota2021_apex" or len(steps) >= 2, (config, steps)
     assert (out_dir / "returns.png").read_bytes()[:4] == b"\x89PNG"
@@ -73,15 +125,15 @@ def test_returns_smoke(tmp_path):
     metrics = {(r["config"], r["metric"]) for r in diagnostics}
     assert {("sac", "actor_srank"), ("crossq", "critic_dormant"), ("ota2021", "ofenet_zsa_srank")} <= metrics
     assert ("crossq_ofenet", "ofenet_zsa_srank") in metrics  # OFENet under CrossQ is probed too
-    # Training-episode returns (Pendulum: 200-step episodes, so finished ones exist at every evaluation).
+    # Training-episode returns (Pendulum: 200-step episodes, so finished ones exist at the evaluations after 200).
     train = [r for r in diagnostics if r["config"] == "sac" and r["metric"] == "train_return_last10"]
     assert len(train) >= 2 and all(-2000 < float(r["value"]) < 0 for r in train)
     # ... except with Ape-X, whose learner env only ran the warm-up's random episodes
     assert ("ota2021_apex", "train_return_last10") not in metrics
     summary = (out_dir / "summary.md").read_text()
-    assert summary in out and all(f"| {c} |" in summary for c in configs)
+    assert summary in out and all(f"| {c} |" in summary for c in SMOKE)
     finished = {p.name for p in (out_dir / "checkpoints").iterdir()}
-    assert finished == {f"{c}_seed0.done.json" for c in configs}
+    assert finished == {f"{c}_seed0.done.json" for c in SMOKE}
 
 
 def load_benchmark_module(monkeypatch, name: str):
@@ -125,60 +177,52 @@ def test_env_state_restores_the_episode_exactly(env_id, monkeypatch):
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-RESUME_ARGS = ["--env", "Pendulum-v1", "--budget", "600", "--seeds", "1", "--configs", "ota2021", "crossq"]
-RESUME_ARGS += ["--eval-every", "150", "--checkpoint-every", "2", "--learning-starts", "150", "--width", "32"]
-RESUME_ARGS += ["--crossq-width", "32", "--pretrain", "50", "--workers", "2"]
-
-
 COSTS = ("wall_seconds", "cpu_seconds")  # timings: they differ between two runs of the same job
 
 
-def sorted_rows(path, drop=COSTS) -> list[dict]:
+def sorted_rows(path, drop=COSTS, configs=None) -> list[dict]:
+    """A CSV's rows (of ``configs`` only, if given) without the ``drop`` columns, in a fixed order."""
     rows = [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(path.open())]
+    rows = [row for row in rows if configs is None or row["config"] in configs]
     return sorted(rows, key=lambda r: (r["config"], int(r["step"]), r.get("metric", "")))
 
 
-def test_returns_resumes_a_killed_run_exactly(tmp_path):
-    """A run stopped after its 3rd evaluation (checkpoint after the 2nd) and run again gives the evaluations and
+def test_returns_resumes_a_killed_run_exactly(uninterrupted, stopped_and_resumed):
+    """Jobs stopped after their 3rd evaluation (checkpoint after the 2nd) and run again give the evaluations and
     diagnostics (weight norms, ranks of the networks' features) of a run never stopped, to the last digit."""
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    run_python([str(RETURNS), *RESUME_ARGS, "--out", str(full)], cwd=tmp_path)
-    run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut), "--stop-after-evals", "3"], cwd=tmp_path)
-    partial = sorted_rows(cut / "returns.csv")
-    assert {int(r["step"]) for r in partial} == {150, 300, 450}  # the 3rd is measured again after the resume
-    assert sorted(p.name for p in (cut / "checkpoints").iterdir()) == ["crossq_seed0.ckpt", "ota2021_seed0.ckpt"]
-    resumed = run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut)], cwd=tmp_path)
-    assert "ota2021 seed 0: resumed at step 300" in resumed.stdout  # tqdm.write prints there
+    stopped, cut = stopped_and_resumed.stopped, stopped_and_resumed.folder
+    partial = sorted_rows(stopped / "returns.csv")
+    assert {int(r["step"]) for r in partial} == set(EVALUATIONS[:3])  # the 3rd is measured again after the resume
+    assert sorted(p.name for p in (stopped / "checkpoints").iterdir()) == [f"{c}_seed0.ckpt" for c in sorted(RESUMED)]
+    assert f"ota2021 seed 0: resumed at step {EVALUATIONS[1]}" in stopped_and_resumed.stdout  # tqdm.write prints there
     for name in ("returns.csv", "diagnostics.csv"):
-        assert sorted_rows(cut / name) == sorted_rows(full / name), name
-    assert {int(r["step"]) for r in sorted_rows(cut / "returns.csv")} == {150, 300, 450, 600}
-    wall = {
-        r["config"]: float(r["wall_seconds"]) for r in sorted_rows(cut / "returns.csv", drop=()) if r["step"] == "600"
-    }
-    assert len(wall) == 2 and all(w > 0 for w in wall.values())
+        assert sorted_rows(cut / name) == sorted_rows(uninterrupted.folder / name, configs=RESUMED), name
+    assert {int(r["step"]) for r in sorted_rows(cut / "returns.csv")} == set(EVALUATIONS)
+    final = [r for r in sorted_rows(cut / "returns.csv", drop=()) if int(r["step"]) == BUDGET]
+    assert len(final) == len(RESUMED) and all(float(r["wall_seconds"]) > 0 for r in final)
 
     # A finished job is not run again: nothing is trained, the files stay as they are.
     done = {p.name: p.read_bytes() for p in (cut / "checkpoints").iterdir()}
     finished_rows = sorted_rows(cut / "returns.csv", drop=())
-    assert sorted(done) == ["crossq_seed0.done.json", "ota2021_seed0.done.json"]
-    again = run_python([str(RETURNS), *RESUME_ARGS, "--out", str(cut)], cwd=tmp_path)
-    assert "resumed" not in again.stdout and "step 600:" not in again.stdout
+    assert sorted(done) == [f"{c}_seed0.done.json" for c in sorted(RESUMED)]
+    again = run_main("returns", [*SMALL, "--configs", *RESUMED, "--out", cut])
+    assert "resumed" not in again and f"step {BUDGET}:" not in again
     assert {p.name: p.read_bytes() for p in (cut / "checkpoints").iterdir()} == done
     assert sorted_rows(cut / "returns.csv", drop=()) == finished_rows  # rebuilt from the finished records
 
 
-def test_configs_run_one_after_another_share_the_folder(tmp_path):
-    """A second run with other configurations into the same --out keeps the first run's rows in the CSVs, and
-    its summary lists both."""
-    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "300", "--seeds", "1", "--eval-every", "150"]
-    args += ["--learning-starts", "150", "--sac-width", "16", "--crossq-width", "16", "--out", str(tmp_path)]
-    run_python([*args, "--configs", "sac"], cwd=tmp_path)
-    second = run_python([*args, "--configs", "crossq"], cwd=tmp_path).stdout
-    rows = list(csv.DictReader((tmp_path / "returns.csv").open()))
-    steps = sorted((r["config"], int(r["step"])) for r in rows)
-    assert steps == [("crossq", 150), ("crossq", 300), ("sac", 150), ("sac", 300)]
-    assert {r["config"] for r in csv.DictReader((tmp_path / "diagnostics.csv").open())} == {"crossq", "sac"}
-    assert "| crossq |" in second and "| sac |" in second
+def test_configs_run_one_after_another_share_the_folder(uninterrupted, tmp_path):
+    """A second run with another configuration into the same --out keeps the first run's rows in the CSVs, and
+    its summary lists both runs' configurations."""
+    first, folder = uninterrupted.folder, tmp_path / "out"
+    shutil.copytree(first, folder)  # other tests read the first run's folder as that run left it
+    second = run_main("returns", [*SMALL, "--configs", "sac_hl_sb3", "--out", folder])
+    for name in ("returns.csv", "diagnostics.csv"):
+        assert sorted_rows(folder / name, drop=(), configs=SMOKE) == sorted_rows(first / name, drop=()), name
+        assert {r["config"] for r in csv.DictReader((folder / name).open())} == {*SMOKE, "sac_hl_sb3"}, name
+    steps = [int(r["step"]) for r in sorted_rows(folder / "returns.csv", configs=["sac_hl_sb3"])]
+    assert steps == EVALUATIONS
+    assert all(f"| {c} |" in second for c in (*SMOKE, "sac_hl_sb3"))
 
 
 def test_summary_lists_finished_seeds_in_seed_order(monkeypatch):
@@ -194,45 +238,57 @@ def test_summary_lists_finished_seeds_in_seed_order(monkeypatch):
     assert "| sac | 20.0 +/- 10.0 | 10, 30 |" in reports.summary(rows, args)
 
 
-def test_returns_compile_update(tmp_path, monkeypatch, capsys):
+def test_records_of_runs_before_eval_episodes_resume_with_10(monkeypatch, tmp_path):
+    """A job recorded before ``--eval-episodes`` existed ran 10 episodes per evaluation: the default takes it up,
+    another count is refused."""
+    returns = load_benchmark_module(monkeypatch, "returns")
+
+    def args(*argv):
+        return returns.parse_args(["--env", "Pendulum-v1", "--configs", "sac", "--out", str(tmp_path), *argv])
+
+    settings = returns.job_settings("sac", args())
+    del settings["eval_episodes"]
+    returns.JobFiles(tmp_path, "sac", 0).finish(dict(settings=settings, returns=[], diagnostics=[]))
+    assert returns.known_jobs([("sac", 0)], args())["sac", 0]["finished"]
+    with pytest.raises(SystemExit, match="sac seed 0 was started with eval_episodes=10, this run has 5"):
+        returns.known_jobs([("sac", 0)], args("--eval-episodes", "5"))
+
+
+@pytest.mark.compile
+def test_returns_compile_update(benchmarks_on_path, tmp_path, monkeypatch, capsys):
     """``--compile-update``: ``sac`` is trained by sb3_large.SAC with compiled steps, as ``sac_hl`` is, and
     resumes as such; configs trained by stock classes are refused with the allowed ones named."""
-    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "400", "--seeds", "1", "--eval-every", "200"]
-    args += ["--learning-starts", "200", "--width", "16", "--sac-width", "16", "--checkpoint-every", "1"]
-    args += ["--configs", "sac", "sac_hl", "--compile-update", "--workers", "2", "--out", str(tmp_path)]
-    run_python([*args, "--stop-after-evals", "1"], cwd=tmp_path)
-    run_python(args, cwd=tmp_path)  # resumes both jobs from their step-200 checkpoints
+    # Compiling is most of the cost: only sac, the smallest update, is trained; sac_hl (a YAML config) is checked
+    # on the model it builds.
+    args = ["--env", "Pendulum-v1", "--budget", "300", "--seeds", "1", "--eval-every", "100", "--eval-episodes", "1"]
+    args += ["--learning-starts", "50", "--sac-width", "16", "--checkpoint-every", "1"]
+    args += ["--configs", "sac", "--compile-update", "--out", tmp_path]
+    run_main("returns", [*args, "--stop-after-evals", "2"])  # stopped at step 200, after the step-100 checkpoint
+    assert "sac seed 0: resumed at step 100" in run_main("returns", args)
     rows = list(csv.DictReader((tmp_path / "returns.csv").open()))
-    steps = sorted((r["config"], int(r["step"])) for r in rows)
-    assert steps == [("sac", 200), ("sac", 400), ("sac_hl", 200), ("sac_hl", 400)]
+    assert sorted((r["config"], int(r["step"])) for r in rows) == [("sac", 100), ("sac", 200), ("sac", 300)]
     record = json.loads((tmp_path / "checkpoints" / "sac_seed0.done.json").read_text())
     assert record["settings"]["compile_update"] is True
     returns = load_benchmark_module(monkeypatch, "returns")
     configs = load_benchmark_module(monkeypatch, "configs")
-    assert configs.model_class("sac", returns.parse_args(["--compile-update", "--configs", "sac"])).__module__ == (
-        "sb3_large.learners.sac"
-    )
+    compiled = returns.parse_args(["--env", "Pendulum-v1", "--compile-update", "--configs", "sac", "sac_hl"])
+    for config in ("sac", "sac_hl"):
+        model = configs.make_model(config, compiled, 0, configs.make_env(config, compiled.env))
+        assert type(model).__module__ == "sb3_large.learners.sac" and model._update_step != model._update
     with pytest.raises(SystemExit):
         returns.parse_args(["--compile-update", "--configs", "sac", "crossq"])
     allowed = "--compile-update: crossq trains with a stock class; allowed: sac, sac_hl, sac_simba_hl"
     assert allowed in capsys.readouterr().err
 
 
-def test_returns_refuses_checkpoints_of_other_settings(tmp_path):
-    args = [str(RETURNS), "--env", "Pendulum-v1", "--seeds", "1", "--configs", "crossq", "--eval-every", "150"]
-    args += ["--checkpoint-every", "1", "--learning-starts", "150", "--crossq-width", "32", "--out", str(tmp_path)]
-    run_python([*args, "--budget", "600", "--stop-after-evals", "2"], cwd=tmp_path)
-    assert (tmp_path / "checkpoints" / "crossq_seed0.ckpt").exists()
-    proc = subprocess.run(
-        [sys.executable, *args, "--budget", "900"],
-        cwd=tmp_path,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0
-    assert "crossq seed 0 was started with budget=600, this run has 900" in proc.stderr
+def test_returns_refuses_checkpoints_of_other_settings(stopped_and_resumed):
+    stopped = stopped_and_resumed.stopped
+    files = {p.name: p.read_bytes() for p in (stopped / "checkpoints").iterdir()}
+    assert "crossq_seed0.ckpt" in files
+    with pytest.raises(SystemExit) as refused:
+        run_main("returns", [*SMALL, "--budget", BUDGET + 300, "--configs", "crossq", "--out", stopped])
+    assert f"crossq seed 0 was started with budget={BUDGET}, this run has {BUDGET + 300}" in str(refused.value)
+    assert {p.name: p.read_bytes() for p in (stopped / "checkpoints").iterdir()} == files
 
 
 def test_a_yamls_own_settings_reach_the_model(monkeypatch):
@@ -290,21 +346,16 @@ def test_a_malformed_normalize_is_named(monkeypatch, normalize, message):
     assert got == {"norm_obs": False, "norm_reward": True, "gamma": 0.9}
 
 
-def test_returns_resumes_a_vecnormalize_job_exactly(tmp_path):
+def test_returns_resumes_a_vecnormalize_job_exactly(uninterrupted, stopped_and_resumed):
     """A job under VecNormalize (observation and reward statistics, the discounted-return accumulator) stopped
     and resumed gives the evaluations, diagnostics and gradient-step counts of a run never stopped."""
-    args = [str(RETURNS), "--env", "Pendulum-v1", "--budget", "800", "--seeds", "1", "--configs", "sac_ln"]
-    args += ["--eval-every", "200", "--checkpoint-every", "2"]
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    run_python([*args, "--out", str(full)], cwd=tmp_path)
-    run_python([*args, "--out", str(cut), "--stop-after-evals", "3"], cwd=tmp_path)
-    assert (cut / "checkpoints" / "sac_ln_seed0.ckpt").exists()
-    run_python([*args, "--out", str(cut)], cwd=tmp_path)
+    assert (stopped_and_resumed.stopped / "checkpoints" / "sac_ln_seed0.ckpt").exists()
     for name in ("returns.csv", "diagnostics.csv"):
-        assert sorted_rows(cut / name) == sorted_rows(full / name), name
-    rows = sorted_rows(full / "returns.csv", drop=())
-    # The YAML's 300 random steps, then 2 gradient steps per env step.
-    assert [int(r["gradient_steps"]) for r in rows] == [0, 198, 598, 1000]
+        got = sorted_rows(stopped_and_resumed.folder / name, configs=["sac_ln"])
+        assert got == sorted_rows(uninterrupted.folder / name, configs=["sac_ln"]), name
+    rows = sorted_rows(uninterrupted.folder / "returns.csv", drop=(), configs=["sac_ln"])
+    # After the random steps, 2 gradient steps per env step (the YAML's gradient_steps).
+    assert [int(r["gradient_steps"]) for r in rows] == [2 * n for n in UPDATES]
     assert float(rows[-1]["cpu_seconds"]) > float(rows[0]["cpu_seconds"])
 
 
@@ -330,17 +381,16 @@ def test_ota2021_yamls_are_the_papers_recipe(name):
     assert config["Humanoid-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 270
 
 
-def test_pilot_reports_training_returns(tmp_path):
-    script = str(ROOT / "benchmarks" / "pilot.py")
-    args = [script, "hl", "--algo", "sb3_large.sac", "--env", "Pendulum-v1", "--steps", "600", "--every", "200"]
+def test_pilot_reports_training_returns(benchmarks_on_path):
+    args = ["hl", "--algo", "sb3_large.sac", "--env", "Pendulum-v1", "--steps", "600", "--every", "200"]
     args += ["--kwargs", '{"width": 16, "normalize_obs": true, "q_distribution": {"bins": 11}}']
     args += ["--algo-kwargs", '{"learning_starts": 300}', "--callbacks", "sb3_large.normalization.ObsNormUpdater"]
-    rows = json_rows(run_python(args, cwd=tmp_path).stdout)
+    rows = json_rows(run_main("pilot", args))
     assert [r["step"] for r in rows] == [200, 400, 600]
     assert rows[0]["train_return"] is None and rows[-1]["train_return"] < 0  # Pendulum: one episode at 200 steps
 
 
-def test_width_reads_finished_runs_per_width(tmp_path):
+def test_width_reads_finished_runs_per_width(benchmarks_on_path, tmp_path, capsys):
     """width.py: per config and width, the final returns of the seeds that reached the budget and the training
     returns of that same evaluation, seeds pooled over the folders of a width; an unfinished seed and an unlisted
     config are left out; a seed given twice, a config with no finished run and a malformed --run are refused."""
@@ -364,10 +414,9 @@ def test_width_reads_finished_runs_per_width(tmp_path):
     write_run(tmp_path / "w16", {("sac", 0): 12.0, ("hl", 0): 80.0}, unfinished=[("sac", 1)])
     write_run(tmp_path / "w8", {("sac", 0): 10.0, ("hl", 0): 40.0, ("crossq", 0): 1.0})
     write_run(tmp_path / "w8b", {("sac", 1): 30.0})
-    script = str(ROOT / "benchmarks" / "width.py")
-    args = [script, "--budget", "100", "--configs", "sac", "hl", "--out", str(tmp_path / "out")]
+    args = ["--budget", "100", "--configs", "sac", "hl", "--out", str(tmp_path / "out")]
     runs = ["--run", f"16={tmp_path / 'w16'}", "--run", f"8={tmp_path / 'w8'}", "--run", f"8={tmp_path / 'w8b'}"]
-    out = run_python([*args, *runs], cwd=tmp_path).stdout
+    out = run_main("width", [*args, *runs])
     rows = [line for line in out.splitlines() if line.startswith(("| sac |", "| hl |"))]
     assert rows == [
         "| sac | 8 | 2 | 20.0 +/- 10.0 | 0: 10, 1: 30 | 10 (n=2) |",
@@ -380,9 +429,11 @@ def test_width_reads_finished_runs_per_width(tmp_path):
     assert (tmp_path / "out" / "width.md").read_text().count("| hl |") == 2
 
     def refused(*extra):
-        result = subprocess.run([sys.executable, *args, *extra], capture_output=True, text=True, cwd=tmp_path)
-        assert result.returncode == 2, result.stderr
-        return result.stderr
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit:
+            run_main("width", [*args, *extra])
+        assert exit.value.code == 2  # argparse's usage error
+        return capsys.readouterr().err
 
     twice = refused(*runs, "--run", f"8={tmp_path / 'w8b'}")
     assert f"sac seed 1 at width 8 is in both {tmp_path / 'w8b'} and {tmp_path / 'w8b'}" in twice
