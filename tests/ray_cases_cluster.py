@@ -46,15 +46,19 @@ def free_cpus(address: str, timeout: float = 60.0) -> float:
         ray.shutdown()
 
 
-@pytest.mark.parametrize("join_by", ["ray_address", "RAY_ADDRESS"])
-def test_the_collector_joins_the_cluster_and_acts_on_both_nodes(cluster, join_by, monkeypatch):
-    kwargs = {"ray_address": cluster.address}
-    if join_by == "RAY_ADDRESS":
-        monkeypatch.setenv("RAY_ADDRESS", cluster.address)
-        kwargs = {}
-    model = make(SAC, learning_starts=200)
+def test_the_collector_joins_the_cluster_and_acts_on_both_nodes(cluster):
     # one CPU per node and one per actor: two actors that both deliver run on two nodes
-    collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=50, sync_every=10, **kwargs)
+    run_on_the_cluster(cluster, n_actors=2, ray_address=cluster.address)
+
+
+def test_the_collector_joins_the_cluster_that_RAY_ADDRESS_names(cluster, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
+    run_on_the_cluster(cluster, n_actors=1)  # its driver sees two nodes: it joined, it did not start a Ray of its own
+
+
+def run_on_the_cluster(cluster, n_actors: int, **kwargs) -> None:
+    model = make(SAC, learning_starts=200)
+    collector = ApeXCollector(n_actors=n_actors, backend="ray", chunk_size=50, sync_every=10, **kwargs)
     seen_nodes = {}
 
     def note_nodes(cb):

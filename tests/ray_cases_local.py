@@ -31,7 +31,7 @@ def test_the_node_is_on_loopback():
 
 
 def test_two_actors_fill_the_buffer_and_receive_weights():
-    model = make(TD3, learning_starts=300)
+    model = make(TD3, learning_starts=100)
     collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=50, sync_every=10)
 
     def done(c):
@@ -51,7 +51,7 @@ def test_kill_an_actor_mid_learn_it_is_restarted():
 
 def test_the_budget_is_the_budget():
     model = make(SAC, learning_starts=10**6)
-    collector = ApeXCollector(n_actors=2, backend="ray", chunk_size=64)
+    collector = ApeXCollector(n_actors=1, backend="ray", chunk_size=64)
     model.learn(1200, callback=CallbackList([collector, WaitForActors(collector)]))
     assert model.num_timesteps == model.replay_buffer.pos == 1200
     assert collector.actor_steps > 0

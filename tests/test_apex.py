@@ -24,6 +24,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.apex import ApeXCollector
+from sb3_large.apex.process import OUTBOX_CHUNKS
 from sb3_large.apex.worker import ActorWorker, WorkerSpec, acting_tensors, acting_weights, exploration_levels
 from sb3_large.buffers import add_batch
 
@@ -53,7 +54,8 @@ def _alive(pid: int) -> bool:
 
 class StopWhen(BaseCallback):
     """Ends learn() once ``condition(collector)`` holds (or after ``timeout`` s): by returning False, or by raising
-    ``error``. Notes the actors' process ids once every actor delivered, then runs ``action`` once."""
+    ``error``. Notes the actors' process ids once every actor delivered, then runs ``action`` once. Until then, slows
+    the learner's own steps down: their updates would only compete for the CPU with the actors' start (seconds)."""
 
     def __init__(self, collector, condition, action=None, error=None, timeout=240.0):
         super().__init__()
@@ -73,6 +75,7 @@ class StopWhen(BaseCallback):
             if self.error is not None:
                 raise self.error
             return False
+        time.sleep(0.05)
         return True
 
 
@@ -137,7 +140,7 @@ def test_add_batch_stores_what_replay_buffer_add_stores(n_envs):
 
 @pytest.mark.parametrize("algo", [SAC, TD3])
 def test_two_actors_fill_the_buffer_and_receive_weights(algo):
-    model = make(algo, learning_starts=300)
+    model = make(algo, learning_starts=100)
     collector = ApeXCollector(n_actors=2, chunk_size=50, sync_every=10)
 
     def done(c):  # every actor delivered transitions acted with synced weights
@@ -209,7 +212,8 @@ def test_the_model_is_left_as_it_was_found_and_no_actor_survives(tmp_path, how):
     learn() ends, and a saved zip holds the user's own settings."""
     model = make(SAC, learning_starts=100, gradient_steps=2, train_freq=1)
     before = settings(model)
-    collector = ApeXCollector(n_actors=2, chunk_size=50, replay_ratio=4.0)
+    # Small chunks: at replay_ratio 4, each transition an actor has sent ahead costs the learner 4 gradient steps.
+    collector = ApeXCollector(n_actors=1, chunk_size=10, replay_ratio=4.0)
     errors = {"exception": RuntimeError("boom"), "keyboard_interrupt": KeyboardInterrupt()}
 
     def trained_beyond_sb3(c):  # the collector has run extra gradient steps
@@ -226,18 +230,21 @@ def test_the_model_is_left_as_it_was_found_and_no_actor_survives(tmp_path, how):
     assert settings(model) == before
     model.save(tmp_path / "model.zip")
     assert SAC.load(tmp_path / "model.zip").gradient_steps == 2
-    assert len(stopper.pids) == 2
+    assert len(stopper.pids) == 1
     assert wait_until_gone(stopper.pids.values()) == []
 
 
 def test_a_relaunch_right_after_an_exception_runs_and_stops_the_first_runs_actors():
     model = make(SAC, learning_starts=100)
-    collector = ApeXCollector(n_actors=2, chunk_size=50)
+    collector = ApeXCollector(n_actors=1, chunk_size=50)
 
     first = StopWhen(collector, lambda c: True, error=RuntimeError("boom"))
     with pytest.raises(RuntimeError, match="boom"):
         model.learn(1_000_000, callback=CallbackList([collector, first]))
     assert all(_alive(pid) for pid in first.pids.values())  # SB3 told no callback: they are still there
+    time.sleep(1.0)  # they act on until their outboxes are full, then wait
+    # A few chunks ahead, not whatever the pipe buffers (64 KiB by default: 27 such chunks of 50 transitions).
+    assert len(collector.backend.poll()) < 3 * OUTBOX_CHUNKS
     second = StopWhen(collector, lambda c: c.actor_steps >= 300)
     model.learn(1_000_000, callback=CallbackList([collector, second]), reset_num_timesteps=False)
     assert collector.actor_steps >= 300
@@ -249,7 +256,7 @@ def test_a_relaunch_right_after_an_exception_runs_and_stops_the_first_runs_actor
 def test_the_budget_is_the_budget_and_the_progress_bar_reaches_it(n_envs):
     model = SAC("LargeMlpPolicy", make_vec_env("Pendulum-v1", n_envs=n_envs), seed=0, policy_kwargs=dict(width=16))
     model.learning_starts = 1_000_000  # collection only: once started, the actors outrun the learner by far
-    collector, bar = ApeXCollector(n_actors=2, chunk_size=64), ProgressBarCallback()
+    collector, bar = ApeXCollector(n_actors=1, chunk_size=64), ProgressBarCallback()
     model.learn(1500, callback=CallbackList([collector, WaitForActors(collector), bar]))
     assert model.num_timesteps == 1500
     assert model.replay_buffer.pos * n_envs == 1500  # stored: exactly the budget
@@ -260,7 +267,8 @@ def test_the_budget_is_the_budget_and_the_progress_bar_reaches_it(n_envs):
 def test_a_short_run_writes_log_rows(tmp_path):
     model = make(SAC, learning_starts=1000)
     model.set_logger(configure(str(tmp_path), ["csv"]))
-    model.learn(3000, callback=ApeXCollector(n_actors=2, chunk_size=100))
+    collector = ApeXCollector(n_actors=1, chunk_size=100)
+    model.learn(3000, callback=CallbackList([collector, WaitForActors(collector)]))
     with open(tmp_path / "progress.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows
@@ -280,17 +288,18 @@ class FailsInActors:
 
 
 def test_an_actor_that_cannot_start_stops_learn_with_its_own_error():
-    collector = ApeXCollector(n_actors=2, chunk_size=50, env_fn=FailsInActors())
+    collector = ApeXCollector(n_actors=1, chunk_size=50, env_fn=FailsInActors())
     with pytest.raises(RuntimeError, match=r"actor \d failed before delivering any transition") as info:
-        make(SAC).learn(1_000_000, callback=collector)
+        make(SAC).learn(1_000_000, callback=CallbackList([collector, WaitForActors(collector)]))
     message = str(info.value)
     assert "Traceback" in message and "RuntimeError: simulator licence not found on this machine" in message
     assert collector.restarts == 0
 
 
 SCRIPT = """
-import os, sys, torch
+import os, sys, time, torch
 from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
 import sb3_large
 from sb3_large.apex import ApeXCollector
 
@@ -299,14 +308,18 @@ torch.set_num_threads(1)
 def open_fds():
     return len(os.listdir("/proc/self/fd"))
 
+class WaitForActors(BaseCallback):  # a short run would otherwise end before the actor has started
+    def _on_step(self):
+        if not collector.actor_steps:
+            time.sleep(0.05)
+        return True
+
 model = SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy_kwargs=dict(width=16))
-collector = ApeXCollector(n_actors=2, chunk_size=50)
-model.learn(600, callback=collector)
-fds, actor_steps = open_fds(), collector.actor_steps
-for _ in range(2):
-    model.learn(600, callback=collector)
-    actor_steps += collector.actor_steps  # per run; a short run on a busy machine may end before actors deliver
-print("fds", fds, open_fds(), "timesteps", model.num_timesteps, "actor steps", actor_steps)
+model.learn(200)  # what a first run opens for good (the logger's files, ...) is not the collector's
+fds = open_fds()
+collector = ApeXCollector(n_actors=1, chunk_size=50)
+model.learn(600, callback=[collector, WaitForActors()])
+print("fds", fds, open_fds(), "timesteps", model.num_timesteps, "actor steps", collector.actor_steps)
 """
 
 
@@ -334,12 +347,14 @@ torch.set_num_threads(1)
 
 class Report(BaseCallback):
     def _on_step(self):
-        if all(collector.steps_per_actor) and not hasattr(self, "done"):
+        if not all(collector.steps_per_actor):
+            time.sleep(0.05)  # the learner's updates would only slow the actor's start down
+        elif not hasattr(self, "done"):
             self.done = print("pids", *collector.actor_pids.values(), flush=True)
         return True
 
 model = SAC("LargeMlpPolicy", "Pendulum-v1", seed=0, learning_starts=100, policy_kwargs=dict(width=16))
-collector = ApeXCollector(n_actors=2, chunk_size=50)
+collector = ApeXCollector(n_actors=1, chunk_size=50)
 model.learn(10**9, callback=CallbackList([collector, Report()]))
 """
 
@@ -366,7 +381,7 @@ def test_ctrl_c_in_a_script_stops_its_actors(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert len(pids) == 2 and wait_until_gone(pids) == []
+    assert len(pids) == 1 and wait_until_gone(pids) == []
 
 
 def test_bad_input():
@@ -442,7 +457,7 @@ def test_crossq_actors_act_with_the_learners_batch_norm_statistics():
     learner = make(CrossQ, learning_starts=50)
     spec = WorkerSpec(0, lambda: gym.make("Pendulum-v1"), type(learner.policy), _saved(learner), 0.0, 1.0, 8, 1, 0)
     worker = ActorWorker(spec)
-    learner.learn(300)  # moves the actor's weights and its batch renorm statistics
+    learner.learn(100)  # moves the actor's weights and its batch renorm statistics
     weights = acting_weights(learner.policy)
     statistics = [k for k in weights if k.endswith(("ra_mean", "ra_var"))]
     assert statistics and any(not np.allclose(weights[k], acting_weights(worker.policy)[k]) for k in statistics)
@@ -468,16 +483,16 @@ def test_ofenet_follows_the_rl_updates_whatever_the_callback_order(order):
         "OFENetPolicy",
         "Pendulum-v1",
         seed=0,
-        learning_starts=200,
+        learning_starts=100,
         batch_size=64,
         policy_kwargs=dict(width=16, ofenet=dict(layers=2, growth=8, pretrain_steps=pretrain)),
     )
     trainer, collector = OFENetTrainer(), ApeXCollector(n_actors=1, chunk_size=16, replay_ratio=1.0)
     callbacks = [trainer, collector] if order == "ofenet_first" else [collector, trainer]
-    model.learn(2500, callback=CallbackList(callbacks))
+    model.learn(400, callback=CallbackList([*callbacks, WaitForActors(collector)]))
     rl_updates, ofenet_updates = model._n_updates, int(model.policy.ofenet.n_updates) - pretrain
     assert collector.actor_steps > 0
-    assert rl_updates == 2500 - 200  # replay_ratio 1: one per stored transition past learning_starts
+    assert rl_updates == 400 - 100  # replay_ratio 1: one per stored transition past learning_starts
     assert ofenet_updates == pytest.approx(rl_updates, rel=0.05)
 
 
@@ -496,9 +511,9 @@ def test_a_learner_with_several_envs_stores_actor_transitions_in_rows():
 
 def test_replay_ratio_sets_the_learners_updates():
     """With replay_ratio=1 the learner makes one gradient step per stored transition, the actors' included."""
-    model = make(SAC, learning_starts=300)
-    collector = ApeXCollector(n_actors=2, chunk_size=50, replay_ratio=1.0)
-    model.learn(1500, callback=collector)
+    model = make(SAC, learning_starts=100)
+    collector = ApeXCollector(n_actors=1, chunk_size=50, replay_ratio=1.0)
+    model.learn(400, callback=CallbackList([collector, WaitForActors(collector)]))
     assert collector.actor_steps > 0
-    assert model._n_updates == 1500 - 300
+    assert model._n_updates == 400 - 100
     assert model.gradient_steps == 1
