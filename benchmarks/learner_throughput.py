@@ -20,17 +20,29 @@ it with ours of the same arch and width), ``compile-update`` (``compile="update"
 instead of the wall clock: on a machine that other work keeps busy, wall time measures the neighbours too (run it
 with ``OMP_NUM_THREADS=1``: with several threads, CPU time adds them up). Prints a table, then one JSON object per
 row.
+
+``--recipe`` (e.g. ``sac_large``, the default of ``hyperparams/sac_large.yml``) times that recipe's network
+(its ``--env`` entry: policy kwargs, batch size, SAC settings) instead, at each ``--critic-widths`` (the actor as
+the recipe has it), every way a user can train it, in the same alternating blocks: stock SB3 ``SAC`` with the
+policy's speed options off (``sb3``), stock SB3 ``SAC`` with them on (``sb3+ensemble``, ``sb3+compile``,
+``sb3+ensemble+compile``: the RL Zoo path, ``ensemble_critics`` / ``compile`` in a YAML's ``policy_kwargs``), and
+``sb3_large.SAC`` in fp32 (``ours``) and with each of its update options (``ours+compile-update``, ``ours+bf16``,
+``ours+compile-update-bf16``). ``--learners`` times a subset (``sb3`` always runs: every ratio is to it).
 """
 
 import argparse
 import gc
 import json
 import multiprocessing as mp
+import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import stable_baselines3 as sb3
 import torch as th
+from configs import YAML_CONFIGS, zoo_entry
+from rl_zoo3.utils import get_class_by_name
 from tables import markdown_table
 from torch import nn
 
@@ -91,6 +103,36 @@ VARIANTS = {
     "bf16": ({}, dict(precision="bf16")),
     "compile-update-bf16": ({}, dict(compile="update", precision="bf16")),
 }
+
+
+# --recipe learners: (algorithm, policy kwargs added, algorithm kwargs added); ratios are to "sb3".
+RECIPE_LEARNERS = {
+    "sb3": (sb3.SAC, {}, {}),
+    "sb3+ensemble": (sb3.SAC, dict(ensemble_critics=True), {}),
+    "sb3+compile": (sb3.SAC, dict(compile=True), {}),
+    "sb3+ensemble+compile": (sb3.SAC, dict(ensemble_critics=True, compile=True), {}),
+    "ours": (sb3_large.SAC, {}, {}),
+    **{f"ours+{name}": (sb3_large.SAC, {}, kwargs) for name, (_, kwargs) in VARIANTS.items() if name != "ofenet"},
+}
+# Recipes stock RL Zoo trains with SAC (Ape-X's actor processes would time collection, not updates).
+SAC_RECIPES = tuple(name for name, (_, algo) in YAML_CONFIGS.items() if algo == "sac" and "apex" not in name)
+# Hyperparameters of a recipe entry that shape an update (the others decide what is collected, not its cost).
+UPDATE_HYPERPARAMETERS = ("learning_rate", "batch_size", "gamma", "tau", "ent_coef", "target_entropy")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and whether it has bfloat16 units (the ``bf16`` learners are slower without them)."""
+    model, flags = platform.processor() or "unknown CPU", set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    units = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return f"{model}; bf16 units: {', '.join(units) if units else 'none (no avx512_bf16 / amx_bf16 flag)'}"
 
 
 def build(
@@ -182,6 +224,60 @@ def sync(device: str) -> None:
         th.cuda.synchronize()
 
 
+def recipe_specs(args, critic_width: int | None) -> dict[str, tuple]:
+    """(algorithm class, policy, policy kwargs, algorithm kwargs) of each --recipe learner at one critic width
+    (None: the recipe's)."""
+    entry = zoo_entry(args.recipe, args.env)
+    policy = get_class_by_name(entry["policy"]) if "." in entry["policy"] else entry["policy"]
+    policy_kwargs = dict(entry.get("policy_kwargs") or {})
+    if critic_width is not None:
+        policy_kwargs["critic_net"] = {**(policy_kwargs.get("critic_net") or {}), "width": critic_width}
+    hyperparameters = {k: entry[k] for k in UPDATE_HYPERPARAMETERS if k in entry}
+    return {
+        name: (algo, policy, {**policy_kwargs, **extra_policy}, {**hyperparameters, **extra_algo})
+        for name, (algo, extra_policy, extra_algo) in RECIPE_LEARNERS.items()
+        if name in args.learners
+    }
+
+
+def measure_recipe(args, critic_width: int | None, device: str) -> dict:
+    """Updates per second of every --recipe learner at one critic width, timed in alternating blocks."""
+    specs = recipe_specs(args, critic_width)
+    batch_size = specs["sb3"][3].get("batch_size", args.batch_size)
+    models = {}
+    for name, (algo, policy, policy_kwargs, algo_kwargs) in specs.items():
+        kwargs = {k: v for k, v in algo_kwargs.items() if k != "batch_size"}
+        models[name] = build(algo, policy, args.env, policy_kwargs, batch_size, args.fill, device, kwargs)
+    for model in models.values():  # warm-up, and compilation
+        train(model, 3, batch_size)
+    seconds = time_blocks(models, args, batch_size, device)
+    ups = {name: args.blocks * args.updates / s for name, s in seconds.items()}
+    stock_path = max((n for n in ups if n.startswith("sb3+")), key=ups.get, default="sb3")
+    learner = max((n for n in ups if n.startswith("ours")), key=ups.get, default=None)
+    critic_width = models["sb3"].policy.critic_spec.width
+    row = dict(recipe=args.recipe, env=args.env, critic_width=critic_width, device=device, batch_size=batch_size)
+    row["updates_per_s"] = {name: round(u, 2) for name, u in ups.items()}
+    row["vs_sb3"] = {name: round(u / ups["sb3"], 3) for name, u in ups.items()}
+    row["fastest_rl_zoo_path"] = stock_path
+    row["fastest_learner"] = learner
+    return row
+
+
+def time_blocks(models: dict, args, batch_size: int, device: str) -> dict[str, float]:
+    """Seconds each model spent in ``args.blocks`` blocks of ``args.updates`` updates, the models taking turns
+    block by block, so that machine noise hits all alike."""
+    seconds = dict.fromkeys(models, 0.0)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    for _ in range(args.blocks):
+        for name, model in models.items():
+            sync(device)
+            start = clock()
+            train(model, args.updates, batch_size)
+            sync(device)
+            seconds[name] += clock() - start
+    return seconds
+
+
 def measure(args, algo: str, arch: str, width: int, device: str) -> dict:
     specs = model_specs(algo, arch, width, args)
     memory = measure_memory(specs, args, device)
@@ -190,15 +286,7 @@ def measure(args, algo: str, arch: str, width: int, device: str) -> dict:
         models[name] = build(a, p, args.env, k, args.batch_size, args.fill, device, algo_kwargs)
     for model in models.values():  # warm-up (and compilation, with --compile or compile="update")
         train(model, 3, args.batch_size)
-    seconds = dict.fromkeys(models, 0.0)
-    clock = time.process_time if args.cpu_time else time.perf_counter
-    for _ in range(args.blocks):
-        for name, model in models.items():
-            sync(device)
-            start = clock()
-            train(model, args.updates, args.batch_size)
-            sync(device)
-            seconds[name] += clock() - start
+    seconds = time_blocks(models, args, args.batch_size, device)
     n = args.blocks * args.updates
     sb3_ups, ours_ups = n / seconds["sb3"], n / seconds["ours"]
     ours_gflops = flops_per_update(models["ours"], args.batch_size) * ours_ups / 1e9
@@ -276,7 +364,14 @@ def main(argv=None) -> None:
     parser.add_argument("--compile", action="store_true", help="ours with compile=True")
     parser.add_argument("--cpu-time", action="store_true", help="time with CPU time (a busy machine)")
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="more learners per row")
+    parser.add_argument("--recipe", choices=SAC_RECIPES, help="time this recipe's network every way instead")
+    parser.add_argument("--critic-widths", nargs="+", type=int, help="--recipe: critic widths (default: the recipe's)")
+    parser.add_argument("--learners", nargs="+", default=list(RECIPE_LEARNERS), choices=list(RECIPE_LEARNERS))
     args = parser.parse_args(argv)
+    print(f"CPU: {cpu_description()}", flush=True)
+    if args.recipe is not None:
+        recipe_main(args)
+        return
     if args.quick:
         args.env, args.widths, args.fill, args.updates, args.blocks = "Pendulum-v1", [64], 300, 5, 2
     args.devices = args.devices or ["cpu", *(["cuda"] if th.cuda.is_available() else [])]
@@ -320,6 +415,26 @@ def main(argv=None) -> None:
             for name, p in r["profile"].items()
         ]
         print("\n" + markdown_table(headers, cells))
+    for r in rows:
+        print(json.dumps(r))
+
+
+def recipe_main(args) -> None:
+    """--recipe: one row per critic width, every learner's updates per second and ratio to stock SB3."""
+    args.learners = ["sb3", *(name for name in args.learners if name != "sb3")]
+    if args.quick:
+        args.env, args.fill, args.updates, args.blocks = "Pendulum-v1", 300, 5, 2
+    device = (args.devices or ["cpu"])[0]
+    rows = []
+    for width in args.critic_widths or [None]:
+        rows.append(measure_recipe(args, width, device))
+        print(f"{device} {args.recipe} critic {rows[-1]['critic_width']}: {rows[-1]['vs_sb3']}", flush=True)
+    headers = ["critic width", "learner", "updates/s", "vs stock SB3 (options off)"]
+    cells = [
+        [r["critic_width"], name, r["updates_per_s"][name], r["vs_sb3"][name]] for r in rows for name in args.learners
+    ]
+    print(f"\n{args.recipe} on {args.env} ({device}, {th.get_num_threads()} torch threads)\n")
+    print(markdown_table(headers, cells))
     for r in rows:
         print(json.dumps(r))
 

@@ -67,6 +67,49 @@ def test_learner_throughput_quick(benchmarks_on_path):
     assert "| learner | upd/s | vs SB3 | vs ours (same arch, width) |" in out
 
 
+def test_learner_throughput_times_a_recipe_every_way(benchmarks_on_path):
+    learners = ["sb3", "sb3+ensemble", "ours", "ours+bf16"]
+    argv = [
+        "--recipe",
+        "sac_large",
+        "--quick",
+        "--cpu-time",
+        "--critic-widths",
+        "16",
+        "32",
+        "--learners",
+        *learners[1:],
+    ]
+    out = run_main("learner_throughput", argv)
+    rows = json_rows(out)
+    assert [r["critic_width"] for r in rows] == [16, 32]  # the recipe's own actor, the critic widths asked for
+    assert all(list(r["updates_per_s"]) == learners and r["vs_sb3"]["sb3"] == 1.0 for r in rows)
+    assert all(r["fastest_rl_zoo_path"] == "sb3+ensemble" and r["fastest_learner"] in learners[2:] for r in rows)
+    assert out.startswith("CPU: ") and "bf16 units: " in out.splitlines()[0]
+
+
+def test_recipe_learners_get_the_recipe_and_their_options(benchmarks_on_path):
+    import stable_baselines3 as sb3
+
+    import sb3_large
+
+    throughput = importlib.import_module("learner_throughput")
+    args = SimpleNamespace(recipe="sac_large", env="Hopper-v4", learners=["sb3", "sb3+ensemble+compile", "ours+bf16"])
+    specs = throughput.recipe_specs(args, 512)
+    entry = yaml.safe_load((ROOT / "hyperparams" / "sac_large.yml").read_text())["Hopper-v4"]
+    for name, (algo, policy, policy_kwargs, algo_kwargs) in specs.items():
+        assert algo is (sb3.SAC if name.startswith("sb3") else sb3_large.SAC)
+        assert policy is sb3_large.policies.LargeSACPolicy
+        assert (
+            policy_kwargs["critic_net"]["width"] == 512
+            and policy_kwargs["actor_net"] == entry["policy_kwargs"]["actor_net"]
+        )
+        assert algo_kwargs["target_entropy"] == entry["target_entropy"] and algo_kwargs["ent_coef"] == "auto_0.01"
+    assert specs["sb3"][2].get("ensemble_critics") is None and specs["sb3"][2].get("compile") is None
+    assert specs["sb3+ensemble+compile"][2]["ensemble_critics"] and specs["sb3+ensemble+compile"][2]["compile"]
+    assert specs["ours+bf16"][3]["precision"] == "bf16"
+
+
 # One set of settings for every returns.py run below but the compiled one: a job of the uninterrupted run is the
 # reference of the same job stopped and resumed. 4 evaluation periods: a checkpoint after the 2nd, a kill after
 # the 3rd. Small networks, one eval episode (200 Pendulum steps), a short OFENet pretraining and one Ape-X actor:
