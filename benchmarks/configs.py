@@ -27,6 +27,7 @@ CONFIGS = (
     "sac_hl_sb3",
     "crossq_ofenet",
     "sac_ln",
+    "sac_ln_h1",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -43,6 +44,7 @@ YAML_CONFIGS = {
     "sac_hl_sb3": (RECIPES / "sac_hl.yml", "sac"),
     "crossq_ofenet": (RECIPES / "crossq_ofenet.yml", "crossq"),
     "sac_ln": (RECIPES / "sac_ln.yml", "sac"),
+    "sac_ln_h1": (RECIPES / "sac_ln_h1.yml", "sac"),
 }
 # RL Zoo's MuJoCo warm-up of the built-in configurations (rl_zoo3/hyperparams/sac.yml, crossq.yml).
 LEARNING_STARTS = {"sac": 10_000, "densenet": 10_000, "crossq": 5_000}

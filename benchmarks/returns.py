@@ -24,7 +24,8 @@ Configurations (``--configs``, any subset; the first four by default):
 - ``crossq_ofenet``: ``benchmarks/recipes/crossq_ofenet.yml``, CrossQ's networks and hyperparameters on the paper's
   OFENet features on every MuJoCo task (``crossq_large.yml`` uses them on HalfCheetah only)
 - ``sac_ln``: ``benchmarks/recipes/sac_ln.yml``, stock SAC at 2 gradient steps per env step on LayerNorm
-  bodies (critic wider than the actor) with RL Zoo's ``normalize`` (observations and rewards)
+  bodies (critic wider than the actor) with RL Zoo's ``normalize`` (observations and rewards); ``sac_ln_h1``:
+  the same with SB3's target entropy -|A| instead of -|A|/2
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks, and
 ``normalize``: a ``VecNormalize`` around the training env, whose observation statistics the eval env reads,
