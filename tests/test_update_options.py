@@ -7,9 +7,17 @@ import torch as th
 from stable_baselines3.common.logger import configure
 
 import sb3_large
+from sb3_large.normalization import ObsNormUpdater
 
 TINY = dict(width=16)
 TINY_OFENET = dict(width=16, ofenet_kwargs=dict(layers=2, growth=4))
+# The shipped default's networks (hyperparams/sac_large.yml: LayerNorm MLP, critic wider than the actor), tiny and
+# with the twin critics stacked; and categorical critics on a residual body with observation normalization.
+TINY_DEFAULT = dict(
+    arch="mlp", norm="layer", actor_net=dict(width=16), critic_net=dict(width=32), ensemble_critics=True
+)
+TINY_CATEGORICAL = dict(arch="residual", width=16, depth=1, q_distribution=dict(bins=21), normalize_obs=True)
+DEFAULT_SAC = dict(ent_coef="auto_0.01", target_entropy=-0.5)
 
 
 def filled(algo, policy_kwargs: dict, tmp_path, policy: str = "LargeMlpPolicy", **kwargs):
@@ -18,7 +26,8 @@ def filled(algo, policy_kwargs: dict, tmp_path, policy: str = "LargeMlpPolicy", 
         policy, "Pendulum-v1", learning_starts=300, batch_size=32, seed=4, policy_kwargs=dict(policy_kwargs), **kwargs
     )
     model.set_logger(configure(str(tmp_path), ["csv"]))
-    model.learn(300)
+    callback = ObsNormUpdater() if model.policy.obs_norm is not None else None
+    model.learn(300, callback=callback)
     ofenet = getattr(model.policy, "ofenet", None)
     np.random.seed(0)
     for _ in range(3 if ofenet is not None else 0):
@@ -36,14 +45,19 @@ def train_seeded(model, steps: int) -> dict[str, float]:
 
 @pytest.mark.compile
 @pytest.mark.parametrize(
-    "algo, policy_kwargs",
-    [(sb3_large.SAC, TINY_OFENET), (sb3_large.TD3, TINY)],
-    ids=["sac-ofenet", "td3"],
+    "algo, policy_kwargs, algo_kwargs",
+    [
+        (sb3_large.SAC, TINY_OFENET, {}),
+        (sb3_large.TD3, TINY, {}),
+        (sb3_large.SAC, TINY_DEFAULT, DEFAULT_SAC),
+        (sb3_large.SAC, TINY_CATEGORICAL, {}),
+    ],
+    ids=["sac-ofenet", "td3", "sac-default-stacked", "sac-categorical-residual"],
 )
-def test_compiled_update_equals_eager(algo, policy_kwargs, tmp_path):
-    eager = filled(algo, policy_kwargs, tmp_path / "eager")
-    compiled = filled(algo, policy_kwargs, tmp_path / "compiled", compile="update")
-    assert compiled._update_step is not compiled._update
+def test_compiled_update_equals_eager(algo, policy_kwargs, algo_kwargs, tmp_path):
+    eager = filled(algo, policy_kwargs, tmp_path / "eager", **algo_kwargs)
+    compiled = filled(algo, policy_kwargs, tmp_path / "compiled", compile="update", **algo_kwargs)
+    assert compiled._update_step != compiled._update  # bound methods: equal when they are the same method
     # Inductor draws its own random numbers unless told to call torch's: same noise, so same updates.
     with th._inductor.config.patch(fallback_random=True):
         logged = [train_seeded(model, 6) for model in (eager, compiled)]
@@ -56,8 +70,8 @@ def test_compiled_update_equals_eager(algo, policy_kwargs, tmp_path):
 
 @pytest.mark.parametrize(
     "algo, policy_kwargs",
-    [(sb3_large.SAC, TINY), (sb3_large.SAC, TINY_OFENET), (sb3_large.TD3, TINY_OFENET)],
-    ids=["sac", "sac-ofenet", "td3-ofenet"],
+    [(sb3_large.SAC, TINY), (sb3_large.SAC, TINY_OFENET), (sb3_large.TD3, TINY_OFENET), (sb3_large.SAC, TINY_DEFAULT)],
+    ids=["sac", "sac-ofenet", "td3-ofenet", "sac-default-stacked"],
 )
 def test_bf16_updates_stay_close_to_fp32(algo, policy_kwargs, tmp_path):
     """bfloat16 forward passes (8 mantissa bits), fp32 weights, losses and targets: the first critic losses agree
