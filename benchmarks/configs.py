@@ -28,6 +28,7 @@ CONFIGS = (
     "crossq_ofenet",
     "sac_ln",
     "sac_ln_h1",
+    "crossq_wn",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -45,6 +46,7 @@ YAML_CONFIGS = {
     "crossq_ofenet": (RECIPES / "crossq_ofenet.yml", "crossq"),
     "sac_ln": (RECIPES / "sac_ln.yml", "sac"),
     "sac_ln_h1": (RECIPES / "sac_ln_h1.yml", "sac"),
+    "crossq_wn": (RECIPES / "crossq_wn.yml", "crossq"),
 }
 # RL Zoo's MuJoCo warm-up of the built-in configurations (rl_zoo3/hyperparams/sac.yml, crossq.yml).
 LEARNING_STARTS = {"sac": 10_000, "densenet": 10_000, "crossq": 5_000}

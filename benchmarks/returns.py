@@ -26,6 +26,8 @@ Configurations (``--configs``, any subset; the first four by default):
 - ``sac_ln``: ``benchmarks/recipes/sac_ln.yml``, stock SAC at 2 gradient steps per env step on LayerNorm
   bodies (critic wider than the actor) with RL Zoo's ``normalize`` (observations and rewards); ``sac_ln_h1``:
   the same with SB3's target entropy -|A| instead of -|A|/2
+- ``crossq_wn``: ``benchmarks/recipes/crossq_wn.yml``, RL Zoo's CrossQ with weight normalization (every hidden
+  row at unit norm) at 2 gradient steps per env step
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks, and
 ``normalize``: a ``VecNormalize`` around the training env, whose observation statistics the eval env reads,

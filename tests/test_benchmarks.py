@@ -372,6 +372,22 @@ def test_a_yamls_own_settings_reach_the_model(monkeypatch):
         assert model.learning_starts == warm_up and not isinstance(model.get_env(), VecNormalize)
 
 
+def test_every_yaml_configuration_builds_its_hopper_entry(monkeypatch):
+    """Each YAML configuration's Hopper-v4 entry (bodies shrunk by --width) builds what its file says."""
+    returns = load_benchmark_module(monkeypatch, "returns")
+    configs = load_benchmark_module(monkeypatch, "configs")
+    for config, (path, _) in configs.YAML_CONFIGS.items():
+        entry = yaml.safe_load(path.read_text()).get("Hopper-v4")
+        if entry is None:
+            continue
+        args = returns.parse_args(["--env", "Hopper-v4", "--configs", config, "--width", "16", "--pretrain", "1"])
+        model = configs.make_model(config, args, 0, configs.make_env(config, args.env))
+        assert model.learning_starts == entry.get("learning_starts", 100), config
+        assert model.gradient_steps == entry.get("gradient_steps", 1), config
+        expected = entry.get("policy_kwargs", {}).get("weight_norm", False)
+        assert getattr(model.policy, "weight_norm", False) is expected, config
+
+
 @pytest.mark.parametrize(
     "normalize, message",
     [

@@ -15,6 +15,7 @@ from torch import nn
 
 import sb3_large
 from sb3_large.networks import NetSpec, build
+from sb3_large.networks.ensemble import EnsembleLinear
 from sb3_large.networks.layers import BatchRenorm
 from sb3_large.ofenet import OFENetTrainer
 from sb3_large.policies import LargeCrossQPolicy
@@ -282,3 +283,57 @@ def test_stacked_critic_batch_norms_follow_set_bn_training_mode():
     assert all(th.equal(a, m.running_mean) for a, m in zip(before, stacked, strict=True))
     policy.critic.set_bn_training_mode(True)
     assert all(m.training for m in stacked)
+
+
+def body_linears(model) -> list[th.Tensor]:
+    bodies = [model.actor.latent_pi, *model.critic.q_bodies()]
+    return [m.weight for body in bodies for m in body.modules() if isinstance(m, (nn.Linear, EnsembleLinear))]
+
+
+@pytest.mark.parametrize("stacked", [False, True], ids=["separate", "stacked"])
+def test_weight_norm_keeps_every_body_row_at_unit_norm_and_leaves_the_heads_free(stacked, tmp_path):
+    # Batch renorm layers have no stacked version: stacked critics take batch norm (the CrossQ paper's first form).
+    kwargs = tiny(weight_norm=True, ensemble_critics=stacked, norm="batch" if stacked else "batch_renorm")
+    model = CrossQ("LargeMlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=32, seed=0, policy_kwargs=kwargs)
+    weights = body_linears(model)
+    assert len(weights) == 2 + 2 * (1 if stacked else 2)  # two linear layers per body
+    assert stacked == (weights[-1].dim() == 3)
+    before = [w.clone() for w in weights]
+    model.learn(300)
+    for weight, old in zip(weights, before, strict=True):
+        assert not th.equal(weight, old)  # trained...
+        assert th.allclose(weight.norm(dim=-1), th.ones(weight.shape[:-1]), atol=1e-5)  # ...and back on the sphere
+    heads = [
+        model.actor.mu.weight,
+        *(q[-1].weight for q in ([model.critic.q_ensemble.net] if stacked else model.critic.q_networks)),
+    ]
+    assert all(not th.allclose(h.norm(dim=-1), th.ones(h.shape[:-1]), atol=1e-3) for h in heads)
+
+    model.save(tmp_path / "wn.zip")
+    loaded = CrossQ.load(tmp_path / "wn.zip", env=model.get_env())
+    assert loaded.policy.weight_norm is True
+    for a, b in zip(model.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True):
+        assert th.equal(a, b)
+    loaded.learn(100, reset_num_timesteps=False)  # the hook is registered again on load
+    assert all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-5) for w in body_linears(loaded))
+
+
+def test_without_weight_norm_the_rows_drift():
+    model = CrossQ("LargeMlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=32, seed=0, policy_kwargs=tiny())
+    model.learn(300)
+    assert model.policy.weight_norm is False
+    assert not all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-3) for w in body_linears(model))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(critic_net=dict(norm="layer")), r"critic_net: weight_norm=True needs arch='mlp' with norm 'batch' or"),
+        (dict(arch="residual", norm="layer", arch_kwargs={}), r"actor_net: weight_norm=True needs arch='mlp'"),
+        (dict(activation="tanh"), r"actor_net.activation: weight_norm=True with norm_position 'before_linear'"),
+        (dict(weight_norm=1), r"weight_norm: must be True or False, got 1"),
+    ],
+)
+def test_weight_norm_refuses_bodies_it_would_change(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        CrossQ("LargeMlpPolicy", "Pendulum-v1", policy_kwargs={**tiny(weight_norm=True), **kwargs})

@@ -3,6 +3,7 @@
 import torch as th
 from sb3_contrib.common.torch_layers import BatchRenorm1d
 from torch import nn
+from torch.nn import functional as F
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -95,3 +96,23 @@ def dense_layer(in_dim: int, width: int, activation: str | type[nn.Module], norm
         layers.append(norm_layer(norm, width))
     layers.append(activation_class(activation)())
     return nn.Sequential(*layers)
+
+
+class UnitRowsAfterStep:
+    """Optimizer step post-hook: every row of each weight in ``weights`` is put back to unit L2 norm.
+
+    For layers whose output a per-unit normalization rescales anyway (a batch norm after them, directly or
+    through a ReLU): the row norms carry nothing, and holding them fixed stops the effective learning rate from
+    decaying as Adam grows them. Stacked weights ``(members, out, in)`` are normalized row by row too.
+    """
+
+    def __init__(self, weights: list[th.Tensor]):
+        self.weights = weights
+
+    def __call__(self, optimizer: th.optim.Optimizer, args, kwargs) -> None:
+        self.project()
+
+    @th.no_grad()
+    def project(self) -> None:
+        for weight in self.weights:
+            weight.copy_(F.normalize(weight, dim=-1))

@@ -282,6 +282,12 @@ class LargeCritic(BaseModel):
             return tuple(self.q_ensemble(q_input).unbind(0))
         return tuple(q_net(q_input) for q_net in self.q_networks)
 
+    def q_bodies(self) -> list[nn.Module]:
+        """The Q networks' bodies, without their output layers: the stacked one, or one per Q network."""
+        if self.q_ensemble is not None:
+            return [self.q_ensemble.net[0]]
+        return [q_net[0] for q_net in self.q_networks]
+
     def q_values_of(self, outputs: tuple[th.Tensor, ...]) -> tuple[th.Tensor, ...]:
         """Q values ``(batch, 1)`` of the Q networks' raw outputs (``q_heads``): with a ``q_distribution`` their
         expectations, else the outputs themselves."""

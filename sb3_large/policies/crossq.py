@@ -13,16 +13,38 @@ from sb3_contrib.common.torch_layers import BatchRenorm1d
 from sb3_contrib.crossq.policies import Actor, CrossQPolicy
 from torch import nn
 
-from sb3_large.checks import check_int, check_number
+from sb3_large.checks import check_bool, check_int, check_number
 from sb3_large.networks import NetSpec, build
-from sb3_large.networks.ensemble import EnsembleBatchNorm1d
-from sb3_large.networks.layers import configure_batch_renorm
+from sb3_large.networks.ensemble import EnsembleBatchNorm1d, EnsembleLinear
+from sb3_large.networks.layers import UnitRowsAfterStep, activation_class, configure_batch_renorm
 from sb3_large.policies.common import FUSED_ADAM, LargeCritic, LargePolicyMixin
 
 # CrossQ's Adam setting (sb3-contrib's default when no optimizer_kwargs are given).
 CROSSQ_BETAS = (0.5, 0.999)
 # Layers whose statistics CrossQ's train() switches per forward pass (stacked critics' batch norms included).
 BATCH_NORMS = (BatchRenorm1d, nn.modules.batchnorm._BatchNorm, EnsembleBatchNorm1d)
+# Activations f with f(c x) = c f(x) for c > 0: a batch norm after them undoes a layer's per-unit scale.
+HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU)
+
+
+def check_weight_norm_body(field: str, spec: NetSpec) -> None:
+    """``weight_norm`` needs a body in which every linear layer's per-unit scale is undone by a batch norm."""
+    if spec.arch != "mlp" or spec.norm not in ("batch", "batch_renorm"):
+        raise ValueError(
+            f"{field}: weight_norm=True needs arch='mlp' with norm 'batch' or 'batch_renorm' (each unit's scale "
+            f"is then normalized away), got arch={spec.arch!r}, norm={spec.norm!r}"
+        )
+    before_linear = spec.arch_kwargs.get("norm_position") == "before_linear"
+    if before_linear and not issubclass(activation_class(spec.activation), HOMOGENEOUS):
+        raise ValueError(
+            f"{field}.activation: weight_norm=True with norm_position 'before_linear' needs an activation that "
+            f"commutes with scaling (relu, leaky_relu), got {spec.activation!r}"
+        )
+
+
+def body_weights(bodies: list[nn.Module]) -> list[th.Tensor]:
+    """The weights of every linear layer (stacked ones included) of these bodies."""
+    return [m.weight for body in bodies for m in body.modules() if isinstance(m, (nn.Linear, EnsembleLinear))]
 
 
 def set_batch_norm_training(module: nn.Module, mode: bool) -> None:
@@ -88,6 +110,11 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
     ``renorm_warmup_steps`` set every batch renorm layer of the bodies. CrossQ's default networks are
     ``arch="mlp", norm="batch_renorm", arch_kwargs={"norm_position": "before_linear"}`` with
     ``actor_net={"width": 256}, critic_net={"width": 2048}`` (depth 2).
+
+    ``weight_norm=True`` (CrossQ + WN, Palenicek et al. 2025) keeps every row of the bodies' linear layers at
+    unit norm: set at the start, then restored after every optimizer step. The batch norms make the network blind
+    to those norms, but Adam's steps are not: as weights grow, a fixed learning rate turns them less and less,
+    which is what limits CrossQ at more gradient steps per env step. The output layers are left free.
     """
 
     actor_class = LargeCrossQActor
@@ -103,8 +130,10 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
         batch_norm_momentum: float = 0.01,
         batch_norm_eps: float = 0.001,
         renorm_warmup_steps: int = 100_000,
+        weight_norm: bool = False,
         **kwargs,
     ):
+        self.weight_norm = check_bool("weight_norm", weight_norm)
         if batch_norm is not True:
             raise ValueError(
                 f"batch_norm: {type(self).__name__} sets normalization with norm= ('batch_renorm', 'batch', "
@@ -126,3 +155,17 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
             renorm_warmup_steps=renorm_warmup_steps,
             **kwargs,
         )
+
+    def _build(self, lr_schedule) -> None:
+        if self.weight_norm:  # before any layer is built
+            check_weight_norm_body("actor_net", self.actor_spec)
+            check_weight_norm_body("critic_net", self.critic_spec)
+        super()._build(lr_schedule)
+        if self.weight_norm:
+            for network, bodies in ((self.actor, [self.actor.latent_pi]), (self.critic, self.critic.q_bodies())):
+                hook = UnitRowsAfterStep(body_weights(bodies))
+                hook.project()
+                network.optimizer.register_step_post_hook(hook)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "weight_norm": self.weight_norm}
