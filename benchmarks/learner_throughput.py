@@ -243,6 +243,9 @@ def recipe_specs(args, critic_width: int | None) -> dict[str, tuple]:
 def measure_recipe(args, critic_width: int | None, device: str) -> dict:
     """Updates per second of every --recipe learner at one critic width, timed in alternating blocks."""
     specs = recipe_specs(args, critic_width)
+    # Compiled code is cached per function across models: the earlier rows' entries would count towards dynamo's
+    # recompile limit, past which this row's compiled learners would silently run eager.
+    th._dynamo.reset()
     batch_size = specs["sb3"][3].get("batch_size", args.batch_size)
     models = {}
     for name, (algo, policy, policy_kwargs, algo_kwargs) in specs.items():
