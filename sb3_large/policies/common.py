@@ -8,7 +8,7 @@ gSDE, target networks, saving) then work unchanged.
 
 import inspect
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch as th
 from gymnasium import spaces
@@ -284,9 +284,10 @@ class LargeCritic(BaseModel):
 
     def q_bodies(self) -> list[nn.Module]:
         """The Q networks' bodies, without their output layers: the stacked one, or one per Q network."""
+        # Each Q network (stacked or not) is nn.Sequential(body, output layer).
         if self.q_ensemble is not None:
-            return [self.q_ensemble.net[0]]
-        return [q_net[0] for q_net in self.q_networks]
+            return [cast(nn.Sequential, self.q_ensemble.net)[0]]
+        return [cast(nn.Sequential, q_net)[0] for q_net in self.q_networks]
 
     def q_values_of(self, outputs: tuple[th.Tensor, ...]) -> tuple[th.Tensor, ...]:
         """Q values ``(batch, 1)`` of the Q networks' raw outputs (``q_heads``): with a ``q_distribution`` their
