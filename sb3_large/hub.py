@@ -726,11 +726,15 @@ def load_pretrained(
     _check_header(header, expected)
     try:
         model._setup_model()
-    except (MemoryError, ValueError) as exc:  # the policy fits (it is the weights file's size): the buffer does not
-        raise ConfigError(
-            "algorithm_kwargs.buffer_size",
-            f"a replay buffer of {model.buffer_size} transitions cannot be allocated here ({exc})",
-        ) from None
+    except (MemoryError, ValueError) as exc:
+        # The policy fits (it is the weights file's size): memory errors, and numpy's refusal of an array past its
+        # size limit, are the replay buffer's.
+        if isinstance(exc, MemoryError) or "array is too big" in str(exc):
+            raise ConfigError(
+                "algorithm_kwargs.buffer_size",
+                f"a replay buffer of {model.buffer_size} transitions cannot be allocated here ({exc})",
+            ) from None
+        raise ValueError(printable(f"{CONFIG_NAME}: algorithm_kwargs: the model cannot be set up: {exc}")) from None
     tensors = load_file(str(weights), device="cpu")
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(th.isfinite(tensor).all()):

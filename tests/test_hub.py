@@ -724,6 +724,19 @@ def test_each_bad_config_gives_one_clear_error(tmp_path, saved, case):
         load_pretrained(saved)
 
 
+def test_a_setup_error_that_is_not_the_replay_buffers_is_not_blamed_on_it(saved, monkeypatch):
+    """Only memory errors (and numpy's size limit, the cases above) name buffer_size; anything else the algorithm's
+    setup refuses is reported as it is."""
+
+    def refuse(model):
+        raise ValueError("the algorithm refuses a setting")
+
+    monkeypatch.setattr(SAC, "_setup_model", refuse)
+    with pytest.raises(ValueError, match=r"algorithm_kwargs: the model cannot be set up: the algorithm refuses") as err:
+        load_pretrained(saved)
+    assert "buffer_size" not in str(err.value)
+
+
 # Clears the screen, sets the window title, reverses the text that follows.
 ESCAPES = "\x1b[2J\x1b]0;owned\x07\u202e"
 
