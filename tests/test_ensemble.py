@@ -16,6 +16,8 @@ BODIES = {
     "densenet-batchnorm": dict(arch="densenet", width=24, norm="batch"),
     "d2rl-layernorm": dict(arch="d2rl", width=24, depth=3, norm="layer"),
     "residual": dict(arch="residual", width=24, depth=1),
+    # hyperparams/sac_large.yml's networks: LayerNorm MLP, critic wider than the actor
+    "mlp-layernorm": dict(arch="mlp", norm="layer", actor_net=dict(width=16), critic_net=dict(width=24)),
 }
 
 
@@ -103,10 +105,20 @@ def test_layer_without_stacked_version_stays_separate():
     model.train(gradient_steps=2, batch_size=16)
 
 
-@pytest.mark.parametrize("algo", [sb3_large.SAC, sb3_large.TD3], ids=["sac", "td3"])
-def test_compiled_equals_eager(algo):
-    eager = pendulum(algo, arch="densenet", width=16)
-    compiled = pendulum(algo, arch="densenet", width=16, compile=True)
+@pytest.mark.parametrize(
+    "algo, body",
+    [
+        (sb3_large.SAC, dict(arch="densenet", width=16)),
+        (sb3_large.TD3, dict(arch="densenet", width=16)),
+        # The RL Zoo path: stock SAC with the policy's compile option. SGD: the compiled LayerNorm backward sums in
+        # another order, and Adam's first steps turn rounding-sized gradients into steps of up to lr.
+        (sb3.SAC, dict(BODIES["mlp-layernorm"], optimizer_class=th.optim.SGD)),
+    ],
+    ids=["sac", "td3", "stock-sac-layernorm"],
+)
+def test_compiled_equals_eager(algo, body):
+    eager = pendulum(algo, **body)
+    compiled = pendulum(algo, **body, compile=True)
     train_seeded(eager, 3)
     train_seeded(compiled, 3)
     for (name, a), b in zip(eager.policy.state_dict().items(), compiled.policy.state_dict().values(), strict=True):
