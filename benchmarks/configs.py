@@ -29,6 +29,7 @@ CONFIGS = (
     "sac_ln",
     "sac_ln_h1",
     "crossq_wn",
+    "sac_ln_hl",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -47,13 +48,14 @@ YAML_CONFIGS = {
     "sac_ln": (RECIPES / "sac_ln.yml", "sac"),
     "sac_ln_h1": (RECIPES / "sac_ln_h1.yml", "sac"),
     "crossq_wn": (RECIPES / "crossq_wn.yml", "crossq"),
+    "sac_ln_hl": (RECIPES / "sac_ln_hl.yml", "sb3_large.sac"),
 }
 # RL Zoo's MuJoCo warm-up of the built-in configurations (rl_zoo3/hyperparams/sac.yml, crossq.yml).
 LEARNING_STARTS = {"sac": 10_000, "densenet": 10_000, "crossq": 5_000}
 # RL Zoo keys that build the env in ways this script does not reproduce (it builds one env per job).
 UNSUPPORTED_KEYS = ("n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")
 # Configurations --compile-update can compile: those sb3_large.SAC trains (``sac`` then trains with it too).
-COMPILABLE = ("sac", "sac_hl", "sac_simba_hl")
+COMPILABLE = ("sac", "sac_hl", "sac_simba_hl", "sac_ln_hl")
 
 
 def zoo_entry(config: str, env_id: str) -> dict:

@@ -28,6 +28,8 @@ Configurations (``--configs``, any subset; the first four by default):
   the same with SB3's target entropy -|A| instead of -|A|/2
 - ``crossq_wn``: ``benchmarks/recipes/crossq_wn.yml``, RL Zoo's CrossQ with weight normalization (every hidden
   row at unit norm) at 2 gradient steps per env step
+- ``sac_ln_hl``: ``benchmarks/recipes/sac_ln_hl.yml``, ``sac_ln`` with categorical (HL-Gauss) critics, trained by
+  ``sb3_large.SAC`` (cross-entropy), as ``python -m sb3_large.zoo train`` does
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks, and
 ``normalize``: a ``VecNormalize`` around the training env, whose observation statistics the eval env reads,
@@ -37,7 +39,7 @@ overrides them: ``--width``/``--depth`` (every large body, replacing the YAML's 
 YAML's own and RL Zoo's for the built-in ones), ``--pretrain`` (OFENet pretraining updates), ``--actors`` and
 ``--replay-ratio`` (Ape-X collector); the seed and a replay buffer the size of the budget are always set.
 ``--compile-update`` (for GPU runs, where an uncompiled update of these small networks is launch-bound)
-compiles the gradient steps of ``sac``, ``sac_hl`` and ``sac_simba_hl``; ``sac`` is then trained by
+compiles the gradient steps of ``sac``, ``sac_hl``, ``sac_simba_hl`` and ``sac_ln_hl``; ``sac`` is then trained by
 ``sb3_large.SAC``, whose updates are SB3's SAC updates (``tests/test_learners.py``).
 
 Every (config, seed) job trains in its own process (``--workers`` at a time, ``--threads`` torch threads

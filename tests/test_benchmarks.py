@@ -376,7 +376,9 @@ def test_every_yaml_configuration_builds_its_hopper_entry(monkeypatch):
     """Each YAML configuration's Hopper-v4 entry (bodies shrunk by --width) builds what its file says."""
     returns = load_benchmark_module(monkeypatch, "returns")
     configs = load_benchmark_module(monkeypatch, "configs")
-    for config, (path, _) in configs.YAML_CONFIGS.items():
+    import sb3_large
+
+    for config, (path, algo) in configs.YAML_CONFIGS.items():
         entry = yaml.safe_load(path.read_text()).get("Hopper-v4")
         if entry is None:
             continue
@@ -386,6 +388,7 @@ def test_every_yaml_configuration_builds_its_hopper_entry(monkeypatch):
         assert model.gradient_steps == entry.get("gradient_steps", 1), config
         expected = entry.get("policy_kwargs", {}).get("weight_norm", False)
         assert getattr(model.policy, "weight_norm", False) is expected, config
+        assert (type(model) is sb3_large.SAC) == (algo == "sb3_large.sac"), config
 
 
 @pytest.mark.parametrize(
