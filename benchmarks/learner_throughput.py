@@ -255,7 +255,7 @@ def measure_recipe(args, critic_width: int | None, device: str) -> dict:
         train(model, 3, batch_size)
     seconds = time_blocks(models, args, batch_size, device)
     ups = {name: args.blocks * args.updates / s for name, s in seconds.items()}
-    stock_path = max((n for n in ups if n.startswith("sb3+")), key=ups.get, default="sb3")
+    stock_path = max((n for n in ups if n.startswith("sb3")), key=ups.get)  # options off or on
     learner = max((n for n in ups if n.startswith("ours")), key=ups.get, default=None)
     critic_width = models["sb3"].policy.critic_spec.width
     row = dict(recipe=args.recipe, env=args.env, critic_width=critic_width, device=device, batch_size=batch_size)
@@ -369,8 +369,10 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="more learners per row")
     parser.add_argument("--recipe", choices=SAC_RECIPES, help="time this recipe's network every way instead")
     parser.add_argument("--critic-widths", nargs="+", type=int, help="--recipe: critic widths (default: the recipe's)")
-    parser.add_argument("--learners", nargs="+", default=list(RECIPE_LEARNERS), choices=list(RECIPE_LEARNERS))
+    parser.add_argument("--learners", nargs="+", choices=list(RECIPE_LEARNERS), help="--recipe: default all")
     args = parser.parse_args(argv)
+    if args.recipe is None and (args.critic_widths or args.learners):
+        parser.error("--critic-widths and --learners time a recipe's learners: give --recipe too")
     print(f"CPU: {cpu_description()}", flush=True)
     if args.recipe is not None:
         recipe_main(args)
@@ -424,7 +426,7 @@ def main(argv=None) -> None:
 
 def recipe_main(args) -> None:
     """--recipe: one row per critic width, every learner's updates per second and ratio to stock SB3."""
-    args.learners = ["sb3", *(name for name in args.learners if name != "sb3")]
+    args.learners = ["sb3", *(name for name in args.learners or RECIPE_LEARNERS if name != "sb3")]
     if args.quick:
         args.env, args.fill, args.updates, args.blocks = "Pendulum-v1", 300, 5, 2
     device = (args.devices or ["cpu"])[0]

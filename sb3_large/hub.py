@@ -655,6 +655,10 @@ def _check_header(header: dict[str, tuple[tuple[int, ...], str]], expected: dict
             )
 
 
+# What numpy says when an array's byte size (or one of its dimensions, past 2**63) exceeds what it can index.
+NUMPY_SIZE_LIMITS = ("array is too big", "Maximum allowed dimension exceeded")
+
+
 def load_pretrained(
     source: str | os.PathLike,
     env=None,
@@ -727,9 +731,9 @@ def load_pretrained(
     try:
         model._setup_model()
     except (MemoryError, ValueError) as exc:
-        # The policy fits (it is the weights file's size): memory errors, and numpy's refusal of an array past its
-        # size limit, are the replay buffer's.
-        if isinstance(exc, MemoryError) or "array is too big" in str(exc):
+        # The policy fits (it is the weights file's size): memory errors, and numpy's refusals of an array past its
+        # size or dimension limits, are the replay buffer's.
+        if isinstance(exc, MemoryError) or any(limit in str(exc) for limit in NUMPY_SIZE_LIMITS):
             raise ConfigError(
                 "algorithm_kwargs.buffer_size",
                 f"a replay buffer of {model.buffer_size} transitions cannot be allocated here ({exc})",

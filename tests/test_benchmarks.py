@@ -84,7 +84,7 @@ def test_learner_throughput_times_a_recipe_every_way(benchmarks_on_path):
     rows = json_rows(out)
     assert [r["critic_width"] for r in rows] == [16, 32]  # the recipe's own actor, the critic widths asked for
     assert all(list(r["updates_per_s"]) == learners and r["vs_sb3"]["sb3"] == 1.0 for r in rows)
-    assert all(r["fastest_rl_zoo_path"] == "sb3+ensemble" and r["fastest_learner"] in learners[2:] for r in rows)
+    assert all(r["fastest_rl_zoo_path"] in learners[:2] and r["fastest_learner"] in learners[2:] for r in rows)
     assert out.startswith("CPU: ") and "bf16 units: " in out.splitlines()[0]
 
 

@@ -1,5 +1,6 @@
 """Our bodies in sb3-contrib's CrossQ: alias, CrossQ's train() contract, batch renorm, saving, RL Zoo."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,11 @@ from torch import nn
 
 import sb3_large
 from sb3_large.networks import NetSpec, build
-from sb3_large.networks.ensemble import EnsembleLinear
-from sb3_large.networks.layers import BatchRenorm
+from sb3_large.networks.layers import BatchRenorm, UnitRowsAfterStep
 from sb3_large.ofenet import OFENetTrainer
 from sb3_large.policies import LargeCrossQPolicy
+from sb3_large.policies.crossq import body_linears
+from sb3_large.resets import reset_networks
 
 from .conftest import ROOT, run_python
 from .test_save_load import LOAD_AND_ACT
@@ -285,9 +287,9 @@ def test_stacked_critic_batch_norms_follow_set_bn_training_mode():
     assert all(m.training for m in stacked)
 
 
-def body_linears(model) -> list[th.Tensor]:
-    bodies = [model.actor.latent_pi, *model.critic.q_bodies()]
-    return [m.weight for body in bodies for m in body.modules() if isinstance(m, (nn.Linear, EnsembleLinear))]
+def body_weights(model) -> list[th.Tensor]:
+    """The weights of the linear layers of the actor's and critics' bodies (not of their output layers)."""
+    return [m.weight for m in body_linears([model.actor.latent_pi, *model.critic.q_bodies()])]
 
 
 @pytest.mark.parametrize("stacked", [False, True], ids=["separate", "stacked"])
@@ -295,7 +297,7 @@ def test_weight_norm_keeps_every_body_row_at_unit_norm_and_leaves_the_heads_free
     # Batch renorm layers have no stacked version: stacked critics take batch norm (the CrossQ paper's first form).
     kwargs = tiny(weight_norm=True, ensemble_critics=stacked, norm="batch" if stacked else "batch_renorm")
     model = CrossQ("LargeMlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=32, seed=0, policy_kwargs=kwargs)
-    weights = body_linears(model)
+    weights = body_weights(model)
     assert len(weights) == 2 + 2 * (1 if stacked else 2)  # two linear layers per body
     assert stacked == (weights[-1].dim() == 3)
     before = [w.clone() for w in weights]
@@ -315,14 +317,50 @@ def test_weight_norm_keeps_every_body_row_at_unit_norm_and_leaves_the_heads_free
     for a, b in zip(model.policy.state_dict().values(), loaded.policy.state_dict().values(), strict=True):
         assert th.equal(a, b)
     loaded.learn(100, reset_num_timesteps=False)  # the hook is registered again on load
-    assert all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-5) for w in body_linears(loaded))
+    assert all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-5) for w in body_weights(loaded))
 
 
 def test_without_weight_norm_the_rows_drift():
     model = CrossQ("LargeMlpPolicy", "Pendulum-v1", learning_starts=100, batch_size=32, seed=0, policy_kwargs=tiny())
+    before = [w.norm(dim=-1) for w in body_weights(model)]
     model.learn(300)
     assert model.policy.weight_norm is False
-    assert not all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-3) for w in body_linears(model))
+    after = [w.norm(dim=-1) for w in body_weights(model)]
+    assert all(not th.allclose(b, a, atol=1e-3) for b, a in zip(before, after, strict=True))
+
+
+def test_the_projection_leaves_a_batch_normalized_network_as_it_was():
+    """Each unit's weights and bias scaled together, then batch-normalized: the same outputs, in CrossQ's layout
+    where a ReLU sits between a linear layer and the next batch norm; scaling the weights alone would not keep them
+    (their biases would count more). Up to the batch norm's eps: at CrossQ's 0.001 a unit of tiny variance (mostly
+    below the ReLU's threshold) still sees its scale, so the test takes eps near 0."""
+    model = CrossQ("LargeMlpPolicy", "Pendulum-v1", seed=0, policy_kwargs=tiny(batch_norm_eps=1e-9))
+    critic = model.critic.train()  # batch statistics, as in CrossQ's critic update
+    weights_only = copy.deepcopy(critic)
+    obs, actions = th.randn(64, 3), th.rand(64, 1) * 2 - 1
+    with th.no_grad():
+        before = th.cat(critic(obs, actions))
+        UnitRowsAfterStep(body_linears(critic.q_bodies())).project()
+        for layer in body_linears(weights_only.q_bodies()):
+            layer.weight.div_(layer.weight.norm(dim=-1, keepdim=True))
+        moved = (th.cat(critic(obs, actions)) - before).abs().max()
+        moved_weights_only = (th.cat(weights_only(obs, actions)) - before).abs().max()
+    assert all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-6) for w in body_weights(model)[2:])
+    assert moved < 1e-4 and moved_weights_only > 0.2
+
+
+def test_a_reset_network_starts_on_the_unit_sphere():
+    model = CrossQ(
+        "LargeMlpPolicy",
+        "Pendulum-v1",
+        learning_starts=100,
+        batch_size=32,
+        seed=0,
+        policy_kwargs=tiny(weight_norm=True),
+    )
+    model.learn(200)
+    reset_networks(model, ["actor", "critic"])
+    assert all(th.allclose(w.norm(dim=-1), th.ones(w.shape[:-1]), atol=1e-5) for w in body_weights(model))
 
 
 @pytest.mark.parametrize(

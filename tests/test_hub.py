@@ -684,6 +684,10 @@ BAD_CONFIGS = {
         _set("algorithm_kwargs.buffer_size", 10**18),
         r"algorithm_kwargs.buffer_size: a replay buffer of 1000000000000000000 transitions cannot be allocated",
     ),
+    "algorithm_kwargs buffer beyond numpy's dimensions": (
+        _set("algorithm_kwargs.buffer_size", 10**19),
+        r"algorithm_kwargs.buffer_size: a replay buffer of 10000000000000000000 transitions cannot be allocated",
+    ),
     "algorithm_kwargs of another algorithm": (
         _set("algorithm_kwargs.top_quantiles_to_drop_per_net", 2),
         r"algorithm_kwargs.top_quantiles_to_drop_per_net: SAC takes no such setting",

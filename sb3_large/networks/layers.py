@@ -1,9 +1,10 @@
 """Building blocks shared by the built-in architectures."""
 
+from typing import cast
+
 import torch as th
 from sb3_contrib.common.torch_layers import BatchRenorm1d
 from torch import nn
-from torch.nn import functional as F
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -99,20 +100,26 @@ def dense_layer(in_dim: int, width: int, activation: str | type[nn.Module], norm
 
 
 class UnitRowsAfterStep:
-    """Optimizer step post-hook: every row of each weight in ``weights`` is put back to unit L2 norm.
+    """Optimizer step post-hook: every output unit of each layer in ``layers`` is put back to a unit-norm weight row,
+    its bias divided by the same norm (``project``).
 
     For layers whose output a per-unit normalization rescales anyway (a batch norm after them, directly or
-    through a ReLU): the row norms carry nothing, and holding them fixed stops the effective learning rate from
-    decaying as Adam grows them. Stacked weights ``(members, out, in)`` are normalized row by row too.
+    through a ReLU): scaling a unit's weights and bias together does not change the network, and holding the norm
+    fixed stops the effective learning rate from decaying as Adam grows the weights. Stacked layers (weights
+    ``(members, out, in)``) are projected row by row too.
     """
 
-    def __init__(self, weights: list[th.Tensor]):
-        self.weights = weights
+    def __init__(self, layers: list[nn.Module]):
+        self.layers = layers
 
     def __call__(self, optimizer: th.optim.Optimizer, args, kwargs) -> None:
         self.project()
 
     @th.no_grad()
     def project(self) -> None:
-        for weight in self.weights:
-            weight.copy_(F.normalize(weight, dim=-1))
+        for layer in self.layers:
+            weight, bias = cast(th.Tensor, layer.weight), cast(th.Tensor | None, layer.bias)
+            norms = weight.norm(dim=-1).clamp_min(1e-12)  # F.normalize's floor
+            weight.div_(norms.unsqueeze(-1))
+            if bias is not None:
+                bias.div_(norms)

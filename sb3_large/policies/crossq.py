@@ -42,9 +42,9 @@ def check_weight_norm_body(field: str, spec: NetSpec) -> None:
         )
 
 
-def body_weights(bodies: list[nn.Module]) -> list[th.Tensor]:
-    """The weights of every linear layer (stacked ones included) of these bodies."""
-    return [m.weight for body in bodies for m in body.modules() if isinstance(m, (nn.Linear, EnsembleLinear))]
+def body_linears(bodies: list[nn.Module]) -> list[nn.Module]:
+    """Every linear layer (stacked ones included) of these bodies."""
+    return [m for body in bodies for m in body.modules() if isinstance(m, (nn.Linear, EnsembleLinear))]
 
 
 def set_batch_norm_training(module: nn.Module, mode: bool) -> None:
@@ -111,10 +111,11 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
     ``arch="mlp", norm="batch_renorm", arch_kwargs={"norm_position": "before_linear"}`` with
     ``actor_net={"width": 256}, critic_net={"width": 2048}`` (depth 2).
 
-    ``weight_norm=True`` (CrossQ + WN, Palenicek et al. 2025) keeps every row of the bodies' linear layers at
-    unit norm: set at the start, then restored after every optimizer step. The batch norms make the network blind
-    to those norms, but Adam's steps are not: as weights grow, a fixed learning rate turns them less and less,
-    which is what limits CrossQ at more gradient steps per env step. The output layers are left free.
+    ``weight_norm=True`` (CrossQ + WN, Palenicek et al. 2025) keeps every unit of the bodies' linear layers at a
+    unit-norm weight row (its bias scaled with it): set when a network is built, restored after every optimizer
+    step. The batch norms make the network blind to those norms, but Adam's steps are not: as weights grow, a
+    fixed learning rate turns them less and less, which is what limits CrossQ at more gradient steps per env
+    step. The output layers are left free.
     """
 
     actor_class = LargeCrossQActor
@@ -163,9 +164,22 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
         super()._build(lr_schedule)
         if self.weight_norm:
             for network, bodies in ((self.actor, [self.actor.latent_pi]), (self.critic, self.critic.q_bodies())):
-                hook = UnitRowsAfterStep(body_weights(bodies))
-                hook.project()
-                network.optimizer.register_step_post_hook(hook)
+                network.optimizer.register_step_post_hook(UnitRowsAfterStep(body_linears(bodies)))
+
+    # The builders project too: a network they build (at first, or for a reset) starts on the unit sphere.
+    def make_actor(self, features_extractor=None) -> Any:
+        actor = super().make_actor(features_extractor)
+        if self.weight_norm:
+            UnitRowsAfterStep(body_linears([actor.latent_pi])).project()
+        return actor
+
+    def make_critic(self, features_extractor=None) -> Any:
+        critic = super().make_critic(features_extractor)
+        if self.weight_norm:
+            UnitRowsAfterStep(body_linears(critic.q_bodies())).project()
+        return critic
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "weight_norm": self.weight_norm}
+        # Written only when on: a model without it still loads in versions that predate the option.
+        extra = {"weight_norm": True} if self.weight_norm else {}
+        return {**super()._get_constructor_parameters(), **extra}
