@@ -5,10 +5,11 @@ Importing the package registers the policy aliases ``"LargeMlpPolicy"`` (SAC, TD
 ``sb3_large.SAC`` / ``sb3_large.TD3`` are SB3's algorithms with a faster ``train()``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 import stable_baselines3
 from sb3_contrib import TQC, CrossQ
 
-from sb3_large.learners import SAC, TD3
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies import (
     LargeCrossQPolicy,
@@ -20,6 +21,20 @@ from sb3_large.policies import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from sb3_large.learners import SAC, TD3
+
+
+def __getattr__(name: str) -> Any:
+    # The learners load torch.compile's machinery (seconds per process): only a process that uses them pays it,
+    # not every RL Zoo run, actor process or policy unpickling that imports sb3_large.
+    if name in ("SAC", "TD3"):
+        from sb3_large import learners
+
+        return getattr(learners, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # The subclasses share these dicts with SB3's classes.
 stable_baselines3.SAC.policy_aliases["LargeMlpPolicy"] = LargeSACPolicy

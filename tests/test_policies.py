@@ -9,7 +9,7 @@ from torch import nn
 import sb3_large
 from sb3_large.policies import LargeSACPolicy, LargeTD3Policy, LargeTQCPolicy
 
-from .conftest import ARCHS
+from .conftest import ARCHS, run_python
 
 ALGOS = {SAC: LargeSACPolicy, TD3: LargeTD3Policy, TQC: LargeTQCPolicy}
 
@@ -148,3 +148,18 @@ def test_import_registers_aliases_only_once_per_algorithm():
     assert SAC.policy_aliases["LargeMlpPolicy"] is sb3_large.LargeSACPolicy
     assert TD3.policy_aliases["LargeMlpPolicy"] is sb3_large.LargeTD3Policy
     assert SAC.policy_aliases["MlpPolicy"] is not sb3_large.LargeSACPolicy
+
+
+def test_importing_the_package_leaves_the_compiler_and_the_learners_unloaded(tmp_path):
+    """What RL Zoo, an actor process or an unpickled policy imports: the policies, not the fast learners, whose
+    torch.compile machinery takes seconds to load; ``sb3_large.SAC`` / ``TD3`` load them when first used."""
+    script = (
+        "import sys, sb3_large\n"
+        "print(sorted(m for m in ('torch._dynamo', 'sb3_large.learners') if m in sys.modules))\n"
+        "from sb3_large import TD3\n"
+        "print(sb3_large.SAC.__module__, TD3.__module__, 'torch._dynamo' in sys.modules)\n"
+    )
+    out = run_python(["-c", script], cwd=tmp_path).stdout.splitlines()
+    assert out == ["[]", "sb3_large.learners.sac sb3_large.learners.td3 True"]
+    with pytest.raises(AttributeError, match="module 'sb3_large' has no attribute 'PPO'"):
+        sb3_large.PPO  # noqa: B018
