@@ -27,7 +27,9 @@ the recipe has it), every way a user can train it, in the same alternating block
 policy's speed options off (``sb3``), stock SB3 ``SAC`` with them on (``sb3+ensemble``, ``sb3+compile``,
 ``sb3+ensemble+compile``: the RL Zoo path, ``ensemble_critics`` / ``compile`` in a YAML's ``policy_kwargs``), and
 ``sb3_large.SAC`` in fp32 (``ours``) and with each of its update options (``ours+compile-update``, ``ours+bf16``,
-``ours+compile-update-bf16``). ``--learners`` times a subset (``sb3`` always runs: every ratio is to it).
+``ours+compile-update-bf16``). ``--learners`` times a subset (``sb3`` always runs: every ratio is to it). With
+categorical critics (``sac_hl_sb3``) the two learners train different losses (SB3 regresses the critics'
+expectation, ``sb3_large.SAC`` takes the cross-entropy), so their ratio compares two updates.
 """
 
 import argparse
