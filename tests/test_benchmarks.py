@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch as th
 import yaml
+from stable_baselines3.common.vec_env import VecNormalize
 
 from .conftest import ROOT, run_python
 
@@ -368,7 +369,12 @@ def test_a_yamls_own_settings_reach_the_model(monkeypatch):
     # Built-in configurations take RL Zoo's warm-up of their algorithm, and no normalization.
     for config, warm_up in (("sac", 10_000), ("crossq", 5_000)):
         args = returns.parse_args(["--env", "Pendulum-v1", "--configs", config, "--crossq-width", "16"])
-        model = configs.make_model(config, args, 0, configs.make_env(config, args.env))
+        env = configs.make_env(config, args.env)
+        model = configs.make_model(config, args, 0, env)
+        normalize = configs.normalize_kwargs(entry)
+        assert isinstance(env, VecNormalize) == (normalize is not None), config
+        if normalize is not None:
+            assert env.norm_reward == normalize.get("norm_reward", True), config
         assert model.learning_starts == warm_up and not isinstance(model.get_env(), VecNormalize)
 
 
@@ -383,7 +389,12 @@ def test_every_yaml_configuration_builds_its_hopper_entry(monkeypatch):
         if entry is None:
             continue
         args = returns.parse_args(["--env", "Hopper-v4", "--configs", config, "--width", "16", "--pretrain", "1"])
-        model = configs.make_model(config, args, 0, configs.make_env(config, args.env))
+        env = configs.make_env(config, args.env)
+        model = configs.make_model(config, args, 0, env)
+        normalize = configs.normalize_kwargs(entry)
+        assert isinstance(env, VecNormalize) == (normalize is not None), config
+        if normalize is not None:
+            assert env.norm_reward == normalize.get("norm_reward", True), config
         assert model.learning_starts == entry.get("learning_starts", 100), config
         assert model.gradient_steps == entry.get("gradient_steps", 1), config
         expected = entry.get("policy_kwargs", {}).get("weight_norm", False)
