@@ -1,5 +1,6 @@
 """Stock ``python -m rl_zoo3.train`` / ``rl_zoo3.enjoy`` with our YAMLs, as subprocesses."""
 
+import pickle
 import re
 
 import gymnasium as gym
@@ -29,7 +30,10 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
         assert isinstance(entry["learning_rate"], float) and isinstance(entry["n_timesteps"], (int, float)), env_id
         if env_id.split("-")[0] in MUJOCO and name == "sac_large":  # the default: more updates on bounded norms
             assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "callback" not in entry, env_id
-            assert entry["normalize"] is True and entry["gradient_steps"] == 2 and entry["ent_coef"] == "auto_0.01"
+            # Ant: observations only (its rewards scaled, the default did not learn in 50k steps: BENCHMARKS.md)
+            normalize = "dict(norm_obs=True, norm_reward=False)" if env_id.startswith("Ant") else True
+            assert entry["normalize"] == normalize and entry["gradient_steps"] == 2, env_id
+            assert entry["ent_coef"] == "auto_0.01", env_id
             assert entry["target_entropy"] == -gym.make(env_id).action_space.shape[0] / 2, env_id
             assert kwargs["norm"] == "layer" and kwargs["critic_net"]["width"] >= kwargs["actor_net"]["width"]
         elif env_id.split("-")[0] in MUJOCO:  # the paper's full recipe
@@ -70,7 +74,9 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
         model = SAC.load(tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip")
         assert model.gradient_steps == 2 and model._n_updates == 2 * (n_steps - 300)
         assert model.target_entropy == -4.0 and model.policy.critic_spec.norm == "layer"
-        assert (tmp_path / "logs" / algo / f"{env_id}_1" / env_id / "vecnormalize.pkl").exists()
+        with open(tmp_path / "logs" / algo / f"{env_id}_1" / env_id / "vecnormalize.pkl", "rb") as f:
+            vec_normalize = pickle.load(f)  # written by this test's own run
+        assert vec_normalize.norm_obs and not vec_normalize.norm_reward
 
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", algo, "--env", env_id, "-f", "logs", "-n", "60", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
