@@ -30,8 +30,9 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
         assert isinstance(entry["learning_rate"], float) and isinstance(entry["n_timesteps"], (int, float)), env_id
         if env_id.split("-")[0] in MUJOCO and name == "sac_large":  # the default: more updates on bounded norms
             assert entry["policy"] == "sb3_large.policies.LargeSACPolicy" and "callback" not in entry, env_id
-            # Ant: observations only (its rewards scaled, the default did not learn in 50k steps: BENCHMARKS.md)
-            normalize = "dict(norm_obs=True, norm_reward=False)" if env_id.startswith("Ant") else True
+            # Walker2d, Ant: observations only (rewards scaled, the default learned less in 50k steps: BENCHMARKS.md)
+            raw_rewards = env_id.split("-")[0] in ("Walker2d", "Ant")
+            normalize = "dict(norm_obs=True, norm_reward=False)" if raw_rewards else True
             assert entry["normalize"] == normalize and entry["gradient_steps"] == 2, env_id
             assert entry["ent_coef"] == "auto_0.01", env_id
             assert entry["target_entropy"] == -gym.make(env_id).action_space.shape[0] / 2, env_id
