@@ -512,7 +512,9 @@ def test_a_learner_with_several_envs_stores_actor_transitions_in_rows():
 def test_replay_ratio_sets_the_learners_updates():
     """With replay_ratio=1 the learner makes one gradient step per stored transition, the actors' included."""
     model = make(SAC, learning_starts=100)
-    collector = ApeXCollector(n_actors=1, chunk_size=50, replay_ratio=1.0)
+    # Small chunks: an actor runs at most 4 chunks ahead, so its steps cannot carry the run from the warm-up to
+    # the budget in one delivery (then SB3 would end learn() before training: seen on a loaded machine).
+    collector = ApeXCollector(n_actors=1, chunk_size=10, replay_ratio=1.0)
     model.learn(400, callback=CallbackList([collector, WaitForActors(collector)]))
     assert collector.actor_steps > 0
     assert model._n_updates == 400 - 100
