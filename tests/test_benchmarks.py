@@ -338,7 +338,6 @@ def test_returns_refuses_checkpoints_of_other_settings(stopped_and_resumed):
 def test_a_yamls_own_settings_reach_the_model(monkeypatch):
     """Without overrides a job trains what its YAML entry says (warm-up, VecNormalize, per-network widths,
     gradient steps, entropy settings); each command-line size overrides only what it names."""
-
     returns = load_benchmark_module(monkeypatch, "returns")
     configs = load_benchmark_module(monkeypatch, "configs")
 
