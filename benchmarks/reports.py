@@ -66,6 +66,19 @@ def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dic
     return runs
 
 
+def training_returns(folder: Path) -> dict[tuple[str, int, int], float]:
+    """(config, seed, step) -> ``train_return_last10``, where ``diagnostics.csv`` recorded it."""
+    path = folder / "diagnostics.csv"
+    if not path.exists():
+        return {}
+    rows = csv.DictReader(path.open())
+    return {
+        (row["config"], int(row["seed"]), int(row["step"])): float(row["value"])
+        for row in rows
+        if row["metric"] == "train_return_last10"
+    }
+
+
 def plot(rows: list[dict], path: Path, title: str, budget: int, episodes: int = 10) -> None:
     ylabel = f"mean return ({episodes} deterministic episodes)"
     with figure_axes(path, title, "environment steps", ylabel) as ax:

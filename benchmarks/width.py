@@ -14,12 +14,11 @@ Writes ``width.png`` (every seed as a dot, the mean as a line, width on a log2 a
 """
 
 import argparse
-import csv
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports import complete_runs, read_returns
+from reports import complete_runs, read_returns, training_returns
 from tables import figure_axes, markdown_table
 
 
@@ -37,19 +36,6 @@ def parse_run(text: str) -> tuple[int, Path]:
     if not sep or not width.isdecimal() or int(width) <= 0 or not folder:
         raise argparse.ArgumentTypeError(f"expected WIDTH=FOLDER with a positive WIDTH, got {text!r}")
     return int(width), Path(folder)
-
-
-def training_returns(folder: Path) -> dict[tuple[str, int, int], float]:
-    """(config, seed, step) -> ``train_return_last10``, where ``diagnostics.csv`` recorded it."""
-    path = folder / "diagnostics.csv"
-    if not path.exists():
-        return {}
-    rows = csv.DictReader(path.open())
-    return {
-        (row["config"], int(row["seed"]), int(row["step"])): float(row["value"])
-        for row in rows
-        if row["metric"] == "train_return_last10"
-    }
 
 
 def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> dict[str, dict[int, Point]]:

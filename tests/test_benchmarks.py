@@ -456,26 +456,31 @@ def test_pilot_reports_training_returns(benchmarks_on_path):
     assert rows[0]["train_return"] is None and rows[-1]["train_return"] < 0  # Pendulum: one episode at 200 steps
 
 
+def write_run(folder, finals, unfinished=()):
+    """A ``returns.py --out`` folder: per (config, seed) evaluations at steps 50 and 100 (the final return given;
+    cpu_seconds 10 x seed + 5 at 100), ``train_return_last10`` at both (half the final return at 100); the
+    unfinished (config, seed) pairs stop at step 50."""
+    folder.mkdir()
+    with (folder / "returns.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["config", "seed", "step", "mean_return", "std_return", "wall_seconds", "cpu_seconds"])
+        for (config, seed), value in finals.items():
+            writer.writerow([config, seed, 50, 0.0, 0.0, 1.0, 1.0])
+            writer.writerow([config, seed, 100, value, 0.0, 2.0, 10 * seed + 5])
+        for config, seed in unfinished:
+            writer.writerow([config, seed, 50, 999.0, 0.0, 1.0, 1.0])
+    with (folder / "diagnostics.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["config", "seed", "step", "metric", "value"])
+        for (config, seed), value in finals.items():
+            writer.writerows([[config, seed, 50, "train_return_last10", 777], [config, seed, 100, "srank", 3]])
+            writer.writerow([config, seed, 100, "train_return_last10", value / 2])
+
+
 def test_width_reads_finished_runs_per_width(benchmarks_on_path, tmp_path, capsys):
     """width.py: per config and width, the final returns of the seeds that reached the budget and the training
     returns of that same evaluation, seeds pooled over the folders of a width; an unfinished seed and an unlisted
     config are left out; a seed given twice, a config with no finished run and a malformed --run are refused."""
-
-    def write_run(folder, finals, unfinished=()):
-        folder.mkdir()
-        with (folder / "returns.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["config", "seed", "step", "mean_return", "std_return", "wall_seconds"])
-            for (config, seed), value in finals.items():
-                writer.writerows([[config, seed, 50, 0.0, 0.0, 1.0], [config, seed, 100, value, 0.0, 2.0]])
-            for config, seed in unfinished:
-                writer.writerow([config, seed, 50, 999.0, 0.0, 1.0])
-        with (folder / "diagnostics.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["config", "seed", "step", "metric", "value"])
-            for (config, seed), value in finals.items():
-                writer.writerows([[config, seed, 50, "train_return_last10", 777], [config, seed, 100, "srank", 3]])
-                writer.writerow([config, seed, 100, "train_return_last10", value / 2])
 
     write_run(tmp_path / "w16", {("sac", 0): 12.0, ("hl", 0): 80.0}, unfinished=[("sac", 1)])
     write_run(tmp_path / "w8", {("sac", 0): 10.0, ("hl", 0): 40.0, ("crossq", 0): 1.0})
@@ -505,3 +510,33 @@ def test_width_reads_finished_runs_per_width(benchmarks_on_path, tmp_path, capsy
     assert f"sac seed 1 at width 8 is in both {tmp_path / 'w8b'} and {tmp_path / 'w8b'}" in twice
     assert "--configs: no run of hl reached --budget 100" in refused("--run", f"8={tmp_path / 'w8b'}")
     assert "argument --run: expected WIDTH=FOLDER with a positive WIDTH, got 'w8'" in refused("--run", "w8")
+
+
+def test_goal_compares_a_recipe_with_its_baseline_per_env(benchmarks_on_path, tmp_path, capsys):
+    """goal.py: per env, both sides' finished seeds (from any folder) with their means, training returns and CPU
+    seconds, the ratios, then the mean and smallest ratio; a missing config or folder is refused naming the case."""
+    write_run(tmp_path / "a", {("ln", 0): 300.0, ("ln", 1): 100.0, ("sac", 0): 100.0}, unfinished=[("ln", 2)])
+    write_run(tmp_path / "b", {("sac", 0): 50.0, ("sac", 1): 150.0, ("ln", 0): 40.0})
+    args = ["--budget", "100", "--case", "Hopper", f"{tmp_path / 'a'}:ln", f"{tmp_path / 'b'}:sac"]
+    args += ["--case", "Ant", f"{tmp_path / 'b'}:ln", f"{tmp_path / 'a'}:sac"]
+    out = run_main("goal", args)
+    rows = [line for line in out.splitlines() if line.startswith(("| Hopper |", "| Ant |"))]
+    assert rows == [
+        "| Hopper | ln | 2 | 200 +/- 100 | 0: 300, 1: 100 | 100 | 10 | sac | 2 | 100 +/- 50 | 0: 50, 1: 150 | 50 | 10 "
+        "| 2.00x | 1.00x |",
+        "| Ant | ln | 1 | 40 | 0: 40 | 20 | 5 | sac | 1 | 100 | 0: 100 | 50 | 5 | 0.40x | 1.00x |",
+    ]
+    assert "return ratio over 2 envs: mean 1.20x, smallest 0.40x" in out
+    assert "999" not in out and "777" not in out
+
+    def refused(*case):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit:
+            run_main("goal", ["--budget", "100", "--case", *case])
+        assert exit.value.code == 2  # argparse's usage error
+        return capsys.readouterr().err
+
+    a, c = tmp_path / "a", tmp_path / "c"
+    assert f"--case Ant: no run of td3 reached --budget 100 in {a}" in refused("Ant", f"{a}:ln", f"{a}:td3")
+    assert f"--case Ant: no returns.csv in {c}" in refused("Ant", f"{c}:ln", f"{a}:ln")
+    assert "--case Ant: expected FOLDER:CONFIG, got 'sac'" in refused("Ant", "sac", f"{a}:ln")
