@@ -34,6 +34,7 @@ CONFIGS = (
     "sac_ln_utd1",
     "sac_ln_obs_ent1",
     "sac_ln_obs_utd1",
+    "sac_ln_obs_ls10k",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -57,6 +58,7 @@ YAML_CONFIGS = {
     "sac_ln_utd1": (RECIPES / "sac_ln_utd1.yml", "sac"),
     "sac_ln_obs_ent1": (RECIPES / "sac_ln_obs_ent1.yml", "sac"),
     "sac_ln_obs_utd1": (RECIPES / "sac_ln_obs_utd1.yml", "sac"),
+    "sac_ln_obs_ls10k": (RECIPES / "sac_ln_obs_ls10k.yml", "sac"),
 }
 # RL Zoo's MuJoCo warm-up of the built-in configurations (rl_zoo3/hyperparams/sac.yml, crossq.yml).
 LEARNING_STARTS = {"sac": 10_000, "densenet": 10_000, "crossq": 5_000}
