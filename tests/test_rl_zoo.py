@@ -33,7 +33,9 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
             # Walker2d, Ant: observations only (rewards scaled, the default learned less in 50k steps: BENCHMARKS.md)
             raw_rewards = env_id.split("-")[0] in ("Walker2d", "Ant")
             normalize = "dict(norm_obs=True, norm_reward=False)" if raw_rewards else True
-            assert entry["normalize"] == normalize and entry["gradient_steps"] == 2, env_id
+            # Ant: one update per env step (two learned less in 50k steps: BENCHMARKS.md)
+            gradient_steps = 1 if env_id.startswith("Ant") else 2
+            assert entry["normalize"] == normalize and entry["gradient_steps"] == gradient_steps, env_id
             assert entry["ent_coef"] == "auto_0.01", env_id
             assert entry["target_entropy"] == -gym.make(env_id).action_space.shape[0] / 2, env_id
             assert kwargs["norm"] == "layer" and kwargs["critic_net"]["width"] >= kwargs["actor_net"]["width"]
@@ -57,7 +59,7 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
     [
         ("sac", "Pendulum-v1", 1500, []),
         ("td3", "InvertedPendulum-v4", 1300, []),
-        # The default as written (VecNormalize, 2 gradient steps per env step): a few RL updates.
+        # The default as written (VecNormalize of observations, 1 gradient step per env step): a few RL updates.
         ("sac", "Ant-v4", 320, ["-params", "learning_starts:300"]),
         ("td3", "Hopper-v4", 400, ["-params", "learning_starts:200", SMALL_OFENET]),
     ],
@@ -71,9 +73,9 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
     if env_id.startswith("Hopper"):
         # SB3's stdout table prints the "ofenet/" group header, then its keys
         assert re.search(r"\| ofenet/ +\| +\|\n\| +aux_loss +\| [-0-9.e+]+ +\|", out), out[-3000:]
-    if env_id.startswith("Ant"):  # the default recipe reached the model: 2 updates per step after 300 random steps
+    if env_id.startswith("Ant"):  # the default recipe reached the model: 1 update per step after 300 random steps
         model = SAC.load(tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip")
-        assert model.gradient_steps == 2 and model._n_updates == 2 * (n_steps - 300)
+        assert model.gradient_steps == 1 and model._n_updates == n_steps - 300
         assert model.target_entropy == -4.0 and model.policy.critic_spec.norm == "layer"
         with open(tmp_path / "logs" / algo / f"{env_id}_1" / env_id / "vecnormalize.pkl", "rb") as f:
             vec_normalize = pickle.load(f)  # written by this test's own run
