@@ -1,25 +1,27 @@
-"""A recipe's final return against a baseline's on several envs, from ``returns.py`` folders (issue 25's goal).
+r"""A recipe's final return against a baseline's on several envs, from ``returns.py`` folders (issue 25's goal).
 
     python benchmarks/goal.py --budget 50000 \
         --case Hopper-v4 benchmarks/results/hopper-v4-50k-issue25:sac_ln benchmarks/results/hopper-v4-50k:sac \
         --case Ant-v4 benchmarks/results/ant-v4-50k-issue25:sac_ln_obs benchmarks/results/ant-v4-50k-issue25:sac
 
 Each ``--case ENV RECIPE BASELINE`` gives both sides as ``FOLDER:CONFIG``: a ``returns.py --out`` folder and a
-configuration run into it (the sides may come from different folders). Only seeds whose run reached ``--budget``
-count. Per env and side: the final eval return of every seed, their mean +/- std, the mean training return (last 10
-episodes, at that same evaluation: what choices are made on) and the mean CPU seconds of a job; then the ratio of
-the mean returns and of the mean CPU seconds. Below the table: the mean of the per-env return ratios and the
-smallest one, the two figures the goal is stated in. CPU seconds depend on the machine's load while a folder's jobs
-ran: a CPU ratio across folders run in different sessions is only indicative.
+configuration run into it (the sides may come from different folders; ENV only labels the row, so the folders must
+be that env's). Only seeds whose run reached ``--budget`` count, each read at its evaluation at the budget. Per env
+and side: every seed's final eval return, their mean +/- std, the mean training return (last 10 episodes at that
+evaluation: what choices are made on) and the mean training CPU seconds up to it (evaluations and checkpoints not
+counted), each with the number of seeds that recorded it where some did not; then the ratio of the mean returns
+and of the mean CPU seconds. Below the table: the mean and the smallest of the per-env return ratios, the two
+figures the goal is stated in (an env whose baseline mean is not positive has no ratio and is named there). CPU
+seconds depend on the machine's load while a folder's jobs ran: compare them across folders with care.
 """
 
 import argparse
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports import complete_runs, read_returns, training_returns
-from tables import markdown_table
+from reports import at_budget, complete_runs, read_returns, training_returns
+from tables import markdown_table, mean_std, per_seed
 
 
 @dataclass
@@ -27,21 +29,33 @@ class Side:
     """One configuration's finished seeds in one folder: final eval return, training return and CPU seconds."""
 
     config: str
-    final: dict[int, float]
-    train: dict[int, float]
-    cpu: dict[int, float]
+    final: dict[int, float] = field(default_factory=dict)
+    train: dict[int, float] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)
 
     def mean(self) -> float:
         return statistics.mean(self.final.values())
 
+    def mean_cpu(self) -> float | None:
+        return statistics.mean(self.cpu.values()) if self.cpu else None
+
     def cells(self) -> list[str]:
         """config, seeds, mean +/- std, per seed, training return, CPU seconds."""
-        final = list(self.final.values())
-        mean = f"{self.mean():.0f}" + (f" +/- {statistics.pstdev(final):.0f}" if len(final) > 1 else "")
-        per_seed = ", ".join(f"{seed}: {value:.0f}" for seed, value in sorted(self.final.items()))
-        train = f"{statistics.mean(self.train.values()):.0f}" if self.train else "-"
-        cpu = f"{statistics.mean(self.cpu.values()):.0f}" if self.cpu else "-"
-        return [self.config, str(len(final)), mean, per_seed, train, cpu]
+        return [
+            self.config,
+            str(len(self.final)),
+            mean_std(self.final.values()),
+            per_seed(self.final),
+            self.partial_mean(self.train),
+            self.partial_mean(self.cpu),
+        ]
+
+    def partial_mean(self, values: dict[int, float]) -> str:
+        """The mean over the seeds that recorded the value, with their number where some did not."""
+        if not values:
+            return "-"
+        text = f"{statistics.mean(values.values()):.0f}"
+        return text if len(values) == len(self.final) else f"{text} (n={len(values)})"
 
 
 def parse_side(text: str) -> tuple[Path, str]:
@@ -53,7 +67,7 @@ def parse_side(text: str) -> tuple[Path, str]:
 
 
 def read_side(folder: Path, config: str, budget: int) -> Side:
-    """``config``'s seeds in ``folder`` that reached ``budget``, read at the evaluation at the budget."""
+    """``config``'s seeds in ``folder`` that reached ``budget``."""
     path = folder / "returns.csv"
     if not path.exists():
         raise ValueError(f"no returns.csv in {folder}")
@@ -61,39 +75,39 @@ def read_side(folder: Path, config: str, budget: int) -> Side:
     if not finished:
         raise ValueError(f"no run of {config} reached --budget {budget} in {folder}")
     train = training_returns(folder)
-    side = Side(config, {}, {}, {})
+    side = Side(config)
     for seed, curve in finished.items():
-        at_budget = next(row for row in curve if row["step"] >= budget)
-        side.final[seed] = at_budget["mean_return"]
-        if (config, seed, at_budget["step"]) in train:
-            side.train[seed] = train[config, seed, at_budget["step"]]
-        if at_budget["cpu_seconds"] is not None:
-            side.cpu[seed] = at_budget["cpu_seconds"]
+        final = at_budget(curve, budget)
+        side.final[seed] = final["mean_return"]
+        if (config, seed, final["step"]) in train:
+            side.train[seed] = train[config, seed, final["step"]]
+        if final["cpu_seconds"] is not None:
+            side.cpu[seed] = final["cpu_seconds"]
     return side
-
-
-def ratio(recipe: float, baseline: float) -> str:
-    return f"{recipe / baseline:.2f}x" if baseline > 0 else "-"  # a non-positive baseline return has no ratio
 
 
 def table(cases: list[tuple[str, Side, Side]]) -> str:
     """One row per env, then the mean and the smallest of the return ratios over the envs that have one."""
     side_headers = ["seeds", "final return", "per seed", "train return", "CPU s"]
     headers = ["env", "recipe", *side_headers, "baseline", *side_headers, "return ratio", "CPU ratio"]
-    rows, ratios = [], []
+    rows, ratios, no_ratio = [], [], []
     for env, recipe, baseline in cases:
-        cpu_ratio = "-"
-        if recipe.cpu and baseline.cpu:
-            cpu_ratio = ratio(statistics.mean(recipe.cpu.values()), statistics.mean(baseline.cpu.values()))
-        if baseline.mean() > 0:
+        return_cell = cpu_cell = "-"
+        if baseline.mean() > 0:  # a ratio to a non-positive return says nothing
             ratios.append(recipe.mean() / baseline.mean())
-        rows.append([env, *recipe.cells(), *baseline.cells(), ratio(recipe.mean(), baseline.mean()), cpu_ratio])
+            return_cell = f"{ratios[-1]:.2f}x"
+        else:
+            no_ratio.append(env)
+        recipe_cpu, baseline_cpu = recipe.mean_cpu(), baseline.mean_cpu()
+        if recipe_cpu is not None and baseline_cpu is not None:
+            cpu_cell = f"{recipe_cpu / baseline_cpu:.2f}x"
+        rows.append([env, *recipe.cells(), *baseline.cells(), return_cell, cpu_cell])
     text = markdown_table(headers, rows)
     if ratios:
-        text += (
-            f"\n\nreturn ratio over {len(ratios)} envs: mean {statistics.mean(ratios):.2f}x, "
-            f"smallest {min(ratios):.2f}x"
-        )
+        text += f"\n\nreturn ratio over {len(ratios)} of {len(cases)} envs: mean {statistics.mean(ratios):.2f}x, "
+        text += f"smallest {min(ratios):.2f}x"
+    if no_ratio:
+        text += f"\n\nno return ratio (baseline mean not positive): {', '.join(no_ratio)}"
     return text
 
 

@@ -66,6 +66,11 @@ def complete_runs(rows: list[dict], budget: int) -> dict[str, dict[int, list[dic
     return runs
 
 
+def at_budget(curve: list[dict], budget: int) -> dict:
+    """A finished run's evaluation at the budget (in a folder whose runs went further too)."""
+    return next(row for row in curve if row["step"] >= budget)
+
+
 def training_returns(folder: Path) -> dict[tuple[str, int, int], float]:
     """(config, seed, step) -> ``train_return_last10``, where ``diagnostics.csv`` recorded it."""
     path = folder / "diagnostics.csv"

@@ -1,5 +1,6 @@
 """The Markdown tables and figures the benchmarks write (and BENCHMARKS.md / the README quote)."""
 
+import statistics
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,18 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def mean_std(values: Iterable[float]) -> str:
+    """``mean +/- std`` over seeds (population std), the mean alone for one seed."""
+    values = list(values)
+    text = f"{statistics.mean(values):.1f}"
+    return text + f" +/- {statistics.pstdev(values):.1f}" if len(values) > 1 else text
+
+
+def per_seed(values: dict[int, float]) -> str:
+    """``0: 12, 1: 30``: every seed's value, in seed order."""
+    return ", ".join(f"{seed}: {value:.0f}" for seed, value in sorted(values.items()))
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Final return against network width, from ``returns.py`` runs made at different widths.
+r"""Final return against network width, from ``returns.py`` runs made at different widths.
 
     python benchmarks/width.py --budget 50000 --configs sac sac_hl \
         --run 256=benchmarks/results/halfcheetah-v4-50k --run 512=benchmarks/results/halfcheetah-v4-50k-w512 \
@@ -18,8 +18,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports import complete_runs, read_returns, training_returns
-from tables import figure_axes, markdown_table
+from reports import at_budget, complete_runs, read_returns, training_returns
+from tables import figure_axes, markdown_table, mean_std, per_seed
 
 
 @dataclass
@@ -54,11 +54,10 @@ def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> di
                     )
                 source[config, width, seed] = folder
                 point = points[config].setdefault(width, Point())
-                # The evaluation at the budget, also in a folder whose runs went further.
-                at_budget = next(row for row in curve if row["step"] >= budget)
-                point.final[seed] = at_budget["mean_return"]
-                if (config, seed, at_budget["step"]) in train:
-                    point.train[seed] = train[config, seed, at_budget["step"]]
+                final = at_budget(curve, budget)
+                point.final[seed] = final["mean_return"]
+                if (config, seed, final["step"]) in train:
+                    point.train[seed] = train[config, seed, final["step"]]
     return points
 
 
@@ -68,13 +67,8 @@ def table(points: dict[str, dict[int, Point]]) -> str:
     rows = []
     for config, widths in points.items():
         for width, point in sorted(widths.items()):
-            final = list(point.final.values())
-            mean = f"{statistics.mean(final):.1f}"
-            if len(final) > 1:
-                mean += f" +/- {statistics.pstdev(final):.1f}"
-            per_seed = ", ".join(f"{seed}: {value:.0f}" for seed, value in sorted(point.final.items()))
             train = f"{statistics.mean(point.train.values()):.0f} (n={len(point.train)})" if point.train else "-"
-            rows.append([config, width, len(final), mean, per_seed, train])
+            rows.append([config, width, len(point.final), mean_std(point.final.values()), per_seed(point.final), train])
     return markdown_table(headers, rows)
 
 

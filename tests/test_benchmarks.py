@@ -456,17 +456,17 @@ def test_pilot_reports_training_returns(benchmarks_on_path):
     assert rows[0]["train_return"] is None and rows[-1]["train_return"] < 0  # Pendulum: one episode at 200 steps
 
 
-def write_run(folder, finals, unfinished=()):
+def write_run(folder, finals, unfinished=(), cpu_scale=1):
     """A ``returns.py --out`` folder: per (config, seed) evaluations at steps 50 and 100 (the final return given;
-    cpu_seconds 10 x seed + 5 at 100), ``train_return_last10`` at both (half the final return at 100); the
-    unfinished (config, seed) pairs stop at step 50."""
+    cpu_seconds (10 x seed + 5) x cpu_scale at 100), ``train_return_last10`` at both (half the final return at
+    100); the unfinished (config, seed) pairs stop at step 50."""
     folder.mkdir()
     with (folder / "returns.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["config", "seed", "step", "mean_return", "std_return", "wall_seconds", "cpu_seconds"])
         for (config, seed), value in finals.items():
             writer.writerow([config, seed, 50, 0.0, 0.0, 1.0, 1.0])
-            writer.writerow([config, seed, 100, value, 0.0, 2.0, 10 * seed + 5])
+            writer.writerow([config, seed, 100, value, 0.0, 2.0, (10 * seed + 5) * cpu_scale])
         for config, seed in unfinished:
             writer.writerow([config, seed, 50, 999.0, 0.0, 1.0, 1.0])
     with (folder / "diagnostics.csv").open("w", newline="") as handle:
@@ -514,19 +514,24 @@ def test_width_reads_finished_runs_per_width(benchmarks_on_path, tmp_path, capsy
 
 def test_goal_compares_a_recipe_with_its_baseline_per_env(benchmarks_on_path, tmp_path, capsys):
     """goal.py: per env, both sides' finished seeds (from any folder) with their means, training returns and CPU
-    seconds, the ratios, then the mean and smallest ratio; a missing config or folder is refused naming the case."""
-    write_run(tmp_path / "a", {("ln", 0): 300.0, ("ln", 1): 100.0, ("sac", 0): 100.0}, unfinished=[("ln", 2)])
-    write_run(tmp_path / "b", {("sac", 0): 50.0, ("sac", 1): 150.0, ("ln", 0): 40.0})
-    args = ["--budget", "100", "--case", "Hopper", f"{tmp_path / 'a'}:ln", f"{tmp_path / 'b'}:sac"]
-    args += ["--case", "Ant", f"{tmp_path / 'b'}:ln", f"{tmp_path / 'a'}:sac"]
-    out = run_main("goal", args)
-    rows = [line for line in out.splitlines() if line.startswith(("| Hopper |", "| Ant |"))]
+    seconds, the ratios (recipe over baseline), then the mean and smallest return ratio, naming an env without one;
+    a missing config or folder and a malformed side are refused naming the case."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    write_run(a, {("ln", 0): 300.0, ("ln", 1): 100.0, ("sac", 0): 100.0}, unfinished=[("ln", 2)])
+    write_run(b, {("sac", 0): 50.0, ("sac", 1): 150.0, ("ln", 0): 40.0}, cpu_scale=2)
+    write_run(c, {("ln", 0): 50.0, ("neg", 0): -10.0})
+    (c / "diagnostics.csv").unlink()  # an older run without training returns
+    args = ["--budget", "100", "--case", "Hopper", f"{a}:ln", f"{b}:sac", "--case", "Ant", f"{b}:ln", f"{a}:sac"]
+    out = run_main("goal", [*args, "--case", "Walker", f"{c}:ln", f"{c}:neg"])
+    rows = [line for line in out.splitlines() if line.startswith(("| Hopper |", "| Ant |", "| Walker |"))]
     assert rows == [
-        "| Hopper | ln | 2 | 200 +/- 100 | 0: 300, 1: 100 | 100 | 10 | sac | 2 | 100 +/- 50 | 0: 50, 1: 150 | 50 | 10 "
-        "| 2.00x | 1.00x |",
-        "| Ant | ln | 1 | 40 | 0: 40 | 20 | 5 | sac | 1 | 100 | 0: 100 | 50 | 5 | 0.40x | 1.00x |",
+        "| Hopper | ln | 2 | 200.0 +/- 100.0 | 0: 300, 1: 100 | 100 | 10 "
+        "| sac | 2 | 100.0 +/- 50.0 | 0: 50, 1: 150 | 50 | 20 | 2.00x | 0.50x |",
+        "| Ant | ln | 1 | 40.0 | 0: 40 | 20 | 10 | sac | 1 | 100.0 | 0: 100 | 50 | 5 | 0.40x | 2.00x |",
+        "| Walker | ln | 1 | 50.0 | 0: 50 | - | 5 | neg | 1 | -10.0 | 0: -10 | - | 5 | - | 1.00x |",
     ]
-    assert "return ratio over 2 envs: mean 1.20x, smallest 0.40x" in out
+    assert "return ratio over 2 of 3 envs: mean 1.20x, smallest 0.40x" in out
+    assert "no return ratio (baseline mean not positive): Walker" in out
     assert "999" not in out and "777" not in out
 
     def refused(*case):
@@ -536,7 +541,7 @@ def test_goal_compares_a_recipe_with_its_baseline_per_env(benchmarks_on_path, tm
         assert exit.value.code == 2  # argparse's usage error
         return capsys.readouterr().err
 
-    a, c = tmp_path / "a", tmp_path / "c"
+    missing = tmp_path / "missing"
     assert f"--case Ant: no run of td3 reached --budget 100 in {a}" in refused("Ant", f"{a}:ln", f"{a}:td3")
-    assert f"--case Ant: no returns.csv in {c}" in refused("Ant", f"{c}:ln", f"{a}:ln")
+    assert f"--case Ant: no returns.csv in {missing}" in refused("Ant", f"{missing}:ln", f"{a}:ln")
     assert "--case Ant: expected FOLDER:CONFIG, got 'sac'" in refused("Ant", "sac", f"{a}:ln")
