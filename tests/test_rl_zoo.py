@@ -5,6 +5,7 @@ import re
 
 import gymnasium as gym
 import pytest
+import torch as th
 import yaml
 from stable_baselines3 import SAC
 
@@ -39,6 +40,8 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
             assert entry["ent_coef"] == "auto_0.01", env_id
             assert entry["target_entropy"] == -gym.make(env_id).action_space.shape[0] / 2, env_id
             assert kwargs["norm"] == "layer" and kwargs["critic_net"]["width"] >= kwargs["actor_net"]["width"]
+            # Ant: a plain actor, whose small initial actions stand still (BENCHMARKS.md)
+            assert kwargs["actor_net"].get("norm", "layer") == ("none" if env_id.startswith("Ant") else "layer")
         elif env_id.split("-")[0] in MUJOCO:  # the paper's full recipe
             assert entry["policy"] == f"sb3_large.policies.OFENet{algo.upper()}Policy", env_id
             assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer"], env_id
@@ -77,6 +80,9 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
         model = SAC.load(tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip")
         assert model.gradient_steps == 1 and model._n_updates == n_steps - 300
         assert model.target_entropy == -4.0 and model.policy.critic_spec.norm == "layer"
+        assert model.policy.actor_spec.norm == "none"
+        assert not any(isinstance(m, th.nn.LayerNorm) for m in model.actor.modules())
+        assert any(isinstance(m, th.nn.LayerNorm) for m in model.critic.modules())
         with open(tmp_path / "logs" / algo / f"{env_id}_1" / env_id / "vecnormalize.pkl", "rb") as f:
             vec_normalize = pickle.load(f)  # written by this test's own run
         assert vec_normalize.norm_obs and not vec_normalize.norm_reward
