@@ -390,8 +390,12 @@ def test_every_yaml_configuration_builds_its_hopper_entry(monkeypatch):
             assert env.norm_reward == normalize.get("norm_reward", True), config
         assert model.learning_starts == entry.get("learning_starts", 100), config
         assert model.gradient_steps == entry.get("gradient_steps", 1), config
-        expected = entry.get("policy_kwargs", {}).get("weight_norm", False)
+        policy_kwargs = entry.get("policy_kwargs", {})
+        expected = policy_kwargs.get("weight_norm", False)
         assert getattr(model.policy, "weight_norm", False) is expected, config
+        if "actor_net" in policy_kwargs:  # a per-network option the command line's sizes leave alone
+            actor_norm = policy_kwargs["actor_net"].get("norm", policy_kwargs.get("norm"))
+            assert model.policy.actor_spec.norm == actor_norm, config
         assert (type(model) is sb3_large.SAC) == (algo == "sb3_large.sac"), config
 
 

@@ -11,8 +11,9 @@ from sb3_large.normalization import ObsNormUpdater
 
 TINY = dict(width=16)
 TINY_OFENET = dict(width=16, ofenet_kwargs=dict(layers=2, growth=4))
-# The shipped default's networks (hyperparams/sac_large.yml: LayerNorm MLP, critic wider than the actor), tiny and
-# with the twin critics stacked; and categorical critics on a residual body with observation normalization.
+# The shipped default's networks (hyperparams/sac_large.yml: LayerNorm MLP; Ant's actor is plain), tiny, with a
+# critic wider than the actor and the twin critics stacked; and categorical critics on a residual body with
+# observation normalization.
 TINY_DEFAULT = dict(
     arch="mlp", norm="layer", actor_net=dict(width=16), critic_net=dict(width=32), ensemble_critics=True
 )
