@@ -25,7 +25,8 @@ row.
 (its ``--env`` entry: policy kwargs, batch size, SAC settings) instead, at each ``--critic-widths`` (the actor as
 the recipe has it), every way a user can train it, in the same alternating blocks: stock SB3 ``SAC`` with the
 policy's speed options off (``sb3``), stock SB3 ``SAC`` with them on (``sb3+ensemble``, ``sb3+compile``,
-``sb3+ensemble+compile``: the RL Zoo path, ``ensemble_critics`` / ``compile`` in a YAML's ``policy_kwargs``), and
+``sb3+ensemble+compile``, ``sb3+bf16``: the RL Zoo path, ``ensemble_critics`` / ``compile`` / ``precision`` in a
+YAML's ``policy_kwargs``), and
 ``sb3_large.SAC`` in fp32 (``ours``) and with each of its update options (``ours+compile-update``, ``ours+bf16``,
 ``ours+compile-update-bf16``). ``--learners`` times a subset (``sb3`` always runs: every ratio is to it). With
 categorical critics (``sac_hl_sb3``) the two learners train different losses (SB3 regresses the critics'
@@ -113,6 +114,7 @@ RECIPE_LEARNERS = {
     "sb3+ensemble": (sb3.SAC, dict(ensemble_critics=True), {}),
     "sb3+compile": (sb3.SAC, dict(compile=True), {}),
     "sb3+ensemble+compile": (sb3.SAC, dict(ensemble_critics=True, compile=True), {}),
+    "sb3+bf16": (sb3.SAC, dict(precision="bf16"), {}),
     "ours": (sb3_large.SAC, {}, {}),
     **{f"ours+{name}": (sb3_large.SAC, {}, kwargs) for name, (_, kwargs) in VARIANTS.items() if name != "ofenet"},
 }

@@ -21,8 +21,9 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from sb3_large.learners.common import COMPILE_MODES, PRECISIONS
+from sb3_large.learners.common import COMPILE_MODES
 from sb3_large.networks.registry import GROUP
+from sb3_large.precision import PRECISIONS
 
 CONFIG_NAME = "sb3_large_config.json"
 FORMAT_VERSION = 1

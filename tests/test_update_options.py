@@ -1,13 +1,17 @@
-"""The learners' update options: ``compile="update"`` (the whole gradient step compiled) and ``precision="bf16"``."""
+"""Update options: the learners' ``compile="update"`` (the whole gradient step compiled) and ``precision="bf16"``,
+and the policies' ``precision="bf16"`` (bfloat16 bodies under any algorithm, SB3's own included)."""
 
 import numpy as np
 import pytest
+import sb3_contrib
 import stable_baselines3 as sb3
 import torch as th
 from stable_baselines3.common.logger import configure
+from torch import nn
 
 import sb3_large
 from sb3_large.normalization import ObsNormUpdater
+from sb3_large.policies import LargeSACPolicy
 
 TINY = dict(width=16)
 TINY_OFENET = dict(width=16, ofenet_kwargs=dict(layers=2, growth=4))
@@ -123,3 +127,115 @@ def test_options_are_saved_and_files_still_load_with_stock_sb3(tmp_path):
     with pytest.raises(ValueError, match="precision: unknown value 'fp8'"):
         sb3_large.SAC.load(tmp_path / "model.zip", precision="fp8")
     assert isinstance(sb3.SAC.load(tmp_path / "model.zip"), sb3.SAC)
+
+
+# The policies' precision option: what stock SB3 (and RL Zoo, through a YAML's policy_kwargs) trains.
+@pytest.mark.parametrize(
+    "algo, policy_kwargs",
+    [
+        (sb3.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
+        (sb3.SAC, TINY_DEFAULT),
+        (sb3.TD3, TINY),
+        (sb3_contrib.TQC, TINY),
+        (sb3_large.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
+    ],
+    ids=["sb3-sac-default", "sb3-sac-default-stacked", "sb3-td3", "tqc", "sb3_large-sac-default"],
+)
+def test_bf16_policy_updates_stay_close_to_fp32(algo, policy_kwargs, tmp_path):
+    """Same bounds as the learners' bf16: the first critic losses within 0.1%, ten updates in nearly the same
+    direction by nearly the same amount, not identical."""
+    algo_kwargs = DEFAULT_SAC if algo in (sb3.SAC, sb3_large.SAC) else {}
+    models = [filled(algo, dict(policy_kwargs, precision=p), tmp_path / p, **algo_kwargs) for p in ("fp32", "bf16")]
+    assert [m.policy.precision for m in models] == ["fp32", "bf16"]
+    before = [th.cat([p.detach().flatten().clone() for p in m.policy.parameters()]) for m in models]
+    first = [train_seeded(m, 1) for m in models]
+    assert first[1]["train/critic_loss"] == pytest.approx(first[0]["train/critic_loss"], rel=1e-3)
+    for model in models:
+        model.train(gradient_steps=9, batch_size=32)
+    after = [th.cat([p.detach().flatten() for p in m.policy.parameters()]) for m in models]
+    assert all(p.dtype == th.float32 for m in models for p in m.policy.parameters())
+    moves = [a - b for a, b in zip(after, before, strict=True)]
+    assert th.nn.functional.cosine_similarity(moves[0], moves[1], dim=0) > 0.9
+    assert moves[1].norm() == pytest.approx(float(moves[0].norm()), rel=0.05)
+    assert not th.equal(moves[0], moves[1])
+
+
+def output_dtypes(network: nn.Module, run) -> dict[str, th.dtype]:
+    """The dtype of every Linear layer's output (stacked ones included) while ``run()`` executes."""
+    dtypes: dict[str, th.dtype] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: dtypes.__setitem__(name, out.dtype))
+        for name, module in network.named_modules()
+        if isinstance(module, nn.Linear) or type(module).__name__ == "EnsembleLinear"
+    ]
+    try:
+        run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return dtypes
+
+
+@pytest.mark.parametrize("ensemble", [False, True], ids=["separate", "stacked"])
+def test_bf16_sac_policy_runs_the_bodies_in_bfloat16_and_answers_in_float32(ensemble):
+    model = sb3.SAC(
+        "LargeMlpPolicy",
+        "Pendulum-v1",
+        policy_kwargs=dict(TINY_DEFAULT, ensemble_critics=ensemble, precision="bf16"),
+    )
+    obs, actions = th.zeros(5, 3), th.zeros(5, 1)
+    outputs = {}
+    actor_dtypes = output_dtypes(model.actor, lambda: outputs.update(pi=model.actor.action_log_prob(obs)))
+    critic_dtypes = output_dtypes(model.critic, lambda: outputs.update(q=model.critic(obs, actions)))
+    body = {name: d for name, d in actor_dtypes.items() if name.startswith("latent_pi.")}
+    assert body and set(body.values()) == {th.bfloat16}
+    assert (actor_dtypes["mu"], actor_dtypes["log_std"]) == (th.float32, th.float32)  # the squashed Gaussian's heads
+    assert critic_dtypes and set(critic_dtypes.values()) == {th.bfloat16}
+    assert all(t.dtype == th.float32 for t in (*outputs["pi"], *outputs["q"]))
+    # SB3's own train() reaches every parameter through the bfloat16 passes.
+    model.learn(150)
+    model.train(gradient_steps=1, batch_size=32)
+    for network in (model.actor, model.critic):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters()), network
+
+
+def test_bf16_td3_actor_runs_its_head_in_float32():
+    model = sb3.TD3("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, arch="mlp", precision="bf16"))
+    obs = th.randn(5, 3)
+    actions = {}
+    dtypes = output_dtypes(model.actor, lambda: actions.update(a=model.actor(obs)))
+    assert dtypes["mu.0.0.0"] == dtypes["mu.0.1.0"] == th.bfloat16 and dtypes["mu.1"] == th.float32
+    with th.no_grad():
+        expected = model.actor.mu[1:](model.actor.mu[0](obs).float())  # the head by hand
+    assert actions["a"].dtype == th.float32
+    th.testing.assert_close(actions["a"].detach(), expected, atol=1e-2, rtol=0)
+
+
+def test_bf16_policy_is_saved_and_loaded_and_fp32_files_do_not_name_it(tmp_path):
+    model = sb3.SAC("LargeMlpPolicy", "Pendulum-v1", learning_starts=50, policy_kwargs=dict(TINY, precision="bf16"))
+    model.learn(60)
+    model.save(tmp_path / "model.zip")
+    loaded = sb3.SAC.load(tmp_path / "model.zip")
+    assert (loaded.policy.precision, loaded.actor.precision, loaded.critic.precision) == ("bf16",) * 3
+    obs = np.zeros((4, 3), dtype=np.float32)
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    model.policy.save(tmp_path / "policy.pth")
+    assert LargeSACPolicy.load(tmp_path / "policy.pth").critic.precision == "bf16"
+    # Written only when on: an fp32 policy's file also loads in versions that predate the option.
+    fp32 = sb3.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY))
+    fp32.policy.save(tmp_path / "fp32.pth")
+    saved = th.load(tmp_path / "fp32.pth", weights_only=False)["data"]
+    assert "precision" not in saved and LargeSACPolicy.load(tmp_path / "fp32.pth").precision == "fp32"
+
+
+@pytest.mark.parametrize(
+    "algo, precision, match",
+    [
+        (sb3.SAC, "fp16", "precision: unknown value 'fp16'; allowed: fp32, bf16"),
+        (sb3.TD3, "bfloat16", "precision: unknown value 'bfloat16'; allowed: fp32, bf16"),
+        (sb3_contrib.CrossQ, "bf16", "precision: unknown value 'bf16'; allowed: fp32$"),
+    ],
+)
+def test_bad_policy_precision_is_refused_before_any_network_is_built(algo, precision, match):
+    with pytest.raises(ValueError, match=match):
+        algo("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, precision=precision))

@@ -9,7 +9,7 @@ them (``decoupled_ofenet``).
 """
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import torch as th
@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from sb3_large.checks import check_choice
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
+from sb3_large.precision import PRECISIONS, low_precision
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
@@ -42,7 +43,6 @@ def copy_stats(stats: list[th.Tensor], target_stats: list[th.Tensor]) -> None:
 
 
 COMPILE_MODES = (None, "update")
-PRECISIONS = ("fp32", "bf16")
 
 
 def check_update_options(compile: str | None, precision: str) -> tuple[str | None, str]:
@@ -60,11 +60,8 @@ def compiled_update(update: Callable, device: th.device) -> Callable:
 
 
 def autocast(device: th.device, precision: str) -> AbstractContextManager:
-    """The networks' forward passes in bfloat16 for ``precision="bf16"`` (weights, losses and targets stay fp32).
-
-    For fp32, no autocast context at all: entering even a disabled one costs more than a small layer.
-    """
-    return th.autocast(device.type, dtype=th.bfloat16) if precision == "bf16" else nullcontext()
+    """The networks' whole forward passes in bfloat16 for ``precision="bf16"`` (losses and targets stay fp32)."""
+    return low_precision(device.type, precision)
 
 
 @th.compiler.disable

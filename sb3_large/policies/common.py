@@ -22,7 +22,7 @@ from stable_baselines3.common.torch_layers import (
 )
 from torch import nn
 
-from sb3_large.checks import check_bool, check_int
+from sb3_large.checks import check_bool, check_choice, check_int
 from sb3_large.networks import NetSpec, build
 from sb3_large.networks.distributional import QDistribution, QDistributionConfig
 from sb3_large.networks.ensemble import (
@@ -36,6 +36,7 @@ from sb3_large.networks.layers import BatchRenorm
 from sb3_large.networks.simbav2 import register_projection
 from sb3_large.normalization import UPDATER_HINT, NormalizedFeatures, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
+from sb3_large.precision import PRECISIONS, low_precision
 
 BODY_FIELDS = NetSpec.field_names()
 FUSED_ADAM = (th.optim.Adam, th.optim.AdamW)
@@ -178,6 +179,7 @@ class LargeCritic(BaseModel):
     ``ensemble=True`` the Q networks are built as separate networks, then stacked into one ``QEnsemble``
     (``sb3_large.networks.ensemble``): same initial weights and math, one batched matmul per layer; a body with
     a layer that has no stacked version stays separate. Saved state dicts of either form load into both.
+    With ``precision="bf16"`` the Q networks run under bfloat16 autocast and return float32 outputs.
     """
 
     def __init__(
@@ -194,10 +196,12 @@ class LargeCritic(BaseModel):
         ensemble: bool = False,
         ofenet: OFENet | None = None,
         q_distribution: QDistributionConfig | None = None,
+        precision: str = "fp32",
     ):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
         )
+        self.precision = precision
         self.distribution = None if q_distribution is None else QDistribution(q_distribution)
         if q_distribution is not None:
             out_dim = q_distribution.bins
@@ -278,9 +282,12 @@ class LargeCritic(BaseModel):
     def q_heads(self, q_input: th.Tensor) -> tuple[th.Tensor, ...]:
         """Every Q network's raw output on its input (``q_input``'s result), e.g. on OFENet features computed once
         per update; ``q_values_of`` turns them into Q values."""
-        if self.q_ensemble is not None:
-            return tuple(self.q_ensemble(q_input).unbind(0))
-        return tuple(q_net(q_input) for q_net in self.q_networks)
+        with low_precision(q_input.device.type, self.precision):
+            if self.q_ensemble is not None:
+                outputs = tuple(self.q_ensemble(q_input).unbind(0))
+            else:
+                outputs = tuple(q_net(q_input) for q_net in self.q_networks)
+        return outputs if self.precision == "fp32" else tuple(output.float() for output in outputs)
 
     def q_bodies(self) -> list[nn.Module]:
         """The Q networks' bodies, without their output layers: the stacked one, or one per Q network."""
@@ -313,10 +320,12 @@ class LargeCritic(BaseModel):
 
     def q1_head(self, q_input: th.Tensor) -> th.Tensor:
         """The first Q network's Q value alone on its input (TD3's actor loss)."""
-        if self.q_ensemble is not None:
-            output = self.q_ensemble(q_input, members=slice(0, 1))[0]
-        else:
-            output = self.q_networks[0](q_input)
+        with low_precision(q_input.device.type, self.precision):
+            if self.q_ensemble is not None:
+                output = self.q_ensemble(q_input, members=slice(0, 1))[0]
+            else:
+                output = self.q_networks[0](q_input)
+        output = output if self.precision == "fp32" else output.float()
         return output if self.distribution is None else self.distribution.expectation(output)
 
 
@@ -373,6 +382,10 @@ class LargePolicyMixin(_PolicyBase):
         policy owns (``policy.obs_norm``, ``sb3_large.normalization.RunningObsNorm``), updated by
         ``ObsNormUpdater``
     :param obs_norm_kwargs: settings of that normalization (``clip``, default 10; ``epsilon``, default 1e-8)
+    :param precision: ``"fp32"``, or ``"bf16"``: the actor's body and the Q networks run under bfloat16 autocast
+        (``sb3_large.precision``; weights, optimizer state, losses and the actor's heads stay float32), in
+        whatever algorithm trains the policy, SB3's own included. Faster only with bfloat16 units (CPUs with
+        avx512_bf16 / amx_bf16, recent GPUs); updates are close to float32's, not equal
 
     Without ``optimizer_kwargs``, Adam and AdamW run fused (``fused=True``); pass ``optimizer_kwargs={}`` for
     PyTorch's default implementation.
@@ -380,6 +393,7 @@ class LargePolicyMixin(_PolicyBase):
 
     actor_class: type[nn.Module]
     critic_class: type[LargeCritic] = LargeCritic
+    precisions: tuple[str, ...] = PRECISIONS  # the values of ``precision`` this policy's networks support
     # Set by SB3's policy classes.
     actor_kwargs: dict[str, Any]
     critic_kwargs: dict[str, Any]
@@ -409,6 +423,7 @@ class LargePolicyMixin(_PolicyBase):
         q_distribution: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,
         obs_norm_kwargs: Mapping[str, Any] | None = None,
+        precision: str = "fp32",
         **kwargs,
     ):
         check_spaces(observation_space, action_space)
@@ -435,6 +450,7 @@ class LargePolicyMixin(_PolicyBase):
         self.actor_spec, self.critic_spec = resolve_specs(body, actor_net, critic_net, net_arch)
         self.ensemble_critics = check_bool("ensemble_critics", ensemble_critics)
         self.compile_networks = check_bool("compile", compile)
+        self.precision = check_choice("precision", precision, self.precisions)
         if ofenet_kwargs is not None and not isinstance(ofenet_kwargs, Mapping):
             raise TypeError(f"ofenet_kwargs: must be a mapping of OFENet settings or None, got {ofenet_kwargs!r}")
         self.ofenet_config = None if ofenet_kwargs is None else OFENetConfig.from_kwargs(dict(ofenet_kwargs))
@@ -458,6 +474,8 @@ class LargePolicyMixin(_PolicyBase):
             "q_distribution": None if self.q_distribution is None else self.q_distribution.as_kwargs(),
             "normalize_obs": normalize_obs,
             "obs_norm_kwargs": self.obs_norm_kwargs,
+            # Written only when on: a model without it still loads in versions that predate the option.
+            **({} if precision == "fp32" else {"precision": precision}),
         }
         super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)  # type: ignore[call-arg]
 
@@ -535,7 +553,7 @@ class LargePolicyMixin(_PolicyBase):
         if features_extractor is None:
             features_extractor = self._new_features_extractor(trainable=False)
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        return self.actor_class(body=self.actor_spec, **actor_kwargs).to(self.device)
+        return self.actor_class(body=self.actor_spec, precision=self.precision, **actor_kwargs).to(self.device)
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Any:
         if features_extractor is None:
@@ -547,7 +565,11 @@ class LargePolicyMixin(_PolicyBase):
         if self.q_distribution is not None:
             critic_kwargs["q_distribution"] = self.q_distribution
         critic = self.critic_class(
-            body=self.critic_spec, ensemble=self.ensemble_critics, ofenet=self.ofenet, **critic_kwargs
+            body=self.critic_spec,
+            ensemble=self.ensemble_critics,
+            ofenet=self.ofenet,
+            precision=self.precision,
+            **critic_kwargs,
         )
         return critic.to(self.device)
 

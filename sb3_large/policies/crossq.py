@@ -13,7 +13,7 @@ from sb3_contrib.common.torch_layers import BatchRenorm1d
 from sb3_contrib.crossq.policies import Actor, CrossQPolicy
 from torch import nn
 
-from sb3_large.checks import check_bool, check_int, check_number
+from sb3_large.checks import check_bool, check_choice, check_int, check_number
 from sb3_large.networks import NetSpec, build
 from sb3_large.networks.ensemble import EnsembleBatchNorm1d, EnsembleLinear
 from sb3_large.networks.layers import UnitRowsAfterStep, activation_class, configure_batch_renorm
@@ -65,8 +65,10 @@ class LargeCrossQActor(Actor):
         batch_norm_momentum: float = 0.01,
         batch_norm_eps: float = 0.001,
         renorm_warmup_steps: int = 100_000,
+        precision: str = "fp32",
         **kwargs,
     ):
+        check_choice("precision", precision, LargeCrossQPolicy.precisions)
         latent_pi, latent_dim = build(body, features_dim)
         super().__init__(features_dim=latent_dim, **kwargs)
         self.latent_pi = latent_pi  # type: ignore[assignment]
@@ -120,6 +122,8 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
 
     actor_class = LargeCrossQActor
     critic_class = LargeCrossQCritic
+    # Batch renormalization keeps its statistics in float32 math; bfloat16 activations are not measured here.
+    precisions = ("fp32",)
 
     def __init__(
         self,

@@ -1,6 +1,5 @@
 """Large-network policy for SAC: SB3's actor with our body as ``latent_pi``, our Q critics."""
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch as th
@@ -9,11 +8,7 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
-
-
-def float32(device_type: str) -> AbstractContextManager:
-    """A context without autocast (or none at all when autocast is off: entering one costs as much as a layer)."""
-    return th.autocast(device_type, enabled=False) if th.is_autocast_enabled(device_type) else nullcontext()
+from sb3_large.precision import float32, low_precision
 
 
 class LargeSACActor(Actor):
@@ -21,13 +16,15 @@ class LargeSACActor(Actor):
 
     SB3 is given ``net_arch=[]`` and the body's output width, so it builds only the heads, sized for the body,
     and an empty ``latent_pi``, the slot the body takes. TQC's actor has the same structure and uses this class.
+    ``precision="bf16"`` runs the body under bfloat16 autocast (``sb3_large.precision``).
     """
 
-    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
+    def __init__(self, *, body: NetSpec, features_dim: int, precision: str = "fp32", **kwargs):
         latent_pi, latent_dim = build(body, features_dim)
         super().__init__(features_dim=latent_dim, **kwargs)
         self.latent_pi = latent_pi  # type: ignore[assignment]
         self.features_dim, self.body = features_dim, body  # saved parameters describe the input, not the body
+        self.precision = precision
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         return self.dist_params(self.extract_features(obs, self.features_extractor))
@@ -35,10 +32,11 @@ class LargeSACActor(Actor):
     def dist_params(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         """Mean, log-std (or gSDE's) and extra kwargs of the action distribution, from extracted features.
 
-        Under autocast (the learners' ``precision="bf16"``) only the body runs in low precision: the heads run
-        in float32, as the squashed Gaussian's log-probabilities need.
+        Under autocast (the policy's or the learners' ``precision="bf16"``) only the body runs in low precision:
+        the heads run in float32, as the squashed Gaussian's log-probabilities need.
         """
-        latent_pi = self.latent_pi(features)
+        with low_precision(features.device.type, self.precision):
+            latent_pi = self.latent_pi(features)
         with float32(latent_pi.device.type):
             latent_pi = latent_pi.float()
             mean_actions = self.mu(latent_pi)
@@ -57,7 +55,7 @@ class LargeSACActor(Actor):
             return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "body": self.body}
+        return {**super()._get_constructor_parameters(), "body": self.body, "precision": self.precision}
 
 
 class LargeSACPolicy(LargePolicyMixin, SACPolicy):

@@ -2,28 +2,46 @@
 
 from typing import Any
 
+import torch as th
+from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
+from sb3_large.precision import float32, low_precision
 
 
 class LargeTD3Actor(Actor):
     """SB3's TD3 actor whose ``mu`` is ``body -> Linear -> Tanh``.
 
     SB3 is given ``net_arch=[]`` and the body's output width, so it builds the ``Linear -> Tanh`` head alone;
-    the body goes in front of it.
+    the body goes in front of it. ``precision="bf16"`` runs the body under bfloat16 autocast and the head in
+    float32 (``sb3_large.precision``).
     """
 
-    def __init__(self, *, body: NetSpec, features_dim: int, **kwargs):
+    def __init__(self, *, body: NetSpec, features_dim: int, precision: str = "fp32", **kwargs):
         net, latent_dim = build(body, features_dim)
         super().__init__(features_dim=latent_dim, **kwargs)
         self.mu = nn.Sequential(net, *self.mu)
         self.features_dim, self.body = features_dim, body  # saved parameters describe the input, not the body
+        self.precision = precision
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:
+        features = self.extract_features(obs, self.features_extractor)
+        if self.precision == "fp32":
+            return self.mu(features)
+        body, *head = self.mu
+        with low_precision(features.device.type, self.precision):
+            latent = body(features)
+        with float32(latent.device.type):
+            latent = latent.float()
+            for layer in head:
+                latent = layer(latent)
+        return latent
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "body": self.body}
+        return {**super()._get_constructor_parameters(), "body": self.body, "precision": self.precision}
 
 
 class LargeTD3Policy(LargePolicyMixin, TD3Policy):
