@@ -16,6 +16,7 @@ from .conftest import ROOT, run_python
 
 MUJOCO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 SMALL_OFENET = "policy_kwargs:dict(width=32, ofenet_kwargs=dict(layers=2, growth=8, pretrain_steps=100))"
+BF16_POLICY = "policy_kwargs:dict(arch='mlp', norm='layer', width=32, precision='bf16')"
 REQUIRED = [f"{env}-{v}" for env in MUJOCO for v in ("v4", "v5")] + ["Pendulum-v1", "InvertedPendulum-v4"]
 
 
@@ -67,6 +68,8 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
         # The default as written (VecNormalize of observations, 1 gradient step per env step): a few RL updates.
         ("sac", "Ant-v4", 320, ["-params", "learning_starts:300"]),
         ("td3", "Hopper-v4", 400, ["-params", "learning_starts:200", SMALL_OFENET]),
+        # The bfloat16 bodies, set in policy_kwargs as a YAML would.
+        ("sac", "Pendulum-v1", 400, ["-params", "learning_starts:300", BF16_POLICY]),
     ],
 )
 def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
@@ -78,6 +81,10 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
     if env_id.startswith("Hopper"):
         # SB3's stdout table prints the "ofenet/" group header, then its keys
         assert re.search(r"\| ofenet/ +\| +\|\n\| +aux_loss +\| [-0-9.e+]+ +\|", out), out[-3000:]
+    if BF16_POLICY in extra:
+        model = SAC.load(tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip")
+        assert model._n_updates == n_steps - 300
+        assert (model.policy.precision, model.actor.precision, model.critic.precision) == ("bf16",) * 3
     if env_id.startswith("Ant"):  # the default recipe reached the model: 1 update per step after 300 random steps
         model = SAC.load(tmp_path / "logs" / algo / f"{env_id}_1" / f"{env_id}.zip")
         assert model.gradient_steps == 1 and model._n_updates == n_steps - 300
