@@ -38,6 +38,7 @@ CONFIGS = (
     "sac_ln_obs_utd1_pa",
     "sac_ln_obs_utd1_h",
     "sac_ln_obs_pa",
+    "sac_ln_bf16",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
 HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
@@ -65,6 +66,7 @@ YAML_CONFIGS = {
     "sac_ln_obs_utd1_pa": (RECIPES / "sac_ln_obs_utd1_pa.yml", "sac"),
     "sac_ln_obs_utd1_h": (RECIPES / "sac_ln_obs_utd1_h.yml", "sac"),
     "sac_ln_obs_pa": (RECIPES / "sac_ln_obs_pa.yml", "sac"),
+    "sac_ln_bf16": (RECIPES / "sac_ln_bf16.yml", "sac"),
 }
 # RL Zoo's MuJoCo warm-up of the built-in configurations (rl_zoo3/hyperparams/sac.yml, crossq.yml).
 LEARNING_STARTS = {"sac": 10_000, "densenet": 10_000, "crossq": 5_000}

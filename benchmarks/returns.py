@@ -30,7 +30,8 @@ Configurations (``--configs``, any subset; the first four by default):
   entropy coefficient 1.0 instead of 0.01; ``sac_ln_obs_utd1``: ``sac_ln_obs`` at one gradient step per env step;
   ``sac_ln_obs_ls10k``: ``sac_ln_obs`` after 10k random steps instead of 5k; ``sac_ln_obs_utd1_pa``:
   ``sac_ln_obs_utd1`` with a plain actor (no LayerNorm); ``sac_ln_obs_utd1_h``: ``sac_ln_obs_utd1`` with
-  SB3's target entropy -|A|; ``sac_ln_obs_pa``: ``sac_ln_obs`` with a plain actor
+  SB3's target entropy -|A|; ``sac_ln_obs_pa``: ``sac_ln_obs`` with a plain actor; ``sac_ln_bf16``: ``sac_ln``
+  with the policy's ``precision: bf16`` (bfloat16 forward passes)
 - ``crossq_wn``: ``benchmarks/recipes/crossq_wn.yml``, RL Zoo's CrossQ with weight normalization (every hidden
   row at unit norm) at 2 gradient steps per env step
 - ``sac_ln_hl``: ``benchmarks/recipes/sac_ln_hl.yml``, ``sac_ln`` with categorical (HL-Gauss) critics, trained by

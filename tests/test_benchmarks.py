@@ -393,6 +393,7 @@ def test_every_yaml_configuration_builds_its_hopper_entry(monkeypatch):
         policy_kwargs = entry.get("policy_kwargs", {})
         expected = policy_kwargs.get("weight_norm", False)
         assert getattr(model.policy, "weight_norm", False) is expected, config
+        assert model.policy.precision == policy_kwargs.get("precision", "fp32"), config
         if "actor_net" in policy_kwargs:  # a per-network option the command line's sizes leave alone
             actor_norm = policy_kwargs["actor_net"].get("norm", policy_kwargs.get("norm"))
             assert model.policy.actor_spec.norm == actor_norm, config
