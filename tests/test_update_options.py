@@ -199,16 +199,41 @@ def test_bf16_sac_policy_runs_the_bodies_in_bfloat16_and_answers_in_float32(ense
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in network.parameters()), network
 
 
-def test_bf16_td3_actor_runs_its_head_in_float32():
+def test_bf16_td3_actor_runs_its_head_in_float32_and_q1_answers_in_float32():
     model = sb3.TD3("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, arch="mlp", precision="bf16"))
     obs = th.randn(5, 3)
-    actions = {}
-    dtypes = output_dtypes(model.actor, lambda: actions.update(a=model.actor(obs)))
+    out = {}
+    dtypes = output_dtypes(model.actor, lambda: out.update(a=model.actor(obs)))
     assert dtypes["mu.0.0.0"] == dtypes["mu.0.1.0"] == th.bfloat16 and dtypes["mu.1"] == th.float32
-    with th.no_grad():
-        expected = model.actor.mu[1:](model.actor.mu[0](obs).float())  # the head by hand
-    assert actions["a"].dtype == th.float32
-    th.testing.assert_close(actions["a"].detach(), expected, atol=1e-2, rtol=0)
+    critic_dtypes = output_dtypes(model.critic, lambda: out.update(q1=model.critic.q1_forward(obs, out["a"])))
+    assert critic_dtypes and set(critic_dtypes.values()) == {th.bfloat16}
+    assert out["a"].dtype == out["q1"].dtype == th.float32
+
+
+def test_bf16_tqc_critics_answer_in_float32():
+    model = sb3_contrib.TQC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, precision="bf16"))
+    out = {}
+    dtypes = output_dtypes(model.critic, lambda: out.update(q=model.critic(th.zeros(5, 3), th.zeros(5, 1))))
+    assert dtypes and set(dtypes.values()) == {th.bfloat16}
+    assert out["q"].shape == (5, 2, 25) and out["q"].dtype == th.float32
+
+
+def test_bf16_policy_reaches_the_td3_learners_ofenet_path(tmp_path):
+    """``sb3_large.TD3`` on OFENet features computes the actions from ``z_s`` itself: the bodies still run in bf16."""
+    model = filled(sb3_large.TD3, dict(TINY_OFENET, precision="bf16"), tmp_path)
+    assert model.precision == "fp32"  # the learner's own option is off: only the policy's is on
+    dtypes = {}
+    for name in ("actor", "actor_target"):
+        network = getattr(model, name)
+        found = output_dtypes(network, lambda: model.train(gradient_steps=2, batch_size=32))
+        dtypes.update({f"{name}.{layer}": dtype for layer, dtype in found.items()})
+    assert {d for name, d in dtypes.items() if ".mu.0." in name} == {th.bfloat16}
+    assert dtypes["actor.mu.1"] == dtypes["actor_target.mu.1"] == th.float32
+
+
+def test_compiled_td3_actor_compiles_the_body_a_bf16_actor_calls():
+    model = sb3.TD3("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, precision="bf16", compile=True))
+    assert "forward" in vars(model.actor.mu[0]) and "forward" not in vars(model.actor.mu)
 
 
 def test_bf16_policy_is_saved_and_loaded_and_fp32_files_do_not_name_it(tmp_path):

@@ -60,7 +60,8 @@ def compiled_update(update: Callable, device: th.device) -> Callable:
 
 
 def autocast(device: th.device, precision: str) -> AbstractContextManager:
-    """The networks' whole forward passes in bfloat16 for ``precision="bf16"`` (losses and targets stay fp32)."""
+    """The learners' ``precision``: every forward pass of an update under ``low_precision`` (losses and targets
+    stay float32; the policies keep their own float32 parts, such as SAC's action heads)."""
     return low_precision(device.type, precision)
 
 

@@ -5,7 +5,6 @@ from typing import cast
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
-from stable_baselines3.td3.policies import Actor
 
 from sb3_large.learners.common import (
     UpdateOptions,
@@ -23,6 +22,7 @@ from sb3_large.learners.common import (
 )
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
+from sb3_large.policies.td3 import LargeTD3Actor
 
 
 class TD3(UpdateOptions, SB3TD3):
@@ -86,7 +86,7 @@ class TD3(UpdateOptions, SB3TD3):
         """
         discounts = discounts_of(data, self.gamma)
         # The typed views of the networks that the OFENet path reads (``decoupled_ofenet`` checked the critics).
-        actor, target_actor = cast(Actor, self.actor), cast(Actor, self.actor_target)
+        actor, target_actor = cast(LargeTD3Actor, self.actor), cast(LargeTD3Actor, self.actor_target)
         critic, target_critic = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
         if ofenet is not None:
             with th.no_grad(), autocast(self.device, self.precision):
@@ -99,7 +99,7 @@ class TD3(UpdateOptions, SB3TD3):
             noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
             with autocast(self.device, self.precision):
                 if ofenet is not None:
-                    next_actions = (target_actor.mu(next_z_s).float() + noise).clamp(-1, 1)
+                    next_actions = (target_actor.actions_of_features(next_z_s).float() + noise).clamp(-1, 1)
                     z_sa, next_z_sa = ofenet.state_action_features(
                         th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
                     ).chunk(2)
@@ -122,7 +122,7 @@ class TD3(UpdateOptions, SB3TD3):
             return None, q_loss.detach()
         with autocast(self.device, self.precision):
             if ofenet is not None:
-                q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.mu(z_s)))
+                q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.actions_of_features(z_s)))
             else:
                 q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
         actor_loss = -q1_pi.float().mean()

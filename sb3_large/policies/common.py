@@ -201,7 +201,7 @@ class LargeCritic(BaseModel):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
         )
-        self.precision = precision
+        self.precision = check_choice("precision", precision, PRECISIONS)
         self.distribution = None if q_distribution is None else QDistribution(q_distribution)
         if q_distribution is not None:
             out_dim = q_distribution.bins
@@ -339,7 +339,8 @@ def compile_forward(network: nn.Module) -> None:
         network.q_heads = th.compile(network.q_heads)  # type: ignore[method-assign]
         network.q1_head = th.compile(network.q1_head)  # type: ignore[method-assign]
         return
-    body = network.get_submodule("latent_pi" if hasattr(network, "latent_pi") else "mu")
+    # TD3's ``mu`` is ``Sequential(body, head...)``: its body alone, which a bf16 actor runs apart from the head.
+    body = network.get_submodule("latent_pi" if hasattr(network, "latent_pi") else "mu.0")
     body.forward = th.compile(body.forward)  # type: ignore[method-assign]
 
 

@@ -6,9 +6,10 @@ import torch as th
 from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
 
+from sb3_large.checks import check_choice
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
-from sb3_large.precision import float32, low_precision
+from sb3_large.precision import PRECISIONS, float32, low_precision
 
 
 class LargeSACActor(Actor):
@@ -24,7 +25,7 @@ class LargeSACActor(Actor):
         super().__init__(features_dim=latent_dim, **kwargs)
         self.latent_pi = latent_pi  # type: ignore[assignment]
         self.features_dim, self.body = features_dim, body  # saved parameters describe the input, not the body
-        self.precision = precision
+        self.precision = check_choice("precision", precision, PRECISIONS)
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
         return self.dist_params(self.extract_features(obs, self.features_extractor))

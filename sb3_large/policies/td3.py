@@ -7,9 +7,10 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import nn
 
+from sb3_large.checks import check_choice
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
-from sb3_large.precision import float32, low_precision
+from sb3_large.precision import PRECISIONS, float32, low_precision
 
 
 class LargeTD3Actor(Actor):
@@ -25,10 +26,13 @@ class LargeTD3Actor(Actor):
         super().__init__(features_dim=latent_dim, **kwargs)
         self.mu = nn.Sequential(net, *self.mu)
         self.features_dim, self.body = features_dim, body  # saved parameters describe the input, not the body
-        self.precision = precision
+        self.precision = check_choice("precision", precision, PRECISIONS)
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:
-        features = self.extract_features(obs, self.features_extractor)
+        return self.actions_of_features(self.extract_features(obs, self.features_extractor))
+
+    def actions_of_features(self, features: th.Tensor) -> th.Tensor:
+        """Actions from features already extracted (OFENet's ``z_s``, computed once per update)."""
         if self.precision == "fp32":
             return self.mu(features)
         body, *head = self.mu
