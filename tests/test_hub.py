@@ -96,6 +96,7 @@ ROUND_TRIPS = [
     *((algo, dict(EXTRAS, q_distribution=dict(bins=11))) for algo in (SAC, TD3, DDPG, CrossQ)),
     (TQC, EXTRAS),  # quantile critics, no categorical ones
     (TD3, dict(ensemble_critics=True, n_critics=3)),
+    (SAC, dict(precision="bf16")),
 ]
 
 
@@ -111,7 +112,9 @@ def test_a_round_trip_keeps_every_tensor(tmp_path, algo, extras):
     saved = model.policy.state_dict()
     targets = [k for k in saved if "_target." in k]
     assert (algo is CrossQ) != any(not th.equal(saved[k], saved[k.replace("_target.", ".")]) for k in targets)
-    loaded = load_pretrained(save_pretrained(model, tmp_path / "model")).policy.state_dict()
+    loaded_model = load_pretrained(save_pretrained(model, tmp_path / "model"))
+    assert loaded_model.policy.precision == extras.get("precision", "fp32")
+    loaded = loaded_model.policy.state_dict()
     assert loaded.keys() == saved.keys()
     for key in saved:
         if not key.endswith("_extra_state"):  # OFENet's optimizer state: training state, not stored
