@@ -186,7 +186,8 @@ def test_single_sample_training_batch_names_batch_size():
 
 
 def test_yaml_mujoco_entries_are_rl_zoo_crossq_with_our_policy():
-    """RL Zoo's CrossQ entries with our policy; HalfCheetah's add OFENet features (8 x 30) and their trainer."""
+    """RL Zoo's CrossQ entries with our policy; HalfCheetah's add OFENet features (8 x 30) and their trainer,
+    Walker2d's weight normalization at 2 gradient steps per env step."""
     with open(ROOT / "hyperparams" / "crossq_large.yml") as f:
         ours = yaml.safe_load(f)
     with open(Path(rl_zoo3.__file__).parent / "hyperparams" / "crossq.yml") as f:
@@ -201,12 +202,16 @@ def test_yaml_mujoco_entries_are_rl_zoo_crossq_with_our_policy():
             assert ofenet == {"layers": 8, "growth": 30}
         else:
             assert ofenet is None and "callback" not in entry, env_id
+        walker = env_id.startswith("Walker2d")
+        assert entry.pop("gradient_steps", 1) == (2 if walker else 1), env_id
         expected = {k: v for k, v in zoo[env_id].items() if k not in ("policy", "policy_kwargs")}
         assert entry == expected, env_id
         policy = CrossQ(LargeCrossQPolicy, "Pendulum-v1", policy_kwargs=kwargs).policy
         assert (policy.actor_spec.width, policy.critic_spec.width) == (256, 2048)
         assert policy.actor_spec.norm == policy.critic_spec.norm == "batch_renorm"
+        assert policy.weight_norm is walker, env_id
     assert ours["HalfCheetah-v5"] == ours["HalfCheetah-v4"]
+    assert ours["Walker2d-v5"] == ours["Walker2d-v4"]
 
 
 def test_stock_rl_zoo_trains_and_enjoys_crossq(tmp_path):
