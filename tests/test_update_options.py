@@ -48,6 +48,23 @@ def train_seeded(model, steps: int) -> dict[str, float]:
     return dict(model.logger.name_to_value)
 
 
+def assert_bf16_close_to_fp32(fp32, bf16) -> None:
+    """The first critic losses agree within 0.1%, and ten updates move the weights in nearly the same direction
+    (cosine > 0.9) by the same amount (+-5%), but not identically."""
+    models = (fp32, bf16)
+    before = [th.cat([p.detach().flatten().clone() for p in m.policy.parameters()]) for m in models]
+    first = [train_seeded(m, 1) for m in models]
+    assert first[1]["train/critic_loss"] == pytest.approx(first[0]["train/critic_loss"], rel=1e-3)
+    for model in models:
+        model.train(gradient_steps=9, batch_size=32)
+    after = [th.cat([p.detach().flatten() for p in m.policy.parameters()]) for m in models]
+    assert all(p.dtype == th.float32 for m in models for p in m.policy.parameters())
+    moves = [a - b for a, b in zip(after, before, strict=True)]
+    assert th.nn.functional.cosine_similarity(moves[0], moves[1], dim=0) > 0.9
+    assert moves[1].norm() == pytest.approx(float(moves[0].norm()), rel=0.05)
+    assert not th.equal(moves[0], moves[1])
+
+
 @pytest.mark.compile
 @pytest.mark.parametrize(
     "algo, policy_kwargs, algo_kwargs",
@@ -83,17 +100,7 @@ def test_bf16_updates_stay_close_to_fp32(algo, policy_kwargs, tmp_path):
     within 0.1%, and ten updates move the weights in nearly the same direction (cosine > 0.9; measured 0.96-0.99)
     by the same amount (+-5%), but not identically (the forward passes did run in bfloat16)."""
     models = [filled(algo, policy_kwargs, tmp_path / p, precision=p) for p in ("fp32", "bf16")]
-    before = [th.cat([p.detach().flatten().clone() for p in m.policy.parameters()]) for m in models]
-    first = [train_seeded(m, 1) for m in models]
-    assert first[1]["train/critic_loss"] == pytest.approx(first[0]["train/critic_loss"], rel=1e-3)
-    for model in models:
-        model.train(gradient_steps=9, batch_size=32)
-    after = [th.cat([p.detach().flatten() for p in m.policy.parameters()]) for m in models]
-    assert all(p.dtype == th.float32 for m in models for p in m.policy.parameters())
-    moves = [a - b for a, b in zip(after, before, strict=True)]
-    assert th.nn.functional.cosine_similarity(moves[0], moves[1], dim=0) > 0.9
-    assert moves[1].norm() == pytest.approx(float(moves[0].norm()), rel=0.05)
-    assert not th.equal(moves[0], moves[1])
+    assert_bf16_close_to_fp32(*models)
 
 
 @pytest.mark.parametrize(
@@ -147,17 +154,7 @@ def test_bf16_policy_updates_stay_close_to_fp32(algo, policy_kwargs, tmp_path):
     algo_kwargs = DEFAULT_SAC if algo in (sb3.SAC, sb3_large.SAC) else {}
     models = [filled(algo, dict(policy_kwargs, precision=p), tmp_path / p, **algo_kwargs) for p in ("fp32", "bf16")]
     assert [m.policy.precision for m in models] == ["fp32", "bf16"]
-    before = [th.cat([p.detach().flatten().clone() for p in m.policy.parameters()]) for m in models]
-    first = [train_seeded(m, 1) for m in models]
-    assert first[1]["train/critic_loss"] == pytest.approx(first[0]["train/critic_loss"], rel=1e-3)
-    for model in models:
-        model.train(gradient_steps=9, batch_size=32)
-    after = [th.cat([p.detach().flatten() for p in m.policy.parameters()]) for m in models]
-    assert all(p.dtype == th.float32 for m in models for p in m.policy.parameters())
-    moves = [a - b for a, b in zip(after, before, strict=True)]
-    assert th.nn.functional.cosine_similarity(moves[0], moves[1], dim=0) > 0.9
-    assert moves[1].norm() == pytest.approx(float(moves[0].norm()), rel=0.05)
-    assert not th.equal(moves[0], moves[1])
+    assert_bf16_close_to_fp32(*models)
 
 
 def output_dtypes(network: nn.Module, run) -> dict[str, th.dtype]:

@@ -9,7 +9,6 @@ them (``decoupled_ofenet``).
 """
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import torch as th
@@ -19,7 +18,7 @@ from torch.nn import functional as F
 from sb3_large.checks import check_choice
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
-from sb3_large.precision import PRECISIONS, low_precision
+from sb3_large.precision import PRECISIONS
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
@@ -57,12 +56,6 @@ def compiled_update(update: Callable, device: th.device) -> Callable:
     Adam is one kernel already, and a traced step would recompile whenever a schedule changes the learning rate.
     """
     return th.compile(update, dynamic=False, mode="reduce-overhead" if device.type == "cuda" else None)
-
-
-def autocast(device: th.device, precision: str) -> AbstractContextManager:
-    """The learners' ``precision``: every forward pass of an update under ``low_precision`` (losses and targets
-    stay float32; the policies keep their own float32 parts, such as SAC's action heads)."""
-    return low_precision(device.type, precision)
 
 
 @th.compiler.disable

@@ -8,7 +8,6 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_large.learners.common import (
     UpdateOptions,
-    autocast,
     copy_stats,
     critic_loss,
     critic_outputs,
@@ -23,6 +22,7 @@ from sb3_large.learners.common import (
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
 from sb3_large.policies.sac import LargeSACActor
+from sb3_large.precision import low_precision
 
 
 class SAC(UpdateOptions, SB3SAC):
@@ -107,7 +107,7 @@ class SAC(UpdateOptions, SB3SAC):
         if self.use_sde:
             self.actor.reset_noise()
 
-        with autocast(self.device, self.precision):
+        with low_precision(self.device.type, self.precision):
             if ofenet is not None:
                 with th.no_grad():
                     z_s, next_z_s = self.actor.extract_features(
@@ -128,7 +128,7 @@ class SAC(UpdateOptions, SB3SAC):
         else:
             ent_coef = self.ent_coef_tensor
 
-        with th.no_grad(), autocast(self.device, self.precision):
+        with th.no_grad(), low_precision(self.device.type, self.precision):
             if ofenet is not None:
                 next_actions, next_log_prob = actor.action_log_prob_of_features(next_z_s)
                 z_sa, next_z_sa = ofenet.state_action_features(
@@ -142,7 +142,7 @@ class SAC(UpdateOptions, SB3SAC):
             next_q = th.min(next_q.float(), dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
             target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
-        with autocast(self.device, self.precision):
+        with low_precision(self.device.type, self.precision):
             if ofenet is not None:
                 outputs = critic.q_heads(z_sa)
             else:
@@ -150,7 +150,7 @@ class SAC(UpdateOptions, SB3SAC):
         q_loss = critic_loss(self.critic, outputs, target_q, mse_scale=0.5)
         step(q_loss, self.critic.optimizer)
 
-        with autocast(self.device, self.precision):
+        with low_precision(self.device.type, self.precision):
             if ofenet is not None:
                 q_pi = critic.q_values_of(critic.q_heads(ofenet.state_action_features(z_s, actions_pi)))
             else:

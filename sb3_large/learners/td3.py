@@ -8,7 +8,6 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_large.learners.common import (
     UpdateOptions,
-    autocast,
     copy_stats,
     critic_loss,
     critic_outputs,
@@ -23,6 +22,7 @@ from sb3_large.learners.common import (
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
 from sb3_large.policies.td3 import LargeTD3Actor
+from sb3_large.precision import low_precision
 
 
 class TD3(UpdateOptions, SB3TD3):
@@ -89,7 +89,7 @@ class TD3(UpdateOptions, SB3TD3):
         actor, target_actor = cast(LargeTD3Actor, self.actor), cast(LargeTD3Actor, self.actor_target)
         critic, target_critic = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
         if ofenet is not None:
-            with th.no_grad(), autocast(self.device, self.precision):
+            with th.no_grad(), low_precision(self.device.type, self.precision):
                 z_s, next_z_s = self.actor.extract_features(
                     th.cat([data.observations, data.next_observations]), self.actor.features_extractor
                 ).chunk(2)
@@ -97,7 +97,7 @@ class TD3(UpdateOptions, SB3TD3):
         with th.no_grad():
             noise = data.actions.clone().normal_(0, self.target_policy_noise)
             noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-            with autocast(self.device, self.precision):
+            with low_precision(self.device.type, self.precision):
                 if ofenet is not None:
                     next_actions = (target_actor.actions_of_features(next_z_s).float() + noise).clamp(-1, 1)
                     z_sa, next_z_sa = ofenet.state_action_features(
@@ -110,7 +110,7 @@ class TD3(UpdateOptions, SB3TD3):
             next_q = th.min(next_q.float(), dim=1, keepdim=True).values
             target_q = data.rewards + (1 - data.dones) * discounts * next_q
 
-        with autocast(self.device, self.precision):
+        with low_precision(self.device.type, self.precision):
             if ofenet is not None:
                 outputs = critic.q_heads(z_sa)
             else:
@@ -120,7 +120,7 @@ class TD3(UpdateOptions, SB3TD3):
 
         if not delayed:
             return None, q_loss.detach()
-        with autocast(self.device, self.precision):
+        with low_precision(self.device.type, self.precision):
             if ofenet is not None:
                 q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.actions_of_features(z_s)))
             else:
