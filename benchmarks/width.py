@@ -9,8 +9,9 @@ large bodies, ``--sac-width`` for stock SAC, ``--crossq-width`` for CrossQ's cri
 the same width (their seeds are pooled; a seed found twice is an error). For every configuration and width this
 reads the seeds whose run reached ``--budget``: their final eval return and, where ``diagnostics.csv`` has it,
 the mean of the last 10 training episodes at that same evaluation (``train_return_last10``, what a choice between
-recipes should read). Widths may have different numbers of seeds: the table and legend say how many.
-Writes ``width.png`` (every seed as a dot, the mean as a line, width on a log2 axis) and ``width.md`` to ``--out``.
+recipes should read), and the CPU seconds the job had spent by then. Widths may have different numbers of seeds: the
+table and legend say how many. Writes ``width.png`` (every seed's final return as a dot, their mean as a line, the
+mean training return as a dashed line, width on a log2 axis) and ``width.md`` (the table) to ``--out``.
 """
 
 import argparse
@@ -24,10 +25,12 @@ from tables import figure_axes, markdown_table, mean_std, per_seed
 
 @dataclass
 class Point:
-    """One configuration at one width: per seed, the final eval return and the training return beside it."""
+    """One configuration at one width: per seed, the final eval return, the training return and the CPU seconds
+    beside it."""
 
     final: dict[int, float] = field(default_factory=dict)
     train: dict[int, float] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)
 
 
 def parse_run(text: str) -> tuple[int, Path]:
@@ -56,6 +59,8 @@ def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> di
                 point = points[config].setdefault(width, Point())
                 final = at_budget(curve, budget)
                 point.final[seed] = final["mean_return"]
+                if final["cpu_seconds"] is not None:
+                    point.cpu[seed] = final["cpu_seconds"]
                 if (config, seed, final["step"]) in train:
                     point.train[seed] = train[config, seed, final["step"]]
     return points
@@ -63,18 +68,29 @@ def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> di
 
 def table(points: dict[str, dict[int, Point]]) -> str:
     """One row per configuration and width, seeds in order."""
-    headers = ["config", "width", "seeds", "final return (mean +/- std)", "per seed", "training return (last 10)"]
+    headers = [
+        "config",
+        "width",
+        "seeds",
+        "final return (mean +/- std)",
+        "per seed",
+        "training return (last 10)",
+        "CPU s per job",
+    ]
     rows = []
     for config, widths in points.items():
         for width, point in sorted(widths.items()):
             train = f"{statistics.mean(point.train.values()):.0f} (n={len(point.train)})" if point.train else "-"
-            rows.append([config, width, len(point.final), mean_std(point.final.values()), per_seed(point.final), train])
+            cpu = f"{statistics.mean(point.cpu.values()):.0f}" if point.cpu else "-"
+            final = mean_std(point.final.values())
+            rows.append([config, width, len(point.final), final, per_seed(point.final), train, cpu])
     return markdown_table(headers, rows)
 
 
-def plot(points: dict[str, dict[int, Point]], path: Path, title: str) -> None:
-    """Every seed's final return as a dot, the mean over seeds as a line, width on a log2 axis."""
-    xlabel, ylabel = "hidden width", "final return (10 deterministic episodes)"
+def plot(points: dict[str, dict[int, Point]], path: Path, title: str, xlabel: str) -> None:
+    """Every seed's final return as a dot, the mean over seeds as a line, the mean training return beside it as a
+    dashed line (what a choice between widths should read), width on a log2 axis."""
+    ylabel = "return at the budget"
     with figure_axes(path, title, xlabel, ylabel, size=(6, 4.5)) as ax:
         ax.set_xscale("log", base=2)
         widths_drawn = sorted({width for widths in points.values() for width in widths})
@@ -83,10 +99,22 @@ def plot(points: dict[str, dict[int, Point]], path: Path, title: str) -> None:
             xs = sorted(widths)
             means = [statistics.mean(widths[width].final.values()) for width in xs]
             counts = "/".join(str(len(widths[width].final)) for width in xs)
-            (line,) = ax.plot(xs, means, marker="o", label=f"{config} (seeds {counts})")
+            (line,) = ax.plot(
+                xs, means, marker="o", label=f"{config}, eval (10 deterministic episodes; seeds {counts})"
+            )
             for width in xs:
                 seeds = list(widths[width].final.values())
                 ax.scatter([width] * len(seeds), seeds, color=line.get_color(), alpha=0.4, s=14)
+            trained = [width for width in xs if widths[width].train]
+            if trained:
+                train = [statistics.mean(widths[width].train.values()) for width in trained]
+                ax.plot(
+                    trained,
+                    train,
+                    linestyle="--",
+                    color=line.get_color(),
+                    label=f"{config}, training (last 10 episodes)",
+                )
 
 
 def main(argv=None) -> None:
@@ -95,6 +123,7 @@ def main(argv=None) -> None:
     parser.add_argument("--configs", nargs="+", required=True)
     parser.add_argument("--budget", type=int, required=True, help="env steps a run must reach to count")
     parser.add_argument("--title", default="final return against width")
+    parser.add_argument("--xlabel", default="hidden width", help="which width the runs varied")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     missing = [str(folder) for _, folder in args.run if not (folder / "returns.csv").exists()]
@@ -108,7 +137,7 @@ def main(argv=None) -> None:
     if empty:
         parser.error(f"--configs: no run of {empty[0]} reached --budget {args.budget} in the --run folders")
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(points, args.out / "width.png", args.title)
+    plot(points, args.out / "width.png", args.title, args.xlabel)
     text = f"{args.title}, {args.budget} steps\n\n{table(points)}\n"
     (args.out / "width.md").write_text(text)
     print(text)

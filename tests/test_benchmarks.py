@@ -484,8 +484,9 @@ def write_run(folder, finals, unfinished=(), cpu_scale=1):
 
 def test_width_reads_finished_runs_per_width(benchmarks_on_path, tmp_path, capsys):
     """width.py: per config and width, the final returns of the seeds that reached the budget and the training
-    returns of that same evaluation, seeds pooled over the folders of a width; an unfinished seed and an unlisted
-    config are left out; a seed given twice, a config with no finished run and a malformed --run are refused."""
+    returns and CPU seconds of that same evaluation, seeds pooled over the folders of a width; an unfinished seed
+    and an unlisted config are left out; a seed given twice, a config with no finished run and a malformed --run
+    are refused."""
 
     write_run(tmp_path / "w16", {("sac", 0): 12.0, ("hl", 0): 80.0}, unfinished=[("sac", 1)])
     write_run(tmp_path / "w8", {("sac", 0): 10.0, ("hl", 0): 40.0, ("crossq", 0): 1.0})
@@ -495,10 +496,10 @@ def test_width_reads_finished_runs_per_width(benchmarks_on_path, tmp_path, capsy
     out = run_main("width", [*args, *runs])
     rows = [line for line in out.splitlines() if line.startswith(("| sac |", "| hl |"))]
     assert rows == [
-        "| sac | 8 | 2 | 20.0 +/- 10.0 | 0: 10, 1: 30 | 10 (n=2) |",
-        "| sac | 16 | 1 | 12.0 | 0: 12 | 6 (n=1) |",
-        "| hl | 8 | 1 | 40.0 | 0: 40 | 20 (n=1) |",
-        "| hl | 16 | 1 | 80.0 | 0: 80 | 40 (n=1) |",
+        "| sac | 8 | 2 | 20.0 +/- 10.0 | 0: 10, 1: 30 | 10 (n=2) | 10 |",
+        "| sac | 16 | 1 | 12.0 | 0: 12 | 6 (n=1) | 5 |",
+        "| hl | 8 | 1 | 40.0 | 0: 40 | 20 (n=1) | 5 |",
+        "| hl | 16 | 1 | 80.0 | 0: 80 | 40 (n=1) | 5 |",
     ]
     assert "crossq" not in out and "999" not in out and "777" not in out
     assert (tmp_path / "out" / "width.png").stat().st_size > 0
