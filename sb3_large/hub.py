@@ -10,11 +10,11 @@
     python -m sb3_large.hub push my_model --repo-id org/name
 
 Loading is data, never code: classes named in the config are imported only from trusted modules
-(``sb3_large.hub_schema``; ``trust_modules=[...]`` / ``--trust-module`` adds one), the config is checked field by
-field, its size against the weights file's before anything is built, and the weights' header against the policy
-before anything large is allocated; the files must lie in the model's folder. A folder or repo that only holds an
-SB3 ``.zip`` (pickled, e.g. RL Zoo's runs) loads only with ``trust_pickle=True``: unpickling runs whatever code the
-file's author put in it.
+(``sb3_large.hub_schema``; ``trust_modules=[...]`` / ``--trust-module`` adds one), each file that is parsed is
+capped in size before it is read, the config is checked field by field, its size against the weights file's before
+anything is built, and the weights' header against the policy before anything large is allocated; the files must lie
+in the model's folder. A folder or repo that only holds an SB3 ``.zip`` (pickled, e.g. RL Zoo's runs) loads only with
+``trust_pickle=True``: unpickling runs whatever code the file's author put in it.
 """
 
 import argparse
@@ -60,6 +60,7 @@ from sb3_large.hub_schema import (
     FORMAT_VERSION,
     MAX_NESTING,
     ConfigError,
+    check_top_level,
     decode_kwargs,
     printable,
     resolve_class,
@@ -129,6 +130,12 @@ DDPG_SETTINGS = (1, 0.1, 0.0)
 # How RL Zoo writes a run's args.yml (yaml.dump of an OrderedDict).
 ZOO_ARGS_TAG = "tag:yaml.org,2002:python/object/apply:collections.OrderedDict"
 COMMIT_MESSAGE = "Upload sb3-large model"
+# Caps on the size of each file the loader parses, far above any real one (a config or an RL Zoo run's args.yml is
+# a few KB; an SB3 zip's JSON part holds its spaces, pickled, so an image space's bounds too): the parsers' time and
+# memory grow with the file, so its size is checked before a byte of it is read.
+MAX_CONFIG_BYTES = 2**20
+MAX_RUN_ARGS_BYTES = 2**18
+MAX_ZIP_DATA_BYTES = 2**24
 
 
 class PickleRefusedError(ValueError):
@@ -377,6 +384,9 @@ def _pickled_zip_algorithm(zip_path: Path) -> type[BaseAlgorithm]:
     but the algorithms' attributes differ; DDPG is TD3 with ``policy_delay``, target noise and clip fixed."""
     try:
         with zipfile.ZipFile(zip_path) as archive:
+            # The size the entry declares: zipfile reads no more than that, however much the entry inflates to.
+            if archive.getinfo("data").file_size > MAX_ZIP_DATA_BYTES:
+                raise _too_large(f"{zip_path.name}: data", MAX_ZIP_DATA_BYTES)
             data = json.loads(archive.read("data"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
         raise ValueError(printable(f"{zip_path.name}: not a model saved by SB3 ({exc})")) from None
@@ -409,9 +419,11 @@ def _run_env_id(folder: Path, root: Path, zip_name: str | None) -> str | None:
     if len(found) != 1:  # as RL Zoo finds a run's arguments
         return None
     path = _model_file(folder, found[0].relative_to(folder).as_posix(), root)
+    data = _read_capped(path, MAX_RUN_ARGS_BYTES)
     try:
-        args = yaml.load(path.read_text(), Loader=_RunArgsLoader)
-    except (yaml.YAMLError, TypeError, IndexError, ValueError) as exc:  # the OrderedDict tag on other data
+        args = yaml.load(data, Loader=_RunArgsLoader)
+    # The OrderedDict tag on other data; YAML's composer recurses once per level of nesting.
+    except (yaml.YAMLError, TypeError, IndexError, ValueError, RecursionError) as exc:
         warnings.warn(printable(f"{path}: not plain data, the run's env id is not read ({exc})"), stacklevel=3)
         return None
     env_id = args.get("env") if isinstance(args, dict) else None
@@ -468,9 +480,28 @@ def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
     return validate_config(_parse_config(folder, root or folder), ALGORITHMS)
 
 
+def _read_capped(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, refused unread if the file system gives it more than ``limit`` bytes."""
+    with path.open("rb") as file:
+        if os.fstat(file.fileno()).st_size > limit:
+            raise _too_large(path.name, limit)
+        data = file.read(limit + 1)  # one byte past: a file may hold more than its size said (it grew since)
+    if len(data) > limit:
+        raise _too_large(path.name, limit)
+    return data
+
+
+def _too_large(name: str, limit: int) -> ValueError:
+    return ValueError(
+        printable(f"{name}: larger than the {limit:,} bytes allowed (far above any real one); nothing was parsed")
+    )
+
+
 def _parse_config(folder: Path, root: Path) -> Any:
+    """The folder's config as read from JSON, unchecked; the file must resolve inside ``root``."""
+    data = _read_capped(_model_file(folder, CONFIG_NAME, root), MAX_CONFIG_BYTES)
     try:
-        return json.loads(_model_file(folder, CONFIG_NAME, root).read_text())
+        return json.loads(data)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{CONFIG_NAME}: not valid JSON ({exc}); the file is truncated or corrupt") from None
     except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
@@ -686,6 +717,7 @@ def load_pretrained(
             folder, root = _locate(source, revision, ("*.zip", HUB_ZOO_STATISTICS))
         return _load_pickled(folder, root, None, trust_pickle, env, device)
     config = _parse_config(folder, root)
+    check_top_level(config, ALGORITHMS)  # another format or algorithm: refused before the weights are opened
     weights = _model_file(folder, WEIGHTS_NAME, root)
     header = _read_header(weights)
     _check_size(config, header)

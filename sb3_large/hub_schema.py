@@ -210,10 +210,35 @@ def _check_space(value: Any, field: str) -> None:
             raise ConfigError(f"{field}.{key}", f"expected a (nested) list of numbers: {exc}") from None
         if bounds[key].ndim == 0 or bounds[key].size == 0 or np.isnan(bounds[key]).any():
             raise ConfigError(f"{field}.{key}", "expected a non-empty (nested) list of numbers without NaN")
+        _check_bounds(value[key], np.dtype(value["dtype"]), f"{field}.{key}")
     if bounds["low"].shape != bounds["high"].shape:
         raise ConfigError(field, f"low has shape {bounds['low'].shape}, high {bounds['high'].shape}")
     if (bounds["low"] > bounds["high"]).any():
         raise ConfigError(field, "low is above high")
+
+
+def _check_bounds(values: Any, dtype: np.dtype, field: str) -> None:
+    """A Box's bounds as written (exact integers, not their float64 copies) against what its ``dtype`` holds:
+    numpy would refuse an integer out of range only when the space is built, and turn a float out of range into
+    an infinity."""
+    integers = dtype.kind != "f"
+    low: float
+    high: float
+    if integers:
+        low, high = (0, 1) if dtype.kind == "b" else (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+        allowed = f"integers in [{low}, {high}]"
+    else:
+        low, high = -float(np.finfo(dtype).max), float(np.finfo(dtype).max)
+        allowed = f"numbers in [{low!r}, {high!r}], or -Infinity or Infinity"
+    bad = next((v for v in _leaves(values) if not _fits(v, low, high, integers)), None)
+    if bad is not None:
+        raise ConfigError(field, f"{bad!r:.80} is not a value of dtype {dtype}: expected {allowed}")
+
+
+def _fits(value: float, low: float, high: float, integers: bool) -> bool:
+    if math.isinf(value):
+        return not integers  # an unbounded dimension of a float Box
+    return low <= value <= high and (not integers or value == int(value))
 
 
 def _leaves(value: Any) -> Iterable[Any]:
@@ -254,21 +279,25 @@ def _check_settings(values: Any, settings: Settings, field: str, required: bool)
 
 
 def check_nesting(value: Any, field: str) -> None:
-    """Refuse lists and objects nested deeper than ``MAX_NESTING``, walked without recursion."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        if children and depth >= MAX_NESTING:
-            raise ConfigError(field, f"lists and objects are nested more than {MAX_NESTING} levels deep")
-        stack.extend((child, depth + 1) for child in children)
+    """Refuse lists and objects nested deeper than ``MAX_NESTING``: walked without recursion, holding one iterator
+    per level, so that neither the call stack nor memory grows with a list's length."""
+    levels = [iter([value])]
+    while levels:
+        for item in levels[-1]:
+            if isinstance(item, (dict, list)) and item:
+                if len(levels) > MAX_NESTING:
+                    raise ConfigError(field, f"lists and objects are nested more than {MAX_NESTING} levels deep")
+                levels.append(iter(item.values() if isinstance(item, dict) else item))
+                break
+        else:  # this level is done: back to the one above, where its iterator left off
+            levels.pop()
 
 
-def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
-    """``config`` as read from JSON, checked field by field; a ``ConfigError`` naming the first bad field."""
-    _expect(config, dict, "(top level)", "a JSON object")
-    for key, value in config.items():
-        check_nesting(value, key)
+def check_top_level(config: Any, algorithms: Iterable[str]) -> None:
+    """The checks that read no nested value: a JSON object of the known fields, this format and a known algorithm.
+    They come first, so that a config of another format or kind is refused before its values are walked."""
+    if not isinstance(config, dict):
+        raise ConfigError("(top level)", f"expected a JSON object, got {_short(config)}")
     required = ("format_version", "algorithm", "policy_class", "policy_kwargs", "observation_space", "action_space")
     optional = ("algorithm_kwargs", "vec_normalize", "env_id", "versions", "parameters", "metrics")
     missing = [key for key in required if key not in config]
@@ -278,10 +307,23 @@ def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(unknown[0], f"unknown field; allowed: {', '.join(required + optional)}")
     if config["format_version"] != FORMAT_VERSION or isinstance(config["format_version"], bool):
-        raise ConfigError("format_version", f"{config['format_version']!r:.80} is not {FORMAT_VERSION}")
+        raise ConfigError("format_version", f"{_short(config['format_version'])} is not {FORMAT_VERSION}")
     algorithms = list(algorithms)
     if config["algorithm"] not in algorithms:
-        raise ConfigError("algorithm", f"{config['algorithm']!r:.80} is not one of {', '.join(algorithms)}")
+        raise ConfigError("algorithm", f"{_short(config['algorithm'])} is not one of {', '.join(algorithms)}")
+
+
+def _short(value: Any) -> str:
+    """``value`` as quoted in a message before its nesting is checked: a list or object by its type and length
+    alone, since its ``repr`` would recurse as deep as it is nested."""
+    return f"{_type_name(value)} of length {len(value)}" if isinstance(value, (list, dict)) else f"{value!r:.80}"
+
+
+def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
+    """``config`` as read from JSON, checked field by field; a ``ConfigError`` naming the first bad field."""
+    check_top_level(config, algorithms)
+    for key, value in config.items():
+        check_nesting(value, key)
     _expect(config["policy_class"], str, "policy_class", "a dotted class path")
     _expect(config["policy_kwargs"], dict, "policy_kwargs", "an object")
     _check_kwargs_json(config["policy_kwargs"], "policy_kwargs")

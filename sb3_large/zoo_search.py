@@ -553,7 +553,8 @@ class LargeExperimentManager(ExperimentManager):
         self.best_entry_path: str | None = None
 
     def _loads_trial(self) -> bool:
-        return bool(self.large_sampler and self.storage and self.study_name and self.trial_id)
+        # Optuna numbers trials from 0: trial 0 is a trial, not a missing id.
+        return bool(self.large_sampler and self.storage and self.study_name) and self.trial_id is not None
 
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
         hyperparams, saved = super().read_hyperparameters()

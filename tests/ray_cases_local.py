@@ -11,7 +11,15 @@ import sb3_large  # noqa: F401  (registers the policy aliases)
 from sb3_large.apex import ApeXCollector
 
 from .ray_helpers import assert_nodes_on_loopback, require_loopback_namespace
-from .test_apex import StopWhen, WaitForActors, kill_an_actor_mid_learn, make, wait_until_gone
+from .test_apex import (
+    FailsInActors,
+    StopWhen,
+    WaitForActors,
+    kill_an_actor,
+    kill_an_actor_mid_learn,
+    make,
+    wait_until_gone,
+)
 
 ray = pytest.importorskip("ray")
 
@@ -47,6 +55,20 @@ def test_two_actors_fill_the_buffer_and_receive_weights():
 
 def test_kill_an_actor_mid_learn_it_is_restarted():
     kill_an_actor_mid_learn("ray")
+
+
+def test_an_actor_killed_during_its_start_up_is_restarted(tmp_path):
+    """Ray reports the death of the actor's process (actor_init_failed False), not an exception of its code."""
+    kill_an_actor(tmp_path, "ray", "start_up", reason=r"\nThe actor died unexpectedly")
+
+
+def test_an_actor_that_cannot_start_stops_learn_with_its_own_error():
+    """An exception in the actor's __init__ is its own error (actor_init_failed): learn() stops, no restart."""
+    collector = ApeXCollector(n_actors=1, backend="ray", chunk_size=50, env_fn=FailsInActors())
+    with pytest.raises(RuntimeError, match=r"actor 0 failed before delivering any transition") as info:
+        make(SAC).learn(1_000_000, callback=CallbackList([collector, WaitForActors(collector)]))
+    assert "RuntimeError: simulator licence not found on this machine" in str(info.value)
+    assert collector.restarts == 0
 
 
 def test_the_budget_is_the_budget():

@@ -7,10 +7,12 @@ import csv
 import io
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -206,6 +208,91 @@ def kill_an_actor_mid_learn(backend: str, reason: str = "") -> "StopWhen":
     return stopper
 
 
+class BlocksInActors:
+    """Builds Pendulum; in an actor, first notes its process id (a file ``<pid>.pid`` in ``folder``), then waits for
+    a file ``go`` there: until then the actor is starting up and has delivered nothing."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.pid = folder, os.getpid()
+
+    def __call__(self):
+        if os.getpid() != self.pid:
+            (self.folder / f"{os.getpid()}.pid").touch()
+            while not (self.folder / "go").exists():
+                time.sleep(0.05)
+        return gym.make("Pendulum-v1")
+
+
+class SignalActor0(BaseCallback):
+    """Sends actor 0 ``sig`` once: while it starts up (blocked in ``BlocksInActors`` on ``folder``, which it then
+    unblocks for the actor that replaces it) or, without a folder, once it has delivered. Slows the learner's own
+    steps down until the replacement has delivered, so that the actors bring most of the budget."""
+
+    def __init__(self, collector, folder: Path | None, sig: signal.Signals, timeout: float = 240.0):
+        super().__init__()
+        self.collector, self.folder, self.sig, self.timeout = collector, folder, sig, timeout
+        self.steps_before = -1  # actor 0's steps when it got the signal
+
+    def _on_step(self) -> bool:
+        collector = self.collector
+        if self.steps_before < 0:
+            if self.folder is not None:
+                self._signal(self._starting_actor(self.folder))
+                (self.folder / "go").touch()
+            elif collector.steps_per_actor[0]:
+                self._signal(collector.actor_pids[0])
+        if not (collector.restarts and collector.delivered_since_start[0]):
+            time.sleep(0.05)
+        return True
+
+    def _starting_actor(self, folder: Path) -> int:
+        deadline = time.monotonic() + self.timeout
+        while not (found := list(folder.glob("*.pid"))):
+            assert time.monotonic() < deadline, "no actor started"
+            time.sleep(0.05)
+        return int(found[0].stem)
+
+    def _signal(self, pid: int) -> None:
+        self.steps_before = self.collector.steps_per_actor[0]
+        os.kill(pid, self.sig)
+
+
+@pytest.mark.parametrize("when, sig", [("start_up", "SIGKILL"), ("start_up", "SIGINT"), ("after_delivery", "SIGKILL")])
+def test_an_actor_killed_from_outside_is_restarted_whenever(tmp_path, when, sig):
+    """A kill from outside (the OOM killer, a preempted node) is no error of the actor's code, even before its first
+    delivery: the actor is restarted, and the run is the run it would have been without the kill."""
+    kill_an_actor(tmp_path, "local", when, reason=rf"\nwas killed by {sig}", sig=signal.Signals[sig])
+
+
+def kill_an_actor(tmp_path: Path, backend: str, when: str, reason: str, sig: signal.Signals = signal.SIGKILL):
+    """Send actor 0 ``sig`` during its start-up or once it delivered, in a run of a fixed budget: the restart is
+    warned about (``reason``: the failure's message) and logged, and the budget and the model's settings are those
+    of a run without the kill."""
+    model = make(SAC, learning_starts=100)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    before = settings(model)
+    folder = tmp_path / "actors" if when == "start_up" else None
+    if folder is not None:
+        folder.mkdir()
+    collector = ApeXCollector(
+        n_actors=1,
+        backend=backend,
+        chunk_size=50,
+        replay_ratio=0.5,
+        env_fn=None if folder is None else BlocksInActors(folder),
+    )
+    killer = SignalActor0(collector, folder, sig)
+    with pytest.warns(UserWarning, match=r"actor 0 \(pid [^)]+\) stopped and is restarted:" + reason):
+        model.learn(2000, callback=CallbackList([collector, killer]))
+    assert collector.restarts == 1
+    assert (killer.steps_before == 0) == (folder is not None)  # killed before its first delivery, or after
+    assert collector.steps_per_actor[0] > killer.steps_before  # the replacement delivered
+    assert model.num_timesteps == model.replay_buffer.pos == 2000  # the budget, stored, as without the kill
+    assert settings(model) == before
+    with open(tmp_path / "progress.csv") as f:
+        assert list(csv.DictReader(f))[-1]["apex/restarts"] == "1"
+
+
 @pytest.mark.parametrize("how", ["end", "exception", "keyboard_interrupt"])
 def test_the_model_is_left_as_it_was_found_and_no_actor_survives(tmp_path, how):
     """replay_ratio makes the collector run extra gradient steps; no setting of the model changes, whatever way
@@ -276,13 +363,20 @@ def test_a_short_run_writes_log_rows(tmp_path):
 
 
 class FailsInActors:
-    """Builds Pendulum in the learner's process, and fails in any other (an actor's)."""
+    """Builds Pendulum in the learner's process and fails in any other (an actor's), as ``how`` says: ``raise`` an
+    exception, ``exit`` with a code of its own, or ``abort`` (a signal the process raises itself, as crashing native
+    code does)."""
 
-    def __init__(self):
-        self.pid = os.getpid()
+    def __init__(self, how: str = "raise"):
+        self.pid, self.how = os.getpid(), how
 
     def __call__(self):
         if os.getpid() != self.pid:
+            if self.how == "exit":
+                os._exit(3)
+            if self.how == "abort":
+                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file in the working directory
+                os.abort()
             raise RuntimeError("simulator licence not found on this machine")
         return gym.make("Pendulum-v1")
 
@@ -293,6 +387,15 @@ def test_an_actor_that_cannot_start_stops_learn_with_its_own_error():
         make(SAC).learn(1_000_000, callback=CallbackList([collector, WaitForActors(collector)]))
     message = str(info.value)
     assert "Traceback" in message and "RuntimeError: simulator licence not found on this machine" in message
+    assert collector.restarts == 0
+
+
+@pytest.mark.parametrize("how, reason", [("exit", "exited with code 3"), ("abort", "was killed by SIGABRT")])
+def test_an_actor_that_ends_itself_during_start_up_stops_learn(how, reason):
+    """Only a signal from outside is restarted: an exit code or a signal of the actor's own is its failure."""
+    collector = ApeXCollector(n_actors=1, chunk_size=50, env_fn=FailsInActors(how))
+    with pytest.raises(RuntimeError, match=rf"actor 0 failed before delivering any transition; its error:\n{reason}"):
+        make(SAC).learn(1_000_000, callback=CallbackList([collector, WaitForActors(collector)]))
     assert collector.restarts == 0
 
 

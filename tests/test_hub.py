@@ -836,7 +836,8 @@ CAPPED = {
         {"n_critics": 5000, "ensemble_critics": True},
         r"\.n_critics: 5000 critics, more than the 64 allowed \(no real model approaches it; nothing was built\)",
     ),
-    "net_arch": ({"net_arch": [16] * 10**6}, r"\.net_arch: 1000000 layers, more than the 64 allowed"),
+    # 10**5 widths fit under the config's size cap (10**6, 4 MB of JSON, are refused from the file's size alone)
+    "net_arch": ({"net_arch": [16] * 10**5}, r"\.net_arch: 100000 layers, more than the 64 allowed"),
     "net_arch.qf": ({"net_arch": {"pi": [16], "qf": [16] * 65}}, r"\.net_arch\.qf: 65 layers, more than the 64"),
     "ofenet layers": ({"ofenet_kwargs": {"layers": 10**6}}, r"\.ofenet_kwargs\.layers: 1000000 layers, more than"),
     "ofenet layers under the old name": (

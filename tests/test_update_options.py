@@ -10,8 +10,10 @@ from stable_baselines3.common.logger import configure
 from torch import nn
 
 import sb3_large
+from sb3_large.networks.ensemble import EnsembleLinear
 from sb3_large.normalization import ObsNormUpdater
 from sb3_large.policies import LargeSACPolicy
+from sb3_large.precision import low_precision
 
 TINY = dict(width=16)
 TINY_OFENET = dict(width=16, ofenet_kwargs=dict(layers=2, growth=4))
@@ -117,11 +119,6 @@ def test_bad_options_are_refused_when_the_model_is_built(algo, kwargs, error, ma
         algo("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), **kwargs)
 
 
-def test_bf16_needs_the_float32_action_heads_of_a_large_policy():
-    with pytest.raises(ValueError, match="precision: 'bf16' needs a large policy"):
-        sb3_large.SAC("MlpPolicy", "Pendulum-v1", precision="bf16")
-
-
 def test_options_are_saved_and_files_still_load_with_stock_sb3(tmp_path):
     model = sb3_large.SAC(
         "LargeMlpPolicy", "Pendulum-v1", learning_starts=50, policy_kwargs=dict(TINY), precision="bf16"
@@ -163,7 +160,7 @@ def output_dtypes(network: nn.Module, run) -> dict[str, th.dtype]:
     hooks = [
         module.register_forward_hook(lambda _m, _i, out, name=name: dtypes.__setitem__(name, out.dtype))
         for name, module in network.named_modules()
-        if isinstance(module, nn.Linear) or type(module).__name__ == "EnsembleLinear"
+        if isinstance(module, nn.Linear | EnsembleLinear)
     ]
     try:
         run()
@@ -171,6 +168,79 @@ def output_dtypes(network: nn.Module, run) -> dict[str, th.dtype]:
         for hook in hooks:
             hook.remove()
     return dtypes
+
+
+def assert_bodies_bf16_and_outputs_float32(critic_dtypes: dict[str, th.dtype]) -> None:
+    """Every Q network's body layers answered in bfloat16, its output layer (``qfN.1`` / ``q_ensemble.net.1``) in
+    float32."""
+    outputs = {name: d for name, d in critic_dtypes.items() if name.endswith(".1") and name.count(".") <= 2}
+    bodies = {name: d for name, d in critic_dtypes.items() if name not in outputs}
+    assert outputs and set(outputs.values()) == {th.float32}, critic_dtypes
+    assert bodies and set(bodies.values()) == {th.bfloat16}, critic_dtypes
+
+
+def set_output_bias(critic: nn.Module, value: float) -> None:
+    """Every Q network outputs ``value`` whatever its input: zero output weights, bias ``value``."""
+    with th.no_grad():
+        for name, module in critic.named_modules():
+            if isinstance(module, nn.Linear | EnsembleLinear) and name.endswith(".1") and name.count(".") <= 2:
+                module.weight.zero_()
+                module.bias.fill_(value)
+
+
+@pytest.mark.parametrize(
+    "algo, policy_kwargs",
+    [
+        (sb3.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
+        (sb3.SAC, TINY_DEFAULT),
+        (sb3.TD3, TINY),
+        (sb3_contrib.TQC, TINY),
+    ],
+    ids=["sac-separate", "sac-stacked", "td3", "tqc"],
+)
+@pytest.mark.parametrize("where", ["policy", "learner"])
+def test_bf16_q_values_keep_float32_precision(algo, policy_kwargs, where):
+    """A Q value of 300.7 stays 300.7 (bfloat16's 8-bit mantissa would give 300), whether the policy's
+    ``precision`` or a learner's autocast (``sb3_large.SAC(precision="bf16")``) turns bfloat16 on."""
+    kwargs = dict(policy_kwargs, precision="bf16") if where == "policy" else dict(policy_kwargs)
+    model = algo("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=kwargs)
+    set_output_bias(model.critic, 300.7)
+    obs, actions = th.randn(4, 3), th.rand(4, 1)
+    with low_precision("cpu", "bf16" if where == "learner" else "fp32"):
+        q_values = model.critic(obs, actions)
+        q1 = model.critic.q1_forward(obs, actions) if algo is sb3.TD3 else None
+    for q in (*q_values, *([] if q1 is None else [q1])):
+        assert q.dtype == th.float32
+        np.testing.assert_allclose(q.detach().numpy(), 300.7, rtol=1e-6)
+
+
+def test_bf16_categorical_logits_keep_float32_precision():
+    model = sb3_large.SAC(
+        "LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY_CATEGORICAL, precision="bf16"), learning_starts=10
+    )
+    set_output_bias(model.critic, 0.0)
+    with th.no_grad():
+        for q_net in model.critic.q_networks:
+            q_net[1].bias.copy_(th.linspace(0.0, 1.0, 21) + 100.0)  # logits bfloat16 would round to 100
+    logits = model.critic.logits(th.randn(4, 3), th.rand(4, 1))
+    for values in logits:
+        assert values.dtype == th.float32
+        np.testing.assert_allclose(values[0].detach().numpy(), np.linspace(0.0, 1.0, 21) + 100.0, rtol=1e-6)
+
+
+def test_td3_actor_head_runs_in_float32_under_a_learners_autocast():
+    model = sb3.TD3("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, arch="mlp"))
+    out = {}
+    with low_precision("cpu", "bf16"):
+        dtypes = output_dtypes(model.actor, lambda: out.update(a=model.actor(th.randn(5, 3))))
+    assert dtypes["mu.0.0.0"] == th.bfloat16 and dtypes["mu.1"] == th.float32 and out["a"].dtype == th.float32
+
+
+@pytest.mark.parametrize("algo", [sb3_large.SAC, sb3_large.TD3])
+def test_learners_refuse_bf16_for_stock_policies_alike(algo):
+    match = "precision: 'bf16' needs a large policy .*, whose output layers run in float32; (SAC|TD3)Policy has none"
+    with pytest.raises(ValueError, match=match):
+        algo("MlpPolicy", "Pendulum-v1", precision="bf16")
 
 
 @pytest.mark.parametrize("ensemble", [False, True], ids=["separate", "stacked"])
@@ -187,7 +257,7 @@ def test_bf16_sac_policy_runs_the_bodies_in_bfloat16_and_answers_in_float32(ense
     body = {name: d for name, d in actor_dtypes.items() if name.startswith("latent_pi.")}
     assert body and set(body.values()) == {th.bfloat16}
     assert (actor_dtypes["mu"], actor_dtypes["log_std"]) == (th.float32, th.float32)  # the squashed Gaussian's heads
-    assert critic_dtypes and set(critic_dtypes.values()) == {th.bfloat16}
+    assert_bodies_bf16_and_outputs_float32(critic_dtypes)
     assert all(t.dtype == th.float32 for t in (*outputs["pi"], *outputs["q"]))
     # SB3's own train() reaches every parameter through the bfloat16 passes.
     model.learn(150)
@@ -203,7 +273,7 @@ def test_bf16_td3_actor_runs_its_head_in_float32_and_q1_answers_in_float32():
     dtypes = output_dtypes(model.actor, lambda: out.update(a=model.actor(obs)))
     assert dtypes["mu.0.0.0"] == dtypes["mu.0.1.0"] == th.bfloat16 and dtypes["mu.1"] == th.float32
     critic_dtypes = output_dtypes(model.critic, lambda: out.update(q1=model.critic.q1_forward(obs, out["a"])))
-    assert critic_dtypes and set(critic_dtypes.values()) == {th.bfloat16}
+    assert_bodies_bf16_and_outputs_float32(critic_dtypes)
     assert out["a"].dtype == out["q1"].dtype == th.float32
 
 
@@ -211,7 +281,7 @@ def test_bf16_tqc_critics_answer_in_float32():
     model = sb3_contrib.TQC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY, precision="bf16"))
     out = {}
     dtypes = output_dtypes(model.critic, lambda: out.update(q=model.critic(th.zeros(5, 3), th.zeros(5, 1))))
-    assert dtypes and set(dtypes.values()) == {th.bfloat16}
+    assert_bodies_bf16_and_outputs_float32(dtypes)
     assert out["q"].shape == (5, 2, 25) and out["q"].dtype == th.float32
 
 

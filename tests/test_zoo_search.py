@@ -413,6 +413,22 @@ def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path):
         assert values["batch_size"] == 32 and values["n_timesteps"] == 20000
 
 
+def test_trial_id_0_trains_the_first_trial(tmp_path):
+    # Optuna numbers trials from 0, and the first trial of a short search is often the best.
+    storage = str(tmp_path / "study.log")
+    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    _study_with([_params("sac", True), _params("sac", False)], storage=journal)
+    manager = LargeExperimentManager(
+        argparse.Namespace(), "sac", "Pendulum-v1", str(tmp_path / "logs"), config=CONF, storage=storage,
+        study_name="large", trial_id=0, verbose=0,
+    )  # fmt: skip
+    hyperparams, saved = manager.read_hyperparameters()
+    for values in (hyperparams, saved):
+        assert values["policy"] == "sb3_large.policies.OFENetSACPolicy"
+        assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
+        assert values["batch_size"] == 32
+
+
 def _trial_id_manager(tmp_path, algo: str, params_list: list[dict], config: str | None = CONF, **kwargs):
     storage = str(tmp_path / "study.log")
     journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))

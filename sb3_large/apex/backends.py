@@ -27,6 +27,11 @@ Weights = dict[str, np.ndarray]
 # starting up (importing torch) would otherwise keep the learner waiting; actors hold nothing worth saving.
 STOP_GRACE = 1.0
 STOP_TIMEOUT = 5.0  # seconds to wait for an ended process's exit code, or for a terminated one
+# Signals that a process brings on itself (a crash in native code, abort()): a restart would end the same way. Any
+# other signal that ends an actor came from outside (the OOM killer, a preempted node, a user), no fault of its code.
+OWN_SIGNALS = frozenset(
+    {signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGSEGV, signal.SIGSYS, signal.SIGTRAP}
+)
 
 
 class Backend(Protocol):
@@ -101,20 +106,25 @@ class _ActorProcess:
             while self.data.poll():
                 messages.append(self.data.recv())
         except (EOFError, OSError):  # the process ended, possibly mid-message: a partial chunk is dropped
-            messages.append(ActorFailure(self.actor_id, self._how_it_ended()))
+            messages.append(self._failure())
         return messages
 
-    def _how_it_ended(self) -> str:
+    def _failure(self) -> ActorFailure:
+        """How the process ended, with its output (the traceback of an error of its own)."""
         try:
             code = self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            return "closed its pipe but did not exit"
+            return ActorFailure(self.actor_id, "closed its pipe but did not exit")
         how = f"exited with code {code}"
         if code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:  # a real-time signal has no name
+                how = f"was killed by signal {-code}"
         self.stderr.seek(0)
         output = self.stderr.read().decode(errors="replace")[-8000:]
-        return f"{how}; its output:\n{output}" if output else how
+        message = f"{how}; its output:\n{output}" if output else how
+        return ActorFailure(self.actor_id, message, from_outside=code < 0 and -code not in OWN_SIGNALS)
 
     def request_stop(self) -> None:
         with self._changed:
@@ -251,9 +261,15 @@ class RayBackend:
                 messages.append(self.ray.get(ref))
                 self.in_flight[self.handles[actor_id].collect.remote()] = actor_id
             except self.ray.exceptions.RayError as exc:
-                messages.append(ActorFailure(actor_id, str(exc)))
+                messages.append(ActorFailure(actor_id, str(exc), from_outside=self._died_from_outside(exc)))
                 self._kill(actor_id)
         return messages
+
+    def _died_from_outside(self, exc: Exception) -> bool:
+        """Whether the actor's process or node died under it (killed, out of memory, preempted), rather than its
+        code raising, in ``__init__`` or in ``collect``. Ray reports a process that ends itself (a crash in native
+        code, ``os._exit``) as it reports a SIGKILL: such an end counts as from outside too."""
+        return isinstance(exc, self.ray.exceptions.RayActorError) and not exc.actor_init_failed
 
     def push_weights(self, version: int, weights: Weights) -> None:
         self._weights_ref = self.ray.put((version, weights))

@@ -52,7 +52,10 @@ class Chunk:
 
 @dataclass
 class ActorFailure:
-    """An actor stopped: ``message`` is its own error (traceback) or how it ended."""
+    """An actor stopped: ``message`` is its own error (traceback) or how it ended. ``from_outside``: not its own
+    code ended it (a signal it did not raise itself, such as the OOM killer's SIGKILL; a lost node), so a restart
+    need not end the same way."""
 
     actor_id: int
     message: str
+    from_outside: bool = False

@@ -56,8 +56,10 @@ class ApeXCollector(BaseCallback):
         samples from the policy as it is)
     :param env_fn: a picklable callable that builds one environment, for envs that ``gym.make(spec)`` cannot
         rebuild (default: rebuilt from the learner's env spec)
-    :param max_restarts: restarts of actors that had delivered transitions, per ``learn()``, before giving up
-        (an actor that fails before delivering anything stops ``learn()`` at once)
+    :param max_restarts: actor restarts per ``learn()`` before giving up. An actor is restarted when it fails
+        after delivering transitions, or when it is killed from outside (a signal it did not raise itself, such as
+        the OOM killer's SIGKILL; a lost Ray node) at any time, its start-up included; one whose own code fails
+        before it delivers anything stops ``learn()`` at once with its error
     :param replay_ratio: learner gradient steps per stored transition, the actors' included (past
         ``learning_starts``): once SB3 trains, the collector calls ``model.train()`` at each learner step for the
         updates owed beyond SB3's own (no setting of the model is changed). ``None`` keeps SB3's schedule
@@ -253,9 +255,9 @@ class ApeXCollector(BaseCallback):
 
     def _handle_failure(self, failure: ActorFailure) -> None:
         actor_id = failure.actor_id
-        if not self.delivered_since_start[actor_id]:
-            # A restart would only fail the same way (an env or a package missing where the actor runs, a
-            # broken env_fn): the actor's own error is the message.
+        if not (failure.from_outside or self.delivered_since_start[actor_id]):
+            # Its own code failed before it delivered: a restart would only fail the same way (an env or a package
+            # missing where the actor runs, a broken env_fn). The actor's own error is the message.
             raise RuntimeError(
                 f"ApeXCollector: actor {actor_id} failed before delivering any transition; "
                 f"its error:\n{failure.message}"

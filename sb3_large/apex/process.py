@@ -9,6 +9,7 @@ which the learner reads. Control messages: the pickled ``WorkerSpec`` first, the
 import fcntl
 import os
 import queue
+import signal
 import sys
 import threading
 import traceback
@@ -79,6 +80,10 @@ def fit_pipe(data: Connection, chunk_bytes: int) -> None:
 
 
 def main() -> None:
+    # A SIGINT comes from outside, as a SIGTERM does: the actor ends by it, which the learner restarts, instead of
+    # raising KeyboardInterrupt, which would read as an error of its own. An ignored SIGINT (a background job) stays so.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     data_fd, control_fd = (int(arg) for arg in sys.argv[1:3])
     code = 0
     try:

@@ -137,14 +137,16 @@ class UpdateOptions(_AlgorithmBase):
     :param compile: ``None``, or ``"update"``: each gradient step (forward passes, losses, target update) under
         ``torch.compile`` with static shapes, captured in CUDA graphs on a GPU; the first updates pay the
         compilation
-    :param precision: ``"fp32"``, or ``"bf16"``: the networks' forward passes under bfloat16 autocast, with fp32
-        weights, losses and targets (for GPUs; on a CPU its speed depends on the chip, see the README's
-        "OFENet's cost, the compiled update, bf16")
+    :param precision: ``"fp32"``, or ``"bf16"``: the networks' bodies under bfloat16 autocast, with float32
+        weights, output layers (Q values, logits, actions), losses and targets; it needs a large policy, whose
+        output layers opt out of autocast (for GPUs and CPUs with bfloat16 units, ``sb3_large.precision``)
 
-    The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not.
+    The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not. ``large_actor`` is the
+    actor class of the large policies the subclass trains.
     """
 
     _update: Callable[..., Any]
+    large_actor: type[nn.Module]
 
     def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
         self.compile, self.precision = check_update_options(compile, precision)
@@ -154,6 +156,13 @@ class UpdateOptions(_AlgorithmBase):
         super()._setup_model()
         # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
         check_update_options(self.compile, self.precision)
+        if self.precision != "fp32" and not (
+            isinstance(self.actor, self.large_actor) and isinstance(self.critic, LargeCritic)
+        ):
+            raise ValueError(
+                f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose output "
+                f"layers run in float32; {type(self.policy).__name__} has none. Use precision='fp32'"
+            )
         self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
 
     def _excluded_save_params(self) -> list[str]:

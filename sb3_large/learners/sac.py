@@ -30,16 +30,10 @@ class SAC(UpdateOptions, SB3SAC):
 
     The update is SB3's, step for step (entropy coefficient, critics, actor, target networks, in that
     order); see ``sb3_large.learners.common`` for what is done with fewer kernels. ``compile`` and ``precision``:
-    see ``UpdateOptions`` (bf16 needs a large policy: its action heads run in float32).
+    see ``UpdateOptions``.
     """
 
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        if self.precision != "fp32" and not isinstance(self.actor, LargeSACActor):
-            raise ValueError(
-                f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose action "
-                f"heads run in float32; {type(self.policy).__name__} has none. Use precision='fp32'"
-            )
+    large_actor = LargeSACActor
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up

@@ -33,6 +33,8 @@ class TD3(UpdateOptions, SB3TD3):
     for ``compile`` and ``precision``.
     """
 
+    large_actor = LargeTD3Actor
+
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
         self.policy.set_training_mode(True)

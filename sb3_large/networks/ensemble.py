@@ -15,7 +15,8 @@ import torch as th
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_large.networks.layers import BatchNorm
+from sb3_large.networks.layers import BatchNorm, Float32Linear
+from sb3_large.precision import float32
 
 
 class EnsembleLeaf(nn.Module):
@@ -42,6 +43,14 @@ class EnsembleLinear(EnsembleLeaf):
         if bias is None:
             return th.bmm(x, weight.transpose(1, 2))
         return th.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+class EnsembleFloat32Linear(EnsembleLinear):
+    """Stacked ``Float32Linear``s: float32 under autocast too."""
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        with float32(x.device.type):
+            return super().forward(x.float())
 
 
 class EnsembleLayerNorm(EnsembleLeaf):
@@ -110,6 +119,7 @@ class NotStackable(ValueError):
 
 STACKED = {
     nn.Linear: EnsembleLinear,
+    Float32Linear: EnsembleFloat32Linear,
     nn.LayerNorm: EnsembleLayerNorm,
     nn.BatchNorm1d: EnsembleBatchNorm1d,
     BatchNorm: EnsembleBatchNorm1d,

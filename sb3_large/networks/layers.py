@@ -6,6 +6,8 @@ import torch as th
 from sb3_contrib.common.torch_layers import BatchRenorm1d
 from torch import nn
 
+from sb3_large.precision import float32
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "silu": nn.SiLU,
@@ -21,6 +23,18 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 NORMS = ("none", "layer", "batch", "batch_renorm")
+
+
+class Float32Linear(nn.Linear):
+    """An output layer that computes in float32, under bfloat16 autocast too (the Q networks' last layer).
+
+    Q values and logits are compared (TD errors, the minimum over critics) and accumulated, and bfloat16's
+    8-bit mantissa would round a Q value of 300.7 to 300. Same parameters as ``nn.Linear``: same saved files.
+    """
+
+    def forward(self, x: th.Tensor) -> th.Tensor:
+        with float32(x.device.type):
+            return super().forward(x.float())
 
 
 def activation_class(activation: str | type[nn.Module]) -> type[nn.Module]:

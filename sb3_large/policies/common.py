@@ -32,7 +32,7 @@ from sb3_large.networks.ensemble import (
     convert_optimizer_state,
     stack_state_dict,
 )
-from sb3_large.networks.layers import BatchRenorm
+from sb3_large.networks.layers import BatchRenorm, Float32Linear
 from sb3_large.networks.simbav2 import register_projection
 from sb3_large.normalization import UPDATER_HINT, NormalizedFeatures, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetStateFeatures
@@ -179,7 +179,8 @@ class LargeCritic(BaseModel):
     ``ensemble=True`` the Q networks are built as separate networks, then stacked into one ``QEnsemble``
     (``sb3_large.networks.ensemble``): same initial weights and math, one batched matmul per layer; a body with
     a layer that has no stacked version stays separate. Saved state dicts of either form load into both.
-    With ``precision="bf16"`` the Q networks run under bfloat16 autocast and return float32 outputs.
+    With ``precision="bf16"`` the Q networks' bodies run under bfloat16 autocast; their output layers (Q values,
+    logits) compute in float32 (``Float32Linear``), under any autocast.
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class LargeCritic(BaseModel):
         self.q_networks: list[nn.Module] = []
         for idx in range(n_critics):
             q_body, body_dim = build(body, in_dim)
-            q_net = nn.Sequential(q_body, nn.Linear(body_dim, out_dim))
+            q_net = nn.Sequential(q_body, Float32Linear(body_dim, out_dim))
             self.add_module(f"qf{idx}", q_net)
             self.q_networks.append(q_net)
         self.q_ensemble: QEnsemble | None = None
@@ -284,10 +285,8 @@ class LargeCritic(BaseModel):
         per update; ``q_values_of`` turns them into Q values."""
         with low_precision(q_input.device.type, self.precision):
             if self.q_ensemble is not None:
-                outputs = tuple(self.q_ensemble(q_input).unbind(0))
-            else:
-                outputs = tuple(q_net(q_input) for q_net in self.q_networks)
-        return outputs if self.precision == "fp32" else tuple(output.float() for output in outputs)
+                return tuple(self.q_ensemble(q_input).unbind(0))
+            return tuple(q_net(q_input) for q_net in self.q_networks)
 
     def q_bodies(self) -> list[nn.Module]:
         """The Q networks' bodies, without their output layers: the stacked one, or one per Q network."""
@@ -325,7 +324,6 @@ class LargeCritic(BaseModel):
                 output = self.q_ensemble(q_input, members=slice(0, 1))[0]
             else:
                 output = self.q_networks[0](q_input)
-        output = output if self.precision == "fp32" else output.float()
         return output if self.distribution is None else self.distribution.expectation(output)
 
 

@@ -17,8 +17,8 @@ class LargeTD3Actor(Actor):
     """SB3's TD3 actor whose ``mu`` is ``body -> Linear -> Tanh``.
 
     SB3 is given ``net_arch=[]`` and the body's output width, so it builds the ``Linear -> Tanh`` head alone;
-    the body goes in front of it. ``precision="bf16"`` runs the body under bfloat16 autocast and the head in
-    float32 (``sb3_large.precision``).
+    the body goes in front of it. ``precision="bf16"`` runs the body under bfloat16 autocast; the head runs in
+    float32 whatever the autocast (``sb3_large.precision``).
     """
 
     def __init__(self, *, body: NetSpec, features_dim: int, precision: str = "fp32", **kwargs):
@@ -33,11 +33,10 @@ class LargeTD3Actor(Actor):
 
     def actions_of_features(self, features: th.Tensor) -> th.Tensor:
         """Actions from features already extracted (OFENet's ``z_s``, computed once per update)."""
-        if self.precision == "fp32":
-            return self.mu(features)
         body, *head = self.mu
         with low_precision(features.device.type, self.precision):
             latent = body(features)
+        # The head runs in float32 under any autocast (the policy's or the learner's ``precision``).
         with float32(latent.device.type):
             latent = latent.float()
             for layer in head:
