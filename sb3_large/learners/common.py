@@ -141,12 +141,12 @@ class UpdateOptions(_AlgorithmBase):
         weights, output layers (Q values, logits, actions), losses and targets; it needs a large policy, whose
         output layers opt out of autocast (for GPUs and CPUs with bfloat16 units, ``sb3_large.precision``)
 
-    The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not. ``large_actor`` is the
-    actor class of the large policies the subclass trains.
+    The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not. ``large_policy`` is the
+    class of the large policies the subclass trains.
     """
 
     _update: Callable[..., Any]
-    large_actor: type[nn.Module]
+    large_policy: type[nn.Module]
 
     def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
         self.compile, self.precision = check_update_options(compile, precision)
@@ -156,9 +156,7 @@ class UpdateOptions(_AlgorithmBase):
         super()._setup_model()
         # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
         check_update_options(self.compile, self.precision)
-        if self.precision != "fp32" and not (
-            isinstance(self.actor, self.large_actor) and isinstance(self.critic, LargeCritic)
-        ):
+        if self.precision != "fp32" and not isinstance(self.policy, self.large_policy):
             raise ValueError(
                 f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose output "
                 f"layers run in float32; {type(self.policy).__name__} has none. Use precision='fp32'"

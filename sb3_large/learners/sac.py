@@ -21,7 +21,7 @@ from sb3_large.learners.common import (
 )
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
-from sb3_large.policies.sac import LargeSACActor
+from sb3_large.policies.sac import LargeSACActor, LargeSACPolicy
 from sb3_large.precision import low_precision
 
 
@@ -33,7 +33,7 @@ class SAC(UpdateOptions, SB3SAC):
     see ``UpdateOptions``.
     """
 
-    large_actor = LargeSACActor
+    large_policy = LargeSACPolicy
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up

@@ -21,7 +21,7 @@ from sb3_large.learners.common import (
 )
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
-from sb3_large.policies.td3 import LargeTD3Actor
+from sb3_large.policies.td3 import LargeTD3Actor, LargeTD3Policy
 from sb3_large.precision import low_precision
 
 
@@ -33,7 +33,7 @@ class TD3(UpdateOptions, SB3TD3):
     for ``compile`` and ``precision``.
     """
 
-    large_actor = LargeTD3Actor
+    large_policy = LargeTD3Policy
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
