@@ -5,7 +5,6 @@ A YAML configuration is built as stock RL Zoo builds its entry (policy, hyperpar
 ``densenet``) follow RL Zoo's MuJoCo hyperparameters of their algorithm.
 """
 
-import ast
 from pathlib import Path
 
 import gymnasium as gym
@@ -13,6 +12,8 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from sb3_large.hyperparams import UNSUPPORTED_KEYS, normalize_kwargs, without_launcher_guard
 
 CONFIGS = (
     "sac",
@@ -39,9 +40,11 @@ CONFIGS = (
     "sac_ln_obs_utd1_h",
     "sac_ln_obs_pa",
     "sac_ln_bf16",
+    "sac_cat",
+    "sac_cat_utd2",
 )
 DEFAULT_CONFIGS = CONFIGS[:4]
-HYPERPARAMS = Path(__file__).resolve().parent.parent / "hyperparams"
+HYPERPARAMS = Path(__file__).resolve().parent.parent / "sb3_large" / "hyperparams"
 RECIPES = Path(__file__).resolve().parent / "recipes"  # candidates for a new default, not shipped YAMLs
 # Configuration -> (RL Zoo YAML, algorithm it is run with: stock RL Zoo's ``sac`` / ``crossq``, or
 # ``sb3_large.sac``, what ``python -m sb3_large.zoo train --algo sac`` binds).
@@ -67,11 +70,11 @@ YAML_CONFIGS = {
     "sac_ln_obs_utd1_h": (RECIPES / "sac_ln_obs_utd1_h.yml", "sac"),
     "sac_ln_obs_pa": (RECIPES / "sac_ln_obs_pa.yml", "sac"),
     "sac_ln_bf16": (RECIPES / "sac_ln_bf16.yml", "sac"),
+    "sac_cat": (RECIPES / "sac_cat.yml", "sb3_large.sac"),
+    "sac_cat_utd2": (RECIPES / "sac_cat_utd2.yml", "sb3_large.sac"),
 }
 # RL Zoo's MuJoCo warm-up of the built-in configurations (rl_zoo3/hyperparams/sac.yml, crossq.yml).
 LEARNING_STARTS = {"sac": 10_000, "densenet": 10_000, "crossq": 5_000}
-# RL Zoo keys that build the env in ways this script does not reproduce (it builds one env per job).
-UNSUPPORTED_KEYS = ("n_envs", "env_wrapper", "vec_env_wrapper", "frame_stack", "env_kwargs")
 # Configurations --compile-update can compile: those sb3_large.SAC trains (``sac`` then trains with it too).
 COMPILABLE = ("sac", "sac_hl", "sac_simba_hl", "sac_ln_hl")
 
@@ -89,44 +92,6 @@ def zoo_entry(config: str, env_id: str) -> dict:
         raise ValueError(f"{path.name}: {env_id}.{unsupported[0]} is not supported by returns.py")
     normalize_kwargs(entry, f"{path.name}: {env_id}.normalize")  # refuse a malformed value before any job starts
     return entry
-
-
-def normalize_kwargs(entry: dict, where: str = "normalize") -> dict | None:
-    """``VecNormalize`` kwargs of an entry's ``normalize`` key, read as RL Zoo reads it (``true``, a mapping, or
-    a ``dict(...)`` string), with the algorithm's ``gamma``; None when the entry does not normalize."""
-    value = entry.get("normalize", False)
-    if isinstance(value, str):
-        value = literal_mapping(value, where)
-    if value is False:
-        return None
-    if value is True:
-        value = {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{where}: expected true, false, a mapping or a dict(...) string, got {value!r}")
-    allowed = {"norm_obs", "norm_reward", "clip_obs", "clip_reward", "epsilon", "gamma"}
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ValueError(f"{where}: unknown VecNormalize option {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    kwargs = dict(value)
-    if "gamma" in entry:
-        kwargs["gamma"] = entry["gamma"]
-    return kwargs
-
-
-def literal_mapping(text: str, where: str) -> dict:
-    """The mapping a ``dict(k=v, ...)`` or ``{...}`` string of literals stands for (RL Zoo ``eval``s such strings;
-    only literals are read here)."""
-    try:
-        node = ast.parse(text, mode="eval").body
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args:
-            value = {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
-        else:
-            value = ast.literal_eval(node)
-    except (SyntaxError, ValueError) as exc:
-        raise ValueError(f"{where}: {text!r} is not a dict(...) of literals ({exc})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{where}: expected a mapping, got {text!r}")
-    return value
 
 
 def env_normalization(config: str, env_id: str) -> dict | None:
@@ -147,7 +112,9 @@ def zoo_callbacks(config: str, args) -> list[BaseCallback]:
     from rl_zoo3.utils import get_callback_list
 
     specs = []
-    for item in zoo_entry(config, args.env).get("callback") or []:
+    # The configurations of sb3_large's learners run as the launcher runs them: without the guard against stock RL Zoo.
+    callbacks = zoo_entry(config, args.env).get("callback")
+    for item in (without_launcher_guard(callbacks) if YAML_CONFIGS[config][1] == "sb3_large.sac" else callbacks) or []:
         name, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
         if name.endswith(".ApeXCollector"):
             overrides = dict(n_actors=args.actors, replay_ratio=args.replay_ratio)

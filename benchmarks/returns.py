@@ -36,6 +36,10 @@ Configurations (``--configs``, any subset; the first four by default):
   row at unit norm) at 2 gradient steps per env step
 - ``sac_ln_hl``: ``benchmarks/recipes/sac_ln_hl.yml``, ``sac_ln`` with categorical (HL-Gauss) critics, trained by
   ``sb3_large.SAC`` (cross-entropy), as ``python -m sb3_large.zoo train`` does
+- ``sac_cat``: ``benchmarks/recipes/sac_cat.yml``, FlashSAC's training settings on ``sac_large``'s LayerNorm
+  networks: categorical critics on [-5, 5], rewards scaled to a bounded return (``return_bound``), one gradient step
+  per env step at batch 512, the actor on every 2nd (``actor_update_interval``), target entropy from a std of 0.15,
+  10k random steps, trained by ``sb3_large.SAC``; ``sac_cat_utd2``: the same at two gradient steps per env step
 
 The YAML configurations are built as stock RL Zoo builds them (policy, hyperparameters, callbacks, and
 ``normalize``: a ``VecNormalize`` around the training env, whose observation statistics the eval env reads,

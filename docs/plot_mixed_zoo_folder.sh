@@ -30,7 +30,7 @@ python -m sb3_large.zoo train --algo sac --env Pendulum-v1 -conf "$repo/hyperpar
 python -m rl_zoo3.train --algo sac --env Pendulum-v1 -conf "$repo/hyperparams/sac_large.yml" -f logs -n 150 \
   --eval-freq -1 -params learning_starts:100
 # td3/Pendulum-v1_1: another algorithm, evaluated once.
-python -m rl_zoo3.train --algo td3 --env Pendulum-v1 -conf "$repo/hyperparams/td3_large.yml" -f logs -n 1000 \
+python -m rl_zoo3.train --algo td3 --env Pendulum-v1 -conf "$repo/hyperparams/td3_ota2021.yml" -f logs -n 1000 \
   -params learning_starts:500 --eval-freq 1000 --eval-episodes 2 --seed 1
 # sac/InvertedPendulum-v4_1: another environment, with returns on another scale.
 python -m rl_zoo3.train --algo sac --env InvertedPendulum-v4 -conf "$repo/hyperparams/sac_large.yml" -f logs \

@@ -33,7 +33,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import stable_baselines3
@@ -54,6 +54,7 @@ from torch.overrides import TorchFunctionMode
 
 import sb3_large
 from sb3_large.checks import is_int
+from sb3_large.cli import run_command
 from sb3_large.hub_schema import (
     ALGORITHM_KWARGS,
     CONFIG_NAME,
@@ -70,6 +71,7 @@ from sb3_large.hub_schema import (
 from sb3_large.hub_settings import decode_settings, encode_settings, normalized, spaces_only, vec_normalize_to_json
 from sb3_large.networks import count_parameters
 from sb3_large.policies.common import LargePolicyMixin, check_features_extractor, check_optimizer
+from sb3_large.return_scale import ReturnScale
 
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
@@ -145,10 +147,12 @@ class PickleRefusedError(ValueError):
 @dataclass(frozen=True)
 class _Origin:
     """What a loaded model came with that SB3 keeps nowhere without an env: its env id and VecNormalize
-    statistics, for ``save_pretrained`` and ``export_rl_zoo`` to write again."""
+    statistics, for ``save_pretrained`` and ``export_rl_zoo`` to write again. ``statistics_known`` is False where
+    the source could not tell (an SB3 zip outside an RL Zoo run): ``vec_normalize`` None is then no answer."""
 
     env_id: str | None
     vec_normalize: dict[str, Any] | None
+    statistics_known: bool = True
 
 
 # Each model load_pretrained returned -> its _Origin; weak, so that an entry goes with its model.
@@ -244,6 +248,12 @@ def _init_kwargs(algo: type) -> set[str]:
     return names
 
 
+def _return_scale_of(model: BaseAlgorithm) -> dict[str, float] | None:
+    """The statistics of the return scale of ``sb3_large``'s learners (``return_bound``), if the model has one."""
+    scale = getattr(model, "return_scale", None)
+    return None if scale is None else cast(ReturnScale, scale).statistics()
+
+
 def _vec_normalize_of(model: BaseAlgorithm) -> dict[str, Any] | None:
     """The statistics of the VecNormalize the model acts under: its env's, else those it was loaded with."""
     vec_normalize = model.get_vec_normalize_env()
@@ -279,13 +289,17 @@ def save_pretrained(
         env_id = spec.id if spec is not None else None
     if env_id is None and model in _LOADED:
         env_id = _LOADED[model].env_id
+    vec_normalize = _vec_normalize_of(model)
+    if env is None and vec_normalize is None and not (model in _LOADED and _LOADED[model].statistics_known):
+        _warn_unknown_origin(env_id)
     config = {
         "format_version": FORMAT_VERSION,
         "algorithm": algorithm,
         "policy_class": f"{type(policy).__module__}.{type(policy).__qualname__}",
         "policy_kwargs": _encode(dict(model.policy_kwargs), "policy_kwargs"),
         "algorithm_kwargs": encode_settings(model, [k for k in ALGORITHM_KWARGS if k in init_kwargs]),
-        "vec_normalize": _vec_normalize_of(model),
+        "vec_normalize": vec_normalize,
+        "return_scale": _return_scale_of(model),
         "observation_space": _space_to_json(model.observation_space),
         "action_space": _space_to_json(model.action_space),
         "env_id": env_id,
@@ -323,6 +337,23 @@ def save_pretrained(
         for path in staged.values():
             Path(path).unlink(missing_ok=True)
     return folder
+
+
+def _warn_unknown_origin(env_id: str | None) -> None:
+    """Warn that a model without an env is saved without VecNormalize statistics (and env id): nothing else would
+    tell, and a model trained under VecNormalize would act on raw observations after loading."""
+    missing, pass_env_id = (
+        ("vec_normalize", "") if env_id else ("vec_normalize and env_id", " and pass env_id= (CLI: --env)")
+    )
+    warnings.warn(
+        f"{missing}: unknown to save_pretrained (the model has no env), written as null; a model trained under "
+        "VecNormalize (RL Zoo's normalize: true) would act on raw observations after loading. Before saving, give "
+        f"the model its env in the training statistics, model.set_env(VecNormalize.load('vecnormalize.pkl', venv))"
+        f"{pass_env_id}; an RL Zoo run folder has both: python -m sb3_large.hub save <run folder> <folder> "
+        "(or load_pretrained(run_folder, trust_pickle=True))",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 # -- loading -------------------------------------------------------------------------------------------------
@@ -471,13 +502,36 @@ def _load_pickled(folder: Path, root: Path, zip_name: str | None, trust_pickle: 
             ),
             stacklevel=3,
         )
-    return _with_origin(model, env_id, vec_normalize)
+    # Outside an RL Zoo run nothing says whether the model was trained under VecNormalize.
+    return _with_origin(model, env_id, vec_normalize, statistics_known=env_id is not None)
 
 
 def read_config(folder: Path, root: Path | None = None) -> dict[str, Any]:
     """The folder's config, parsed and checked against the format (``sb3_large.hub_schema``); the file must
     resolve inside ``root`` (default: the folder)."""
+    if not (folder / CONFIG_NAME).is_file():
+        raise FileNotFoundError(_not_a_model_folder(folder))
     return validate_config(_parse_config(folder, root or folder), ALGORITHMS)
+
+
+def _not_a_model_folder(folder: Path) -> str:
+    """What a folder without a config is (an RL Zoo run, an SB3 model's folder, neither) and how to make a model
+    folder of it."""
+    zips = sorted(path.name for path in folder.glob("*.zip"))
+    runs = sorted(path.relative_to(folder).as_posix() for path in folder.glob("*/args.yml"))
+    if not zips:
+        return printable(
+            f"source: {folder} holds no {CONFIG_NAME}: not a model folder of sb3_large.hub (written by "
+            "save_pretrained or python -m sb3_large.hub save)"
+        )
+    if runs:
+        what, source = f"an RL Zoo run ({', '.join(zips + runs[:1])})", folder
+    else:
+        what, source = f"an SB3 model's folder ({', '.join(zips)})", folder / zips[0]
+    return printable(
+        f"source: {folder} is {what}, not a model folder of sb3_large.hub (it holds no {CONFIG_NAME}); make one "
+        f"with: python -m sb3_large.hub save {source} <new model folder>"
+    )
 
 
 def _read_capped(path: Path, limit: int) -> bytes:
@@ -778,12 +832,16 @@ def load_pretrained(
     # Every tensor, target networks included (the header matched them all); not strict only for the OFENet
     # optimizer's extra state, which a Hub model does not carry.
     model.policy.load_state_dict(tensors, strict=False)
+    if config.get("return_scale") is not None:  # the schema checked that return_bound built one
+        model.return_scale.load_statistics(config["return_scale"])  # type: ignore[union-attr]
     return _with_origin(model, config.get("env_id"), config.get("vec_normalize"))
 
 
-def _with_origin(model: BaseAlgorithm, env_id: str | None, vec_normalize: dict[str, Any] | None) -> BaseAlgorithm:
+def _with_origin(
+    model: BaseAlgorithm, env_id: str | None, vec_normalize: dict[str, Any] | None, statistics_known: bool = True
+) -> BaseAlgorithm:
     """Keep what the model was loaded with for a later save; put its env, if it has one, under its statistics."""
-    _LOADED[model] = _Origin(env_id, vec_normalize)
+    _LOADED[model] = _Origin(env_id, vec_normalize, statistics_known)
     if vec_normalize is None:
         return model
     env = model.get_env()
@@ -914,6 +972,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         _run(args)
+    except BrokenPipeError:  # the reader left (| head): not an error of the input, ends quietly in run_command
+        raise
     except (ValueError, OSError, OverflowError) as exc:  # bad input: one line naming the field, no traceback
         parser.exit(1, f"{parser.prog}: error: {printable(str(exc))}\n")
 
@@ -975,4 +1035,4 @@ def _download_for_zoo(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

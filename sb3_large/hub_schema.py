@@ -143,6 +143,8 @@ ALGORITHM_KWARGS: Settings = {
     "top_quantiles_to_drop_per_net": (int, lambda v: v >= 0, "a non-negative integer"),
     "compile": (object, lambda v: v in COMPILE_MODES, " or ".join(map(json.dumps, COMPILE_MODES))),
     "precision": (str, lambda v: v in PRECISIONS, " or ".join(map(repr, PRECISIONS))),
+    "return_bound": (object, lambda v: v is None or _above(0)(v), "null or a number > 0"),
+    "actor_update_interval": (int, lambda v: v >= 1, "a positive integer"),
 }
 # The statistics and settings of the VecNormalize wrapper a model was trained under (Box observations).
 VEC_NORMALIZE: Settings = {
@@ -158,6 +160,14 @@ VEC_NORMALIZE: Settings = {
     "ret_mean": (float, _finite, "a number"),
     "ret_var": (float, _between(0), "a number >= 0"),
     "ret_count": (float, _above(0), "a number > 0"),
+}
+
+# The running statistics of a learner's return scale (``sb3_large.return_scale``), with ``return_bound`` set.
+RETURN_SCALE: Settings = {
+    "count": (float, _between(0), "a number >= 0"),
+    "mean": (float, _finite, "a number"),
+    "var": (float, _between(0), "a number >= 0"),
+    "max_abs": (float, _between(0), "a number >= 0"),
 }
 
 
@@ -299,7 +309,7 @@ def check_top_level(config: Any, algorithms: Iterable[str]) -> None:
     if not isinstance(config, dict):
         raise ConfigError("(top level)", f"expected a JSON object, got {_short(config)}")
     required = ("format_version", "algorithm", "policy_class", "policy_kwargs", "observation_space", "action_space")
-    optional = ("algorithm_kwargs", "vec_normalize", "env_id", "versions", "parameters", "metrics")
+    optional = ("algorithm_kwargs", "vec_normalize", "return_scale", "env_id", "versions", "parameters", "metrics")
     missing = [key for key in required if key not in config]
     if missing:
         raise ConfigError(missing[0], "required field is missing")
@@ -336,6 +346,10 @@ def validate_config(config: Any, algorithms: Iterable[str]) -> dict[str, Any]:
         for key in ("obs_mean", "obs_var"):
             if np.shape(config["vec_normalize"][key]) != shape:
                 raise ConfigError(f"vec_normalize.{key}", f"expected the observations' shape {shape}")
+    if config.get("return_scale") is not None:
+        _check_settings(config["return_scale"], RETURN_SCALE, "return_scale", required=True)
+        if config.get("algorithm_kwargs", {}).get("return_bound") is None:
+            raise ConfigError("return_scale", "statistics of a return scale, but algorithm_kwargs.return_bound is null")
     if config.get("env_id") is not None:
         _expect(config["env_id"], str, "env_id", "a string or null")
     _expect(config.get("metrics", {}), dict, "metrics", "an object")

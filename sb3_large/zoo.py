@@ -9,18 +9,34 @@ TQC and CrossQ (``sb3_large.zoo_search``); ``--search-space key:value`` narrows 
 import argparse
 import importlib.util
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import yaml
 
+from sb3_large.cli import run_command
+
 COMMANDS = ("train", "enjoy")
+USAGE = f"usage: python -m sb3_large.zoo {{{','.join(COMMANDS)}}} [--search-space key:value ...] [rl_zoo3 arguments]"
 EXTRA = "pip install 'sb3-large[zoo]'"  # what the zoo and plot commands name when a module is missing
 ABOUT = {
     "train": "RL Zoo's train (python -m rl_zoo3.train) with sb3_large.SAC / TD3 bound to --algo sac / td3; "
     "-optimize searches the large-network knobs for sac, td3, tqc and crossq.",
     "enjoy": "RL Zoo's enjoy (python -m rl_zoo3.enjoy) with sb3_large.SAC / TD3 bound to --algo sac / td3.",
 }
+
+
+class RequiresLauncher:
+    """A YAML entry's guard: listed in its ``callback``, it stops stock ``rl_zoo3.train`` before anything trains,
+    naming this launcher, which removes it from the list (``sb3_large.hyperparams.without_launcher_guard``)."""
+
+    def __init__(self, **_kwargs):
+        raise SystemExit(
+            "this RL Zoo entry trains with sb3_large's learners (options stock SB3 does not have, such as "
+            "categorical critics trained by cross-entropy, return_bound, target_std, actor_update_interval): run "
+            "it with python -m sb3_large.zoo train, which takes the same arguments as python -m rl_zoo3.train"
+        )
 
 
 def use_fast_learners() -> None:
@@ -156,12 +172,29 @@ def _run_rl_zoo3(command: str, args: list[str]) -> None:
         sys.argv = saved
 
 
+def _help() -> str:
+    """The launcher's own help: its commands, what each does, where each one's options are listed."""
+    commands = "".join(
+        textwrap.fill(ABOUT[command], 100, initial_indent=f"  {command:<7}", subsequent_indent=" " * 9) + "\n"
+        for command in COMMANDS
+    )
+    return (
+        f"{USAGE}\n\nRL Zoo with sb3_large's fast learners: rl_zoo3's commands, with the same arguments, YAMLs and "
+        f"log folders.\n\ncommands:\n{commands}\n"
+        "python -m sb3_large.zoo <command> -h lists that command's options, then rl_zoo3's (all taken here)."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(_help())
+        return
     if not argv or argv[0] not in COMMANDS:
+        given = f"unknown command {argv[0]!r}" if argv else "no command given"
         raise SystemExit(
-            f"usage: python -m sb3_large.zoo {{{','.join(COMMANDS)}}} [--search-space key:value ...] "
-            "[rl_zoo3 arguments]; python -m sb3_large.zoo train -h for help"
+            f"{USAGE}\npython -m sb3_large.zoo: error: {given}; allowed: {', '.join(COMMANDS)} "
+            "(python -m sb3_large.zoo -h for help)"
         )
     command = argv[0]
     parser = _parser(command)
@@ -190,4 +223,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -24,14 +24,18 @@ import yaml
 from gymnasium import spaces
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
-from rl_zoo3.utils import get_class_by_name
+from rl_zoo3.utils import ALGOS, get_class_by_name
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
+from sb3_large.budget import warn_if_no_gradient_steps
 from sb3_large.checks import check_keys
+from sb3_large.hyperparams import without_launcher_guard
 from sb3_large.networks.distributional import QDistributionConfig
 from sb3_large.normalization import ObsNormUpdater, RunningObsNorm
 from sb3_large.ofenet import OFENet, OFENetConfig, OFENetTrainer
-from sb3_large.policies.common import RENAMED
+from sb3_large.policies.common import RENAMED, check_algorithm
 
 OFENET_TRAINER = "sb3_large.ofenet.OFENetTrainer"
 OBS_NORM_UPDATER = "sb3_large.normalization.ObsNormUpdater"
@@ -536,7 +540,9 @@ class LargeExperimentManager(ExperimentManager):
     Everything else is RL Zoo's: the trial loop, Optuna's sampler and pruner, ``--n-jobs``, the report. After the
     search the best trial is written as ``<report>.yml`` beside RL Zoo's ``<report>.csv``: the YAML entry the
     search started from, with the trial's hyperparameters (``self.best_entry_path``). ``-optimize`` for an
-    algorithm without a large-network sampler is refused when the manager is made, before any trial.
+    algorithm without a large-network sampler is refused when the manager is made, before any trial. For a training
+    run, an entry whose policy belongs to another algorithm is refused before any env is made, and a budget that
+    ends before ``learning_starts`` is warned of.
 
     :param search_space: what to sample (default: ``SearchSpace.from_kwargs({}, algo)``)
     """
@@ -579,12 +585,28 @@ class LargeExperimentManager(ExperimentManager):
         return self.large_sampler.hyperparams(current_params(params))
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]):
+        # This launcher is what an entry's guard asks for: RL Zoo would build it as a callback, and stop.
+        if (callbacks := without_launcher_guard(hyperparams.get("callback"))) is not None:
+            hyperparams["callback"] = callbacks
+        else:
+            hyperparams.pop("callback", None)
         processed = super()._preprocess_hyperparams(hyperparams)
+        policy = processed[0].get("policy")
+        if isinstance(policy, type) and not self.optimize_hyperparameters:  # a search samples its own policy
+            try:
+                check_algorithm(policy, ALGOS[self.algo])
+            except TypeError as exc:  # the entry's mistake: one line, before any env is made
+                raise SystemExit(str(exc)) from None
         if self.optimize_hyperparameters and self.large_sampler is not None:
             # One callback list serves every trial, with or without OFENet and observation normalization.
             callbacks = callbacks_without_ours(self.specified_callbacks)
             self.specified_callbacks = [*callbacks, OPTIONAL_OFENET_TRAINER, OPTIONAL_OBS_NORM_UPDATER]
         return processed
+
+    def learn(self, model: BaseAlgorithm) -> None:
+        if isinstance(model, OffPolicyAlgorithm):  # RL Zoo's learn() counts from 0 (reset_num_timesteps)
+            warn_if_no_gradient_steps(self.n_timesteps, model.learning_starts)
+        super().learn(model)
 
     def objective(self, trial: optuna.Trial) -> float:
         self.study = trial.study

@@ -24,7 +24,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-import sb3_large  # noqa: F401  (registers the policy aliases)
+import sb3_large
 from sb3_large.apex import ApeXCollector
 from sb3_large.apex.process import OUTBOX_CHUNKS
 from sb3_large.apex.worker import ActorWorker, WorkerSpec, acting_tensors, acting_weights, exploration_levels
@@ -500,6 +500,9 @@ def test_bad_input():
     env = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
     with pytest.raises(ValueError, match=r"VecNormalize is not supported"):
         SAC("LargeMlpPolicy", env, policy_kwargs=dict(width=8)).learn(10, callback=ApeXCollector())
+    scaled = sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(width=8), return_bound=5.0)
+    with pytest.raises(ValueError, match=r"ApeXCollector: return_bound is not supported .*use return_bound=None"):
+        scaled.learn(10, callback=ApeXCollector())
 
     class Unregistered(gym.Wrapper):
         pass
@@ -525,7 +528,7 @@ def test_env_fn_for_custom_envs():
 
 
 def test_rl_zoo_yaml_with_the_collector(tmp_path):
-    conf = str(ROOT / "hyperparams" / "sac_large_apex.yml")
+    conf = str(ROOT / "hyperparams" / "sac_ota2021_apex.yml")
     train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", conf, "-n", "3000"]
     proc = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", "--progress"], cwd=tmp_path)
     out = proc.stdout

@@ -124,8 +124,9 @@ EVALUATIONS = list(range(EVERY, BUDGET + 1, EVERY))
 # callbacks (an evaluation at a step comes before that step's update), and the last evaluation after learn().
 UPDATES = [step - STARTS - 1 for step in EVALUATIONS[:-1]] + [BUDGET - STARTS]
 SMOKE = ["sac", "crossq", "ota2021", "ota2021_apex", "sac_large", "densenet", "crossq_large", "sac_simba_hl"]
-SMOKE += ["crossq_ofenet", "sac_ln"]
-RESUMED = ["ota2021", "crossq", "sac_ln"]  # sac_ln: under VecNormalize
+SMOKE += ["crossq_ofenet", "sac_ln", "sac_cat"]
+# sac_ln: under VecNormalize; sac_cat: sb3_large.SAC with a return scale and an actor stepped every 2nd update
+RESUMED = ["ota2021", "crossq", "sac_ln", "sac_cat"]
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +429,17 @@ def test_returns_resumes_a_vecnormalize_job_exactly(uninterrupted, stopped_and_r
     # After the random steps, 2 gradient steps per env step (the YAML's gradient_steps).
     assert [int(r["gradient_steps"]) for r in rows] == [2 * n for n in UPDATES]
     assert float(rows[-1]["cpu_seconds"]) > float(rows[0]["cpu_seconds"])
+
+
+def test_returns_resumes_a_job_with_a_return_scale_and_a_slower_actor_exactly(uninterrupted, stopped_and_resumed):
+    """``return_bound``'s running statistics and per-env sums, and the actor's cycle (``actor_update_interval``),
+    continue after a stop as in a run never stopped."""
+    assert (stopped_and_resumed.stopped / "checkpoints" / "sac_cat_seed0.ckpt").exists()
+    for name in ("returns.csv", "diagnostics.csv"):
+        got = sorted_rows(stopped_and_resumed.folder / name, configs=["sac_cat"])
+        assert got == sorted_rows(uninterrupted.folder / name, configs=["sac_cat"]), name
+    rows = sorted_rows(uninterrupted.folder / "returns.csv", drop=(), configs=["sac_cat"])
+    assert [int(r["gradient_steps"]) for r in rows] == UPDATES
 
 
 @pytest.mark.parametrize("name", ["sac_ota2021.yml", "sac_ota2021_apex.yml"])

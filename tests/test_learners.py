@@ -177,7 +177,7 @@ def test_rl_zoo_binding_and_run(tmp_path):
     with zoo.large_zoo():
         assert exp_manager.ALGOS["sac"] is sb3_large.SAC and exp_manager.ALGOS["td3"] is sb3_large.TD3
     assert exp_manager.ALGOS == stock  # put back for whatever runs next in this process
-    conf = str(ROOT / "hyperparams" / "td3_large.yml")
+    conf = str(ROOT / "hyperparams" / "td3_ota2021.yml")
     args = ["-m", "sb3_large.zoo", "train", "--algo", "td3", "--env", "Pendulum-v1", "-conf", conf]
     out = run_python([*args, "-n", "400", "--log-interval", "1", "-params", "learning_starts:200"], cwd=tmp_path)
     assert "critic_loss" in out.stdout

@@ -1,7 +1,11 @@
 """Stock ``python -m rl_zoo3.train`` / ``rl_zoo3.enjoy`` with our YAMLs, as subprocesses."""
 
+import math
+import os
 import pickle
 import re
+import subprocess
+import sys
 
 import gymnasium as gym
 import pytest
@@ -9,6 +13,7 @@ import torch as th
 import yaml
 from stable_baselines3 import SAC
 
+import sb3_large
 from sb3_large.ofenet import OFENetConfig
 from sb3_large.policies.common import resolve_specs
 
@@ -17,10 +22,11 @@ from .conftest import ROOT, run_python
 MUJOCO = ["Hopper", "Walker2d", "HalfCheetah", "Ant", "Humanoid"]
 SMALL_OFENET = "policy_kwargs:dict(width=32, ofenet_kwargs=dict(layers=2, growth=8, pretrain_steps=100))"
 BF16_POLICY = "policy_kwargs:dict(arch='mlp', norm='layer', width=32, precision='bf16')"
+ZOO_FILES = {"sac": "sac_large", "td3": "td3_ota2021"}  # a shipped file per algorithm
 REQUIRED = [f"{env}-{v}" for env in MUJOCO for v in ("v4", "v5")] + ["Pendulum-v1", "InvertedPendulum-v4"]
 
 
-@pytest.mark.parametrize("name", ["sac_large", "td3_large"])  # sac_ota2021.yml: test_benchmarks.py
+@pytest.mark.parametrize("name", ["sac_large", "td3_ota2021"])  # sac_ota2021.yml: test_benchmarks.py
 def test_yaml_has_every_env_with_a_valid_typed_config(name):
     algo = name[:3]
     with open(ROOT / "hyperparams" / f"{name}.yml") as f:
@@ -54,7 +60,7 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
         else:
             assert entry["policy"] == f"sb3_large.policies.Large{algo.upper()}Policy", env_id
         resolve_specs(kwargs, kwargs.pop("actor_net", None), kwargs.pop("critic_net", None), None)
-    if name == "td3_large":
+    if name == "td3_ota2021":
         assert config["Ant-v5"]["policy_kwargs"]["ofenet_kwargs"]["predict_dims"] == 27
         ofenet = {"layers": 8, "growth": 30, "predict_dims": 292}
         assert config["Humanoid-v4"]["policy_kwargs"]["ofenet_kwargs"] == ofenet
@@ -73,7 +79,7 @@ def test_yaml_has_every_env_with_a_valid_typed_config(name):
     ],
 )
 def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
-    conf = str(ROOT / "hyperparams" / f"{algo}_large.yml")
+    conf = str(ROOT / "hyperparams" / f"{ZOO_FILES[algo]}.yml")
     train = ["-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "-conf", conf, "-n", str(n_steps)]
     out = run_python([*train, "-f", "logs", "--seed", "0", "--eval-freq", "-1", *extra], cwd=tmp_path).stdout
     assert "sb3_large.policies" in out
@@ -98,3 +104,28 @@ def test_stock_rl_zoo_trains_and_enjoys(tmp_path, algo, env_id, n_steps, extra):
     enjoy = ["-m", "rl_zoo3.enjoy", "--algo", algo, "--env", env_id, "-f", "logs", "-n", "60", "--no-render"]
     out = run_python(enjoy, cwd=tmp_path).stdout
     assert f"Loading logs/{algo}/{env_id}_1/{env_id}.zip" in out
+
+
+CATEGORICAL_RECIPE = str(ROOT / "benchmarks" / "recipes" / "sac_cat.yml")
+
+
+def test_stock_rl_zoo_refuses_an_entry_of_the_launcher_naming_it(tmp_path):
+    train = ["-m", "rl_zoo3.train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", CATEGORICAL_RECIPE, "-n", "600"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, *train], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "run it with python -m sb3_large.zoo train" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip").exists()  # nothing trained
+
+
+def test_the_launcher_trains_the_categorical_recipe_and_stock_rl_zoo_enjoys_it(tmp_path):
+    train = ["-m", "sb3_large.zoo", "train", "--algo", "sac", "--env", "Pendulum-v1", "-conf", CATEGORICAL_RECIPE]
+    run_python([*train, "-n", "700", "-f", "logs", "--seed", "0", "--eval-freq", "-1"], cwd=tmp_path)
+    path = tmp_path / "logs" / "sac" / "Pendulum-v1_1" / "Pendulum-v1.zip"
+    model = sb3_large.SAC.load(path)
+    assert model.return_scale.count == 700 and model.return_bound == 5.0
+    assert model.actor_update_interval == 2 and model.batch_size == 64 and model.tau == 0.01
+    assert model.target_entropy == pytest.approx(0.5 * math.log(2 * math.pi * math.e * 0.15**2))
+    assert model.critic.distribution.config.bins == 101 and model._n_updates == 700 - 500
+    enjoy = ["-m", "rl_zoo3.enjoy", "--algo", "sac", "--env", "Pendulum-v1", "-f", "logs", "-n", "60", "--no-render"]
+    assert "Loading logs/sac/Pendulum-v1_1/Pendulum-v1.zip" in run_python(enjoy, cwd=tmp_path).stdout

@@ -65,7 +65,7 @@ def _env() -> dict:
 SEARCHES = {
     "sac": (CONF, ["ofenet:[true]", "normalize_obs:[true]", "q_distribution:[true]", "replay_ratios:[2]"]),
     "td3": (
-        str(ROOT / "hyperparams" / "td3_large.yml"),
+        str(ROOT / "hyperparams" / "td3_ota2021.yml"),
         ["ofenet:[false]", "normalize_obs:[false]", "q_distribution:[false]"],
     ),
     "tqc": (None, ["ofenet:[true]", "normalize_obs:[true]"]),

@@ -180,6 +180,11 @@ class ApeXCollector(BaseCallback):
             )
         if getattr(model, "use_sde", False):
             raise ValueError("ApeXCollector: gSDE (use_sde=True) is not supported; per-actor exploration is Gaussian")
+        if getattr(model, "return_scale", None) is not None:
+            raise ValueError(
+                "ApeXCollector: return_bound is not supported (its return scale is kept from the learner's own "
+                "collection, which the actors bypass); use return_bound=None"
+            )
 
     def _env_fn(self):
         if self.env_fn is not None:

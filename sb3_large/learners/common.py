@@ -12,13 +12,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch as th
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from torch import nn
 from torch.nn import functional as F
 
-from sb3_large.checks import check_choice
+from sb3_large.budget import warn_if_no_gradient_steps
+from sb3_large.checks import check_choice, check_number
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
 from sb3_large.precision import PRECISIONS
+from sb3_large.return_scale import ReturnScale
 
 
 def optimizer_params(optimizer: th.optim.Optimizer) -> list[th.Tensor]:
@@ -140,6 +143,10 @@ class UpdateOptions(_AlgorithmBase):
     :param precision: ``"fp32"``, or ``"bf16"``: the networks' bodies under bfloat16 autocast, with float32
         weights, output layers (Q values, logits, actions), losses and targets; it needs a large policy, whose
         output layers opt out of autocast (for GPUs and CPUs with bfloat16 units, ``sb3_large.precision``)
+    :param return_bound: ``None``, or a number: the rewards the networks train on are divided by a running scale
+        of the discounted return that keeps it within about ``[-return_bound, return_bound]``
+        (``sb3_large.return_scale``; on top of RL Zoo's ``normalize``, which comes first); saved with the model as
+        ``return_scale``
 
     The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not. ``large_policy`` is the
     class of the large policies the subclass trains.
@@ -148,12 +155,25 @@ class UpdateOptions(_AlgorithmBase):
     _update: Callable[..., Any]
     large_policy: type[nn.Module]
 
-    def __init__(self, policy: Any, env: Any, *args, compile: str | None = None, precision: str = "fp32", **kwargs):
+    def __init__(
+        self,
+        policy: Any,
+        env: Any,
+        *args,
+        compile: str | None = None,
+        precision: str = "fp32",
+        return_bound: float | None = None,
+        **kwargs,
+    ):
         self.compile, self.precision = check_update_options(compile, precision)
+        self.return_bound = None if return_bound is None else check_number("return_bound", return_bound, 0, False)
+        self.return_scale: ReturnScale | None = None  # a loaded model brings its own (SB3's load sets it)
         super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
         super()._setup_model()
+        if self.return_bound is not None and self.return_scale is None:
+            self.return_scale = ReturnScale(self.return_bound, self.gamma, self.n_envs)
         # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
         check_update_options(self.compile, self.precision)
         if self.precision != "fp32" and not isinstance(self.policy, self.large_policy):
@@ -165,3 +185,22 @@ class UpdateOptions(_AlgorithmBase):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_update_step"]
+
+    def _setup_learn(self, total_timesteps: int, *args, **kwargs):
+        total_timesteps, callback = super()._setup_learn(total_timesteps, *args, **kwargs)
+        warn_if_no_gradient_steps(total_timesteps, self.learning_starts)  # where the run ends, a continued one too
+        return total_timesteps, callback
+
+    def _store_transition(self, replay_buffer, buffer_action, new_obs, reward, dones, infos) -> None:
+        # ``reward`` is what the buffer's samples give back: RL Zoo's normalized reward, when it normalizes them.
+        if self.return_scale is not None:
+            self.return_scale.update(reward, dones)
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+
+    def _sample(self, batch_size: int) -> ReplayBufferSamples:
+        """A replay batch, its rewards divided by the return scale (one scale per ``train()`` call's updates)."""
+        assert self.replay_buffer is not None  # learn() has set the model up
+        data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+        if self.return_scale is None:
+            return data
+        return data._replace(rewards=data.rewards / self.return_scale.scale)

@@ -1,11 +1,14 @@
 """``sb3_large.SAC``: SB3's SAC with a faster ``train()`` (same hyperparameters, same math, same saved files)."""
 
-from typing import cast
+import math
+from typing import Any, cast
 
 import torch as th
 from stable_baselines3 import SAC as SB3SAC
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
+from sb3_large.checks import check_int, check_number
 from sb3_large.learners.common import (
     UpdateOptions,
     copy_stats,
@@ -29,11 +32,42 @@ class SAC(UpdateOptions, SB3SAC):
     """Drop-in for ``stable_baselines3.SAC``; saved models load with either class.
 
     The update is SB3's, step for step (entropy coefficient, critics, actor, target networks, in that
-    order); see ``sb3_large.learners.common`` for what is done with fewer kernels. ``compile`` and ``precision``:
-    see ``UpdateOptions``.
+    order); see ``sb3_large.learners.common`` for what is done with fewer kernels. ``compile``, ``precision`` and
+    ``return_bound``: see ``UpdateOptions``. Two options of SAC's own (both off by default, as in SB3):
+
+    :param target_std: ``None``, or the action std (in SB3's [-1, 1] action units) whose entropy is the target:
+        ``target_entropy = |A| / 2 * log(2 pi e target_std^2)`` (a Gaussian's entropy, FlashSAC's setting; 0.15
+        gives -0.478 per action dimension, close to SimbaV2's -|A|/2); given with ``target_entropy`` left at
+        ``"auto"``
+    :param actor_update_interval: the actor and the entropy coefficient take a step on every
+        ``actor_update_interval``-th gradient step only, counted over the model's life (``_n_updates``, so a
+        resumed run keeps the cycle); the critics and their targets step every time (FlashSAC: 2)
     """
 
     large_policy = LargeSACPolicy
+
+    def __init__(
+        self,
+        policy: Any,
+        env: Any,
+        *args,
+        target_std: float | None = None,
+        actor_update_interval: int = 1,
+        **kwargs,
+    ):
+        if target_std is not None and kwargs.get("target_entropy", "auto") != "auto":
+            raise ValueError(
+                f"target_std: {target_std!r} sets the target entropy, and target_entropy is "
+                f"{kwargs['target_entropy']!r}: give one of them (target_entropy='auto' with target_std)"
+            )
+        self.target_std = None if target_std is None else check_number("target_std", target_std, 0, False)
+        self.actor_update_interval = check_int("actor_update_interval", actor_update_interval)
+        super().__init__(policy, env, *args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if self.target_std is not None:
+            self.target_entropy = target_entropy_of_std(self.target_std, get_action_dim(self.action_space))
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
@@ -53,11 +87,12 @@ class SAC(UpdateOptions, SB3SAC):
         cuda_graphs = self.compile == "update" and self.device.type == "cuda"
         logged: list[list[th.Tensor]] = [[], [], [], []]
         for gradient_step in range(gradient_steps):
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            data = self._sample(batch_size)
             if cuda_graphs:
                 th.compiler.cudagraph_mark_step_begin()
             update_target = gradient_step % self.target_update_interval == 0
-            losses = self._update_step(data, ofenet, target_entropy, update_target, *params)
+            update_actor = (self._n_updates + gradient_step) % self.actor_update_interval == 0
+            losses = self._update_step(data, ofenet, target_entropy, update_target, update_actor, *params)
             for values, loss in zip(logged, losses, strict=True):
                 if loss is not None:
                     # CUDA graphs write their outputs into the same memory at every step.
@@ -67,7 +102,8 @@ class SAC(UpdateOptions, SB3SAC):
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/ent_coef", mean_of(ent_coefs))
-        self.logger.record("train/actor_loss", mean_of(actor_losses))
+        if actor_losses:  # none in a call whose steps all skip the actor (actor_update_interval)
+            self.logger.record("train/actor_loss", mean_of(actor_losses))
         self.logger.record("train/critic_loss", mean_of(critic_losses))
         if ent_coef_losses:
             self.logger.record("train/ent_coef_loss", mean_of(ent_coef_losses))
@@ -78,14 +114,16 @@ class SAC(UpdateOptions, SB3SAC):
         ofenet: OFENet | None,
         target_entropy: float,
         update_target: bool,
+        update_actor: bool,
         actor_params: list[th.Tensor],
         critic_params: list[th.Tensor],
         target_params: list[th.Tensor],
-    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor, th.Tensor]:
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None, th.Tensor]:
         """One gradient step; returns the entropy coefficient and the losses (detached; ``None``: not computed).
 
-        ``actor_params``: the parameters the actor's optimizer steps; ``critic_params`` / ``target_params``: those
-        of the critic and of its target, in the same order.
+        ``update_actor``: with the entropy coefficient's and the actor's steps. ``actor_params``: the parameters
+        the actor's optimizer steps; ``critic_params`` / ``target_params``: those of the critic and of its target,
+        in the same order.
 
         With a decoupled ``ofenet``, its features are computed once for the actor, the critics and the target:
         ``z_s`` of both observation batches in one pass, ``z_sa`` of the replayed and the next actions in
@@ -101,24 +139,27 @@ class SAC(UpdateOptions, SB3SAC):
         if self.use_sde:
             self.actor.reset_noise()
 
-        with low_precision(self.device.type, self.precision):
-            if ofenet is not None:
-                with th.no_grad():
-                    z_s, next_z_s = self.actor.extract_features(
-                        th.cat([data.observations, data.next_observations]), self.actor.features_extractor
-                    ).chunk(2)
-                actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
-            else:
-                actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-        # compile="update": the actor's forward pass ends a compiled region, or the backward pass of the next
-        # one (the entropy coefficient's) would free what the actor's backward pass needs.
-        th._dynamo.graph_break()
-        log_prob = log_prob.reshape(-1, 1)
+        if ofenet is not None:
+            with th.no_grad(), low_precision(self.device.type, self.precision):
+                z_s, next_z_s = self.actor.extract_features(
+                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+                ).chunk(2)
+        if update_actor:
+            with low_precision(self.device.type, self.precision):
+                if ofenet is not None:
+                    actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
+                else:
+                    actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+            # compile="update": the actor's forward pass ends a compiled region, or the backward pass of the next
+            # one (the entropy coefficient's) would free what the actor's backward pass needs.
+            th._dynamo.graph_break()
+            log_prob = log_prob.reshape(-1, 1)
         ent_coef_loss = None
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-            ent_coef = th.exp(self.log_ent_coef.detach())
-            ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
-            step(ent_coef_loss, self.ent_coef_optimizer)
+            ent_coef = th.exp(self.log_ent_coef.detach())  # this step's value, before its own update (SB3's order)
+            if update_actor:
+                ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
+                step(ent_coef_loss, self.ent_coef_optimizer)
         else:
             ent_coef = self.ent_coef_tensor
 
@@ -144,14 +185,16 @@ class SAC(UpdateOptions, SB3SAC):
         q_loss = critic_loss(self.critic, outputs, target_q, mse_scale=0.5)
         step(q_loss, self.critic.optimizer)
 
-        with low_precision(self.device.type, self.precision):
-            if ofenet is not None:
-                q_pi = critic.q_values_of(critic.q_heads(ofenet.state_action_features(z_s, actions_pi)))
-            else:
-                q_pi = self.critic(data.observations, actions_pi)
-        min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
-        actor_loss = (ent_coef * log_prob - min_q_pi).mean()
-        step_on(actor_loss, self.actor.optimizer, actor_params)
+        actor_loss = None
+        if update_actor:
+            with low_precision(self.device.type, self.precision):
+                if ofenet is not None:
+                    q_pi = critic.q_values_of(critic.q_heads(ofenet.state_action_features(z_s, actions_pi)))
+                else:
+                    q_pi = self.critic(data.observations, actions_pi)
+            min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
+            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+            step_on(actor_loss, self.actor.optimizer, actor_params)
 
         if update_target:
             soft_update(critic_params, target_params, self.tau)
@@ -159,6 +202,11 @@ class SAC(UpdateOptions, SB3SAC):
         return (
             ent_coef,
             None if ent_coef_loss is None else ent_coef_loss.detach(),
-            actor_loss.detach(),
+            None if actor_loss is None else actor_loss.detach(),
             q_loss.detach(),
         )
+
+
+def target_entropy_of_std(std: float, action_dim: int) -> float:
+    """The entropy of a diagonal Gaussian of standard deviation ``std`` over ``action_dim`` dimensions."""
+    return 0.5 * action_dim * math.log(2 * math.pi * math.e * std**2)

@@ -52,7 +52,7 @@ class TD3(UpdateOptions, SB3TD3):
         actor_losses, critic_losses = [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
-            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            data = self._sample(batch_size)
             if cuda_graphs:
                 th.compiler.cudagraph_mark_step_begin()
             delayed = self._n_updates % self.policy_delay == 0

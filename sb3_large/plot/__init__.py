@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import re
+import textwrap
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ TITLES = {EVAL_RETURN: "evaluation return", TRAIN_RETURN: "training-episode retu
 DIAGNOSTICS = "diagnostics/"
 DEFAULT_SUFFIXES = ("_srank", "_dormant")  # effective rank and dormant units: what the diagnostics are for
 SHORT = 20  # a series of at most this many points is drawn with markers
+PANEL_HEIGHT = 3.4  # inches per row of panels
+LEGEND_COLUMNS = 2  # experiments side by side in the legend where their labels fit
+LEGEND_ROW_HEIGHT, LEGEND_LINE_HEIGHT = 0.15, 0.15  # inches per legend row (spacing) and per line of label text
+MIN_LABEL_CHARS = 20  # labels are wrapped no narrower
 RUN_NUMBER = re.compile(r"_\d+$")
 ENV_ID = re.compile(r"^[A-Za-z][\w.:-]*-v\d+$")
 EVENTS = "events.out.tfevents."
@@ -402,8 +407,7 @@ def plot_runs(runs: Sequence[Run], keys: Sequence[str] | None = None):
     columns = environments(runs)
     experiments = sorted({run.experiment for run in runs})
     colors = {name: f"C{i % 10}" for i, name in enumerate(experiments)}
-    legend_rows = -(-len(experiments) // 2)
-    figure = Figure(figsize=(5.0 * len(columns), 3.4 * len(rows) + 0.3 * legend_rows + 0.3), layout="constrained")
+    figure = Figure(figsize=(5.0 * len(columns), PANEL_HEIGHT * len(rows)), layout="constrained")
     FigureCanvasAgg(figure)
     short: set[str] = set()
     for row, key in enumerate(rows):
@@ -436,8 +440,33 @@ def plot_runs(runs: Sequence[Run], keys: Sequence[str] | None = None):
     ]
     counts = {name: sum(run.experiment == name for run in runs) for name in experiments}
     labels = [f"{name} ({counts[name]} run{'s' * (counts[name] > 1)})" for name in experiments]
-    figure.legend(handles, labels, loc="outside lower center", ncols=min(2, len(labels)), fontsize="small")
+    _add_legend(figure, handles, labels, PANEL_HEIGHT * len(rows))
     return figure
+
+
+def _add_legend(figure, handles: list, labels: list[str], panels_height: float) -> None:
+    """The figure's legend below its panels, inside the figure however long its labels: in two columns where they
+    fit, else in one, wrapped to the figure's width; the figure grows by the legend's height."""
+    ncols, chars = min(LEGEND_COLUMNS, len(labels)), max(map(len, labels))
+    while True:
+        wrapped = [textwrap.fill(label, chars, break_on_hyphens=False) for label in labels]
+        rows = -(-len(wrapped) // ncols)
+        # Column-major, as matplotlib fills a legend: row r holds entries r, r + rows, ...
+        lines = sum(max(label.count("\n") + 1 for label in wrapped[row::rows]) for row in range(rows))
+        figure.set_figheight(panels_height + LEGEND_ROW_HEIGHT * rows + LEGEND_LINE_HEIGHT * lines + 0.3)
+        legend = figure.legend(handles, wrapped, loc="outside lower center", ncols=ncols, fontsize="small")
+        figure.draw_without_rendering()
+        width = legend.get_window_extent().width
+        if width <= figure.bbox.width or (ncols == 1 and chars <= MIN_LABEL_CHARS):
+            return
+        text = max(label.get_window_extent().width for label in legend.get_texts())
+        legend.remove()
+        if ncols > 1:
+            ncols = 1
+        else:
+            # Only the text narrows with the labels, not the handles and padding beside it.
+            fitting = chars * (text - (width - figure.bbox.width)) / text
+            chars = max(MIN_LABEL_CHARS, min(chars - 1, int(0.95 * fitting)))
 
 
 def save_figure(figure, path: str | Path) -> Path:

@@ -3,6 +3,7 @@
 import argparse
 import importlib.util
 
+from sb3_large.cli import run_command
 from sb3_large.plot import environments, panel_keys, plot_runs, save_figure, scan_runs
 from sb3_large.zoo import EXTRA
 
@@ -64,4 +65,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

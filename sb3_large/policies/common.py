@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch as th
 from gymnasium import spaces
+from sb3_contrib import TQC, CrossQ
+from sb3_contrib.crossq.policies import CrossQPolicy
+from sb3_contrib.tqc.policies import TQCPolicy
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BaseModel, BasePolicy
 from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim, is_image_space
 from stable_baselines3.common.torch_layers import (
@@ -20,6 +25,8 @@ from stable_baselines3.common.torch_layers import (
     FlattenExtractor,
     NatureCNN,
 )
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
 from sb3_large.checks import check_bool, check_choice, check_int
@@ -45,6 +52,15 @@ OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.
 OPTIMIZER_LAYOUT = "sb3_large_critic_layout"
 # Old names of policy kwargs, still accepted (models saved by sb3-large 0.1 carry them).
 RENAMED = {"actor": "actor_net", "critic": "critic_net", "ofenet": "ofenet_kwargs"}
+# The SB3 policy each algorithm's train() is written for (DDPG and sb3_large's learners subclass these algorithms).
+# SB3 never compares a policy class with its algorithm (nor tells the policy which algorithm builds it): another
+# algorithm's policy builds, then fails in _setup_model or train(). The launcher checks before RL Zoo starts.
+POLICY_BASES: dict[type[BaseAlgorithm], type[BasePolicy]] = {
+    SAC: SACPolicy,
+    TD3: TD3Policy,
+    TQC: TQCPolicy,
+    CrossQ: CrossQPolicy,
+}
 TRAINER_HINT = (
     "pass callback=sb3_large.ofenet.OFENetTrainer() to learn() "
     "(RL Zoo: add `callback: [sb3_large.ofenet.OFENetTrainer]` to the YAML entry)"
@@ -72,6 +88,23 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
         raise ValueError(
             f"action_space: {type(action_space).__name__} is not supported; large policies need continuous Box actions"
         )
+
+
+def check_algorithm(policy_class: type[BasePolicy], algorithm: type[BaseAlgorithm]) -> None:
+    """Refuse a policy built for another algorithm than ``algorithm`` (SAC, TD3, DDPG, TQC, CrossQ and their
+    subclasses; other algorithms are not checked), naming both and the large policies ``algorithm`` takes."""
+    needed = next((base for algo, base in POLICY_BASES.items() if issubclass(algorithm, algo)), None)
+    if needed is None or issubclass(policy_class, needed):
+        return
+    owner = next((algo for algo, base in POLICY_BASES.items() if issubclass(policy_class, base)), None)
+    what = f"a policy of {owner.__name__}" if owner is not None else f"not a {needed.__name__}"
+    large = [(name, cls) for name, cls in algorithm.policy_aliases.items() if issubclass(cls, LargePolicyMixin)]
+    allowed = ", ".join(f"{cls.__name__} (alias {name!r})" for name, cls in large) or f"{needed.__name__} subclasses"
+    zoo = f"; in RL Zoo, run its YAML entry with --algo {owner.__name__.lower()}" if owner is not None else ""
+    raise TypeError(
+        f"policy: {policy_class.__name__} is {what} and cannot be trained by {algorithm.__name__}; "
+        f"allowed for {algorithm.__name__}: {allowed}{zoo}"
+    )
 
 
 def check_optimizer(kwargs: Mapping[str, Any]) -> None:
@@ -592,6 +625,7 @@ class LargePolicyMixin(_PolicyBase):
 __all__ = [
     "LargeCritic",
     "LargePolicyMixin",
+    "check_algorithm",
     "check_features_extractor",
     "check_optimizer",
     "check_spaces",
