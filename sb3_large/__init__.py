@@ -2,13 +2,14 @@
 
 Importing the package registers the policy aliases ``"LargeMlpPolicy"`` (SAC, TD3, TQC, CrossQ) and
 ``"OFENetPolicy"`` (SAC, TD3), so ``SAC("LargeMlpPolicy", env)`` works in existing SB3 code.
-``sb3_large.SAC`` / ``sb3_large.TD3`` are SB3's algorithms with a faster ``train()``.
+``sb3_large.SAC`` / ``sb3_large.TD3`` are SB3's algorithms with a faster ``train()`` and the learner options of
+``docs/learners.md``; TQC and CrossQ are sb3-contrib's own classes (``sb3_contrib.TQC``, ``sb3_contrib.CrossQ``).
 """
 
 from typing import TYPE_CHECKING, Any
 
+import sb3_contrib
 import stable_baselines3
-from sb3_contrib import TQC, CrossQ
 
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies import (
@@ -20,7 +21,7 @@ from sb3_large.policies import (
     OFENetTD3Policy,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 if TYPE_CHECKING:
     from sb3_large.learners import SAC, TD3
@@ -39,8 +40,8 @@ def __getattr__(name: str) -> Any:
 # The subclasses share these dicts with SB3's classes.
 stable_baselines3.SAC.policy_aliases["LargeMlpPolicy"] = LargeSACPolicy
 stable_baselines3.TD3.policy_aliases["LargeMlpPolicy"] = LargeTD3Policy
-TQC.policy_aliases["LargeMlpPolicy"] = LargeTQCPolicy
-CrossQ.policy_aliases["LargeMlpPolicy"] = LargeCrossQPolicy
+sb3_contrib.TQC.policy_aliases["LargeMlpPolicy"] = LargeTQCPolicy
+sb3_contrib.CrossQ.policy_aliases["LargeMlpPolicy"] = LargeCrossQPolicy
 stable_baselines3.SAC.policy_aliases["OFENetPolicy"] = OFENetSACPolicy
 stable_baselines3.TD3.policy_aliases["OFENetPolicy"] = OFENetTD3Policy
 
