@@ -414,8 +414,9 @@ class LargePolicyMixin(_PolicyBase):
         policy owns (``policy.obs_norm``, ``sb3_large.normalization.RunningObsNorm``), updated by
         ``ObsNormUpdater``
     :param obs_norm_kwargs: settings of that normalization (``clip``, default 10; ``epsilon``, default 1e-8)
-    :param precision: ``"fp32"``, or ``"bf16"``: the actor's body and the Q networks run under bfloat16 autocast
-        (``sb3_large.precision``; weights, optimizer state, losses and the actor's heads stay float32), in
+    :param precision: ``"fp32"``, or ``"bf16"``: the bodies of the actor and of the Q networks run under bfloat16
+        autocast (``sb3_large.precision``; weights, optimizer state, losses, the actor's heads and the Q networks'
+        output layers stay float32), in
         whatever algorithm trains the policy, SB3's own included. Faster only with bfloat16 units (CPUs with
         avx512_bf16 / amx_bf16, recent GPUs); updates are close to float32's, not equal
 
