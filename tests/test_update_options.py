@@ -25,6 +25,13 @@ TINY_DEFAULT = dict(
 )
 TINY_CATEGORICAL = dict(arch="residual", width=16, depth=1, q_distribution=dict(bins=21), normalize_obs=True)
 DEFAULT_SAC = dict(ent_coef="auto_0.01", target_entropy=-0.5)
+# Large policies under SB3's algorithms: separate and stacked twin critics, TD3's single-output head, TQC's quantiles.
+STOCK_BF16_CASES = [
+    (sb3.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
+    (sb3.SAC, TINY_DEFAULT),
+    (sb3.TD3, TINY),
+    (sb3_contrib.TQC, TINY),
+]
 
 
 def filled(algo, policy_kwargs: dict, tmp_path, policy: str = "LargeMlpPolicy", **kwargs):
@@ -136,13 +143,7 @@ def test_options_are_saved_and_files_still_load_with_stock_sb3(tmp_path):
 # The policies' precision option: what stock SB3 (and RL Zoo, through a YAML's policy_kwargs) trains.
 @pytest.mark.parametrize(
     "algo, policy_kwargs",
-    [
-        (sb3.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
-        (sb3.SAC, TINY_DEFAULT),
-        (sb3.TD3, TINY),
-        (sb3_contrib.TQC, TINY),
-        (sb3_large.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
-    ],
+    [*STOCK_BF16_CASES, (sb3_large.SAC, dict(TINY_DEFAULT, ensemble_critics=False))],
     ids=["sb3-sac-default", "sb3-sac-default-stacked", "sb3-td3", "tqc", "sb3_large-sac-default"],
 )
 def test_bf16_policy_updates_stay_close_to_fp32(algo, policy_kwargs, tmp_path):
@@ -188,16 +189,7 @@ def set_output_bias(critic: nn.Module, value: float) -> None:
                 module.bias.fill_(value)
 
 
-@pytest.mark.parametrize(
-    "algo, policy_kwargs",
-    [
-        (sb3.SAC, dict(TINY_DEFAULT, ensemble_critics=False)),
-        (sb3.SAC, TINY_DEFAULT),
-        (sb3.TD3, TINY),
-        (sb3_contrib.TQC, TINY),
-    ],
-    ids=["sac-separate", "sac-stacked", "td3", "tqc"],
-)
+@pytest.mark.parametrize("algo, policy_kwargs", STOCK_BF16_CASES, ids=["sac-separate", "sac-stacked", "td3", "tqc"])
 @pytest.mark.parametrize("where", ["policy", "learner"])
 def test_bf16_q_values_keep_float32_precision(algo, policy_kwargs, where):
     """A Q value of 300.7 stays 300.7 (bfloat16's 8-bit mantissa would give 300), whether the policy's

@@ -397,13 +397,16 @@ def test_the_sampler_and_the_manager_refuse_other_algorithms(tmp_path):
     assert stock.large_sampler is None  # training without -optimize stays RL Zoo's
 
 
-def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path):
+@pytest.mark.parametrize("trial_id", [0, 1])  # Optuna numbers trials from 0: the first is often a short search's best
+def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path, trial_id):
     storage = str(tmp_path / "study.log")
     journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
-    _study_with([_params("sac", False), _params("sac", True)], storage=journal)
+    trials = [_params("sac", False), _params("sac", False)]
+    trials[trial_id] = _params("sac", True)
+    _study_with(trials, storage=journal)
     manager = LargeExperimentManager(
         argparse.Namespace(), "sac", "Pendulum-v1", str(tmp_path / "logs"), config=CONF, storage=storage,
-        study_name="large", trial_id=1, verbose=0,
+        study_name="large", trial_id=trial_id, verbose=0,
     )  # fmt: skip
     hyperparams, saved = manager.read_hyperparameters()
     for values in (hyperparams, saved):
@@ -411,22 +414,6 @@ def test_trial_id_trains_a_stored_trial_with_its_callbacks(tmp_path):
         assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
         assert values["policy_kwargs"]["ofenet_kwargs"] == {"layers": 2, "growth": 4}
         assert values["batch_size"] == 32 and values["n_timesteps"] == 20000
-
-
-def test_trial_id_0_trains_the_first_trial(tmp_path):
-    # Optuna numbers trials from 0, and the first trial of a short search is often the best.
-    storage = str(tmp_path / "study.log")
-    journal = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
-    _study_with([_params("sac", True), _params("sac", False)], storage=journal)
-    manager = LargeExperimentManager(
-        argparse.Namespace(), "sac", "Pendulum-v1", str(tmp_path / "logs"), config=CONF, storage=storage,
-        study_name="large", trial_id=0, verbose=0,
-    )  # fmt: skip
-    hyperparams, saved = manager.read_hyperparameters()
-    for values in (hyperparams, saved):
-        assert values["policy"] == "sb3_large.policies.OFENetSACPolicy"
-        assert values["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
-        assert values["batch_size"] == 32
 
 
 def _trial_id_manager(tmp_path, algo: str, params_list: list[dict], config: str | None = CONF, **kwargs):
