@@ -11,7 +11,9 @@ them (``decoupled_ofenet``).
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch as th
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from torch import nn
 from torch.nn import functional as F
@@ -191,7 +193,15 @@ class UpdateOptions(_AlgorithmBase):
         warn_if_no_gradient_steps(total_timesteps, self.learning_starts)  # where the run ends, a continued one too
         return total_timesteps, callback
 
-    def _store_transition(self, replay_buffer, buffer_action, new_obs, reward, dones, infos) -> None:
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
         # ``reward`` is what the buffer's samples give back: RL Zoo's normalized reward, when it normalizes them.
         if self.return_scale is not None:
             self.return_scale.update(reward, dones)
