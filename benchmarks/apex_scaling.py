@@ -5,7 +5,7 @@
     python benchmarks/apex_scaling.py --quick          # seconds, for CI smoke tests
 
 ``ray`` starts a Ray in this process; ``ray-cluster`` joins the cluster at ``--ray-address`` (or ``RAY_ADDRESS``),
-started as in the README's cluster recipe, whose nodes host the actors (one CPU each).
+started as in docs/apex.md's cluster recipe, whose nodes host the actors (one CPU each).
 
 For each backend and actor count, a SAC learner (large DenseNet policy) trains while the actors collect; the
 window starts once every actor has delivered a chunk (start-up excluded). ``--no-train`` keeps the learner

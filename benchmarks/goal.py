@@ -1,4 +1,4 @@
-r"""A recipe's final return against a baseline's on several envs, from ``returns.py`` folders (issue 25's goal).
+r"""A recipe's final return against a baseline's on several envs, from ``returns.py`` folders (a goal table).
 
     python benchmarks/goal.py --budget 50000 \
         --case Hopper-v4 benchmarks/results/hopper-v4-50k-issue25:sac_ln benchmarks/results/hopper-v4-50k:sac \

@@ -1,4 +1,4 @@
-"""Parameter counts of large SAC policies per architecture and width (the README's table).
+"""Parameter counts of large SAC policies per architecture and width (docs/architectures.md's table).
 
 python benchmarks/param_counts.py --obs-dim 27 --act-dim 8   # Ant-v4
 """

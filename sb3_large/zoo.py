@@ -109,7 +109,7 @@ def _parser(command: str) -> argparse.ArgumentParser:
             f"'widths:[64,512]' 'ofenet:[true]'; keys: {', '.join(SearchSpace.__dataclass_fields__)}. With "
             "--trial-id: give the search's own, whose fixed settings (ofenet_kwargs, obs_norm_kwargs, "
             "q_distribution_kwargs, policy_kwargs) the study does not store "
-            "(README: 'Hyperparameter search over the large-network knobs')",
+            "(docs/search.md)",
         )
         parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true", help=argparse.SUPPRESS)
         parser.add_argument("--trial-id", type=int, help=argparse.SUPPRESS)

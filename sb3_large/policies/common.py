@@ -400,7 +400,7 @@ class LargePolicyMixin(_PolicyBase):
     :param net_arch: SB3 shorthand, ``[w] * d`` (or ``dict(pi=..., qf=...)``) sets ``width=max``, ``depth=len``
     :param activation_fn: SB3 shorthand for ``activation`` (a ``nn.Module`` class)
     :param ensemble_critics: run the twin critics as one stacked ensemble: same math, half the kernel launches
-        (worth it on a GPU; on CPU the batched matmul's backward is slower than two plain ones, see the README)
+        (worth it on a GPU; on CPU the batched matmul's backward is slower than two plain ones, docs/speed.md)
     :param compile: ``torch.compile`` the actor body and the critics' forward passes (state dicts unchanged;
         the first updates pay the compilation, about a minute on a small CPU)
     :param ofenet_kwargs: ``None`` (no OFENet), or the settings of an OFENet (``sb3_large.ofenet.OFENetConfig``)
