@@ -12,6 +12,7 @@ import copy
 import glob
 import math
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -564,6 +565,12 @@ class LargeExperimentManager(ExperimentManager):
 
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
         hyperparams, saved = super().read_hyperparameters()
+        if self.trial_id == 0 and self.storage and self.study_name:
+            # RL Zoo tests the id for truth and so skips trial 0, Optuna's first: applied here as RL Zoo applies the
+            # others, under the command line's -params.
+            hyperparams.update(self.load_trial(self.storage, self.study_name, self.trial_id))
+            hyperparams.update(self.custom_hyperparams or {})
+            saved = OrderedDict((key, hyperparams[key]) for key in sorted(hyperparams))
         if self._loads_trial():
             # --trial-id put a trial's hyperparameters over the entry: its callbacks must now fit its policy.
             for values in (hyperparams, saved):
