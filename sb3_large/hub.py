@@ -249,7 +249,9 @@ def _init_kwargs(algo: type) -> set[str]:
 
 
 def _return_scale_of(model: BaseAlgorithm) -> dict[str, float] | None:
-    """The statistics of the return scale of ``sb3_large``'s learners (``return_bound``), if the model has one."""
+    """The statistics of the return scale of ``sb3_large``'s learners (``return_bound``), if the model has one (a
+    stock SAC that loaded such a model keeps the attribute, and takes no ``return_bound``: the caller asks only the
+    learners)."""
     scale = getattr(model, "return_scale", None)
     return None if scale is None else cast(ReturnScale, scale).statistics()
 
@@ -299,7 +301,7 @@ def save_pretrained(
         "policy_kwargs": _encode(dict(model.policy_kwargs), "policy_kwargs"),
         "algorithm_kwargs": encode_settings(model, [k for k in ALGORITHM_KWARGS if k in init_kwargs]),
         "vec_normalize": vec_normalize,
-        "return_scale": _return_scale_of(model),
+        "return_scale": _return_scale_of(model) if "return_bound" in init_kwargs else None,
         "observation_space": _space_to_json(model.observation_space),
         "action_space": _space_to_json(model.action_space),
         "env_id": env_id,

@@ -1,6 +1,7 @@
 """The learners' bounded return scale (``return_bound``) and SAC's ``target_std`` and ``actor_update_interval``."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -50,7 +51,13 @@ def test_the_statistics_round_trip_and_bad_bounds_are_named():
 
 def filled_model(tmp_path, **kwargs) -> sb3_large.SAC:
     model = sb3_large.SAC(
-        "LargeMlpPolicy", "Pendulum-v1", policy_kwargs=CATEGORICAL, learning_starts=100, batch_size=32, seed=0, **kwargs
+        "LargeMlpPolicy",
+        "Pendulum-v1",
+        policy_kwargs=dict(CATEGORICAL),
+        learning_starts=100,
+        batch_size=32,
+        seed=0,
+        **kwargs,
     )
     model.set_logger(configure(str(tmp_path), ["csv"]))
     model.learn(300)
@@ -78,10 +85,30 @@ def test_the_return_scale_is_saved_and_loaded_by_sb3_and_the_hub(tmp_path):
         loaded = cls.load(tmp_path / "model.zip", env=model.get_env())
         assert loaded.return_scale.statistics() == model.return_scale.statistics()
         assert np.array_equal(loaded.return_scale.returns, model.return_scale.returns)
-    loaded.learn(10)  # a stock SAC trains on without touching it
+    obs = model.get_env().reset()
+    assert loaded.predict(obs, deterministic=True)[0].shape == (1, 1)  # stock SAC acts without the scale
     hub = load_pretrained(save_pretrained(model, tmp_path / "hub", env_id="Pendulum-v1"))
     assert isinstance(hub, sb3_large.SAC) and hub.return_bound == 5.0
     assert hub.return_scale.statistics() == model.return_scale.statistics()
+    # A stock SAC that loaded it keeps the attribute, takes no return_bound: its Hub folder has no statistics.
+    stock = load_pretrained(save_pretrained(loaded, tmp_path / "stock", env_id="Pendulum-v1"))
+    assert type(stock) is sb3.SAC and getattr(stock, "return_scale", None) is None
+
+
+def test_load_can_change_or_turn_off_the_return_bound_and_resets_restart_the_sums(tmp_path):
+    model = filled_model(tmp_path, return_bound=5.0)
+    model.save(tmp_path / "model.zip")
+    env = model.get_env()
+    assert sb3_large.SAC.load(tmp_path / "model.zip", env=env, return_bound=None).return_scale is None
+    wider = sb3_large.SAC.load(tmp_path / "model.zip", env=env, return_bound=10.0)
+    assert wider.return_scale.bound == 10.0 and wider.return_scale.count == model.return_scale.count
+    assert sb3_large.SAC.load(tmp_path / "model.zip", env=env, gamma=0.9).return_scale.count == 0  # another G
+    with pytest.raises(ValueError, match="return_bound: must be a finite number > 0, got -1"):
+        sb3_large.SAC.load(tmp_path / "model.zip", env=env, return_bound=-1)
+    assert np.any(model.return_scale.returns != 0)  # mid-episode
+    with pytest.warns(UserWarning, match="no gradient step will run"):
+        model.learn(1)  # reset_num_timesteps=True: SB3 resets the env, so every episode's sum starts again
+    assert np.allclose(model.return_scale.returns, model.replay_buffer.rewards[model.replay_buffer.pos - 1])
 
 
 def test_a_hub_config_with_statistics_and_no_bound_is_refused(tmp_path):
@@ -97,7 +124,7 @@ def test_a_hub_config_with_statistics_and_no_bound_is_refused(tmp_path):
 
 
 def test_target_std_sets_the_entropy_of_a_gaussian_of_that_std():
-    model = sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=TINY, target_std=0.15)
+    model = sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), target_std=0.15)
     expected = 0.5 * math.log(2 * math.pi * math.e * 0.15**2)
     assert model.target_entropy == pytest.approx(expected) == pytest.approx(-0.4782, abs=1e-4)
     assert target_entropy_of_std(0.15, 6) == pytest.approx(6 * expected)
@@ -108,7 +135,7 @@ def test_target_std_sets_the_entropy_of_a_gaussian_of_that_std():
 
 
 def test_target_std_survives_save_and_load(tmp_path):
-    model = sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=TINY, target_std=0.3)
+    model = sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), target_std=0.3)
     model.save(tmp_path / "model.zip")
     for cls in (sb3_large.SAC, sb3.SAC):
         assert cls.load(tmp_path / "model.zip").target_entropy == pytest.approx(target_entropy_of_std(0.3, 1))
@@ -130,7 +157,12 @@ def test_the_actor_and_entropy_coefficient_step_on_every_kth_update_only(tmp_pat
     expected = [(start + i) % 3 == 0 for i in range(6)]
     assert [c[0] for c in changed] == expected and [c[2] for c in changed] == expected
     assert all(c[1] for c in changed)  # the critics every time
-    # One train() call of 3 steps runs the actor once, and logs its loss; a call that skips it logs none.
+    # A train() call whose only step skips the actor logs no actor loss; one of 3 steps runs it once, and logs it.
+    while model._n_updates % 3 == 0:
+        model.train(gradient_steps=1, batch_size=32)
+    model.logger.dump(0)
+    model.train(gradient_steps=1, batch_size=32)
+    assert "train/actor_loss" not in model.logger.name_to_value and "train/critic_loss" in model.logger.name_to_value
     model.train(gradient_steps=3, batch_size=32)
     assert "train/actor_loss" in model.logger.name_to_value
 
@@ -148,17 +180,41 @@ def test_the_actor_cycle_goes_on_across_save_and_load(tmp_path):
     assert th.equal(before, flat(loaded.actor)) == (model._n_updates % 2 != 0)
 
 
-def test_interval_1_is_sb3s_update(tmp_path):
-    """The default changes nothing: the same updates as with the option absent (tests/test_learners.py compares
-    those with SB3's own)."""
-    models = [filled_model(tmp_path / str(k), **kwargs) for k, kwargs in enumerate(({}, {"actor_update_interval": 1}))]
-    for model in models:
-        th.manual_seed(0)
-        np.random.seed(0)
-        model.train(gradient_steps=3, batch_size=32)
-    assert th.equal(flat(models[0].policy), flat(models[1].policy))
-
-
-def test_bad_actor_update_interval_is_named():
-    with pytest.raises(ValueError, match="actor_update_interval"):
+def test_bad_options_are_named_when_built_and_when_loaded(tmp_path):
+    with pytest.raises(ValueError, match="actor_update_interval: must be a positive integer, got 0"):
         sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", actor_update_interval=0)
+    sb3_large.SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), target_std=0.3).save(
+        tmp_path / "model.zip"
+    )
+    with pytest.raises(ValueError, match="actor_update_interval: must be a positive integer, got 0"):
+        sb3_large.SAC.load(tmp_path / "model.zip", actor_update_interval=0)
+    with pytest.raises(ValueError, match="target_std: must be a finite number > 0, got -1.0"):
+        sb3_large.SAC.load(tmp_path / "model.zip", target_std=-1.0)
+    expected = (
+        f"target_std: 0.3 sets the target entropy to {target_entropy_of_std(0.3, 1):.4g}, and target_entropy is -3.0"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        sb3_large.SAC.load(tmp_path / "model.zip", target_entropy=-3.0)
+    assert sb3_large.SAC.load(tmp_path / "model.zip", target_std=None, target_entropy=-3.0).target_entropy == -3.0
+
+
+@pytest.mark.parametrize("algo", [sb3_large.SAC, sb3_large.TD3])
+def test_train_takes_its_steps_on_the_scaled_rewards(algo, tmp_path):
+    """One gradient step on rewards divided by a scale of 2 is the step of a model whose buffer holds half the
+    rewards and that scales nothing."""
+    models = []
+    for bound in (5.0, None):
+        model = algo("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(TINY), return_bound=bound, seed=0)
+        model.set_logger(configure(str(tmp_path / str(bound)), ["csv"]))
+        model.learn(100)  # random steps only: no update yet, the same buffer for both
+        models.append(model)
+    scaled, plain = models
+    scaled.return_scale.count, scaled.return_scale.var, scaled.return_scale.max_abs = 1.0, 4.0 - 1e-8, 0.0
+    assert scaled.return_scale.scale == pytest.approx(2.0)
+    plain.replay_buffer.rewards[:] = scaled.replay_buffer.rewards / 2.0
+    plain.policy.load_state_dict(scaled.policy.state_dict())
+    for model in models:
+        th.manual_seed(1)
+        np.random.seed(1)
+        model.train(gradient_steps=1, batch_size=32)
+    assert th.allclose(flat(scaled.critic), flat(plain.critic), atol=1e-6)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.type_aliases import MaybeCallback, ReplayBufferSamples
 from torch import nn
 from torch.nn import functional as F
 
@@ -174,10 +175,9 @@ class UpdateOptions(_AlgorithmBase):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        if self.return_bound is not None and self.return_scale is None:
-            self.return_scale = ReturnScale(self.return_bound, self.gamma, self.n_envs)
         # Checked again: SB3's load() sets attributes (``load(path, compile="update")``) after __init__.
         check_update_options(self.compile, self.precision)
+        self._setup_return_scale()
         if self.precision != "fp32" and not isinstance(self.policy, self.large_policy):
             raise ValueError(
                 f"precision: {self.precision!r} needs a large policy (LargeMlpPolicy, OFENetPolicy), whose output "
@@ -185,11 +185,33 @@ class UpdateOptions(_AlgorithmBase):
             )
         self._update_step = compiled_update(self._update, self.device) if self.compile == "update" else self._update
 
+    def _setup_return_scale(self) -> None:
+        """The return scale ``return_bound`` asks for: a loaded model keeps its own, with the bound it is given now
+        (its statistics do not depend on it), unless its discount changed; ``None`` turns it off."""
+        if self.return_bound is None:
+            self.return_scale = None
+            return
+        self.return_bound = check_number("return_bound", self.return_bound, 0, False)
+        if self.return_scale is None or self.return_scale.gamma != self.gamma:
+            self.return_scale = ReturnScale(self.return_bound, self.gamma, self.n_envs)
+        self.return_scale.bound = self.return_bound
+
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_update_step"]
 
-    def _setup_learn(self, total_timesteps: int, *args, **kwargs):
-        total_timesteps, callback = super()._setup_learn(total_timesteps, *args, **kwargs)
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        if self.return_scale is not None and (reset_num_timesteps or self._last_obs is None):
+            self.return_scale.returns[:] = 0.0  # SB3 resets the env: every episode starts afresh
+        total_timesteps, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
         warn_if_no_gradient_steps(total_timesteps, self.learning_starts)  # where the run ends, a continued one too
         return total_timesteps, callback
 
@@ -202,7 +224,8 @@ class UpdateOptions(_AlgorithmBase):
         dones: np.ndarray,
         infos: list[dict[str, Any]],
     ) -> None:
-        # ``reward`` is what the buffer's samples give back: RL Zoo's normalized reward, when it normalizes them.
+        # ``reward`` is as the learner samples it: VecNormalize-scaled where RL Zoo normalizes rewards (the buffer
+        # scales them again at sampling time, with the statistics of that time).
         if self.return_scale is not None:
             self.return_scale.update(reward, dones)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)

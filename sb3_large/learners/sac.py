@@ -41,7 +41,8 @@ class SAC(UpdateOptions, SB3SAC):
         ``"auto"``
     :param actor_update_interval: the actor and the entropy coefficient take a step on every
         ``actor_update_interval``-th gradient step only, counted over the model's life (``_n_updates``, so a
-        resumed run keeps the cycle); the critics and their targets step every time (FlashSAC: 2)
+        resumed run keeps the cycle); the critics step every time, their targets every ``target_update_interval``-th
+        step as in SB3 (FlashSAC: 2)
     """
 
     large_policy = LargeSACPolicy
@@ -65,9 +66,21 @@ class SAC(UpdateOptions, SB3SAC):
         super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
-        super()._setup_model()
+        # Checked again: SB3's load() sets attributes (``load(path, actor_update_interval=2)``) after __init__.
+        self.actor_update_interval = check_int("actor_update_interval", self.actor_update_interval)
+        target_entropy = None
         if self.target_std is not None:
-            self.target_entropy = target_entropy_of_std(self.target_std, get_action_dim(self.action_space))
+            self.target_std = check_number("target_std", self.target_std, 0, False)
+            target_entropy = target_entropy_of_std(self.target_std, get_action_dim(self.action_space))
+            # "auto" when built; when loaded, the number it saved, unless load() was given another
+            if self.target_entropy != "auto" and not math.isclose(float(self.target_entropy), target_entropy):
+                raise ValueError(
+                    f"target_std: {self.target_std!r} sets the target entropy to {target_entropy:.4g}, and "
+                    f"target_entropy is {self.target_entropy!r}: give one of them (target_std=None with target_entropy)"
+                )
+        super()._setup_model()
+        if target_entropy is not None:
+            self.target_entropy = target_entropy
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         assert self.replay_buffer is not None  # learn() has set the model up
