@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sb3_contrib
 import stable_baselines3
 
+from sb3_large import hyperparams
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies import (
     LargeCrossQPolicy,
@@ -57,4 +58,5 @@ __all__ = [
     "TD3",
     "__version__",
     "build",
+    "hyperparams",
 ]

@@ -140,3 +140,32 @@ def test_the_number_pattern_catches_references_not_paths():
         assert DEVELOPMENT_NUMBERS.search(text), text
     for text in ["benchmarks/results/ant-v4-50k-issue25", "an issue with 2 seeds", "sessions of training"]:
         assert not DEVELOPMENT_NUMBERS.search(text), text
+
+
+def test_the_readmes_python_quick_start_trains_saves_and_loads_in_a_fresh_process(tmp_path):
+    """The README's two Python blocks as written, at a short budget: the first trains and saves, the second loads
+    in another interpreter (no ``sb3_large`` import); and the one-line recipe of ``sb3_large.hyperparams``."""
+    import subprocess
+    import sys
+
+    blocks = [code for lang, code in fenced_blocks(README.read_text()) if lang == "python"]
+    train, load = blocks[0], blocks[1]
+    assert "model.learn(50_000" in train and "learning_starts=5000" in train
+    short = train.replace("model.learn(50_000", "model.learn(300").replace(
+        "learning_starts=5000", "learning_starts=200"
+    )
+    recipe = (
+        "import sb3_large\n"
+        "recipe = sb3_large.hyperparams.load('sac_large', 'Hopper-v4')\n"
+        "kwargs = dict(recipe.kwargs, learning_starts=50)\n"
+        "recipe.algorithm(recipe.policy, recipe.make_env(), **kwargs).learn(60, callback=recipe.callbacks())\n"
+    )
+    assert 'sb3_large.hyperparams.load("sac_large", "Hopper-v4")' in README.read_text()
+    outputs = []
+    for code in (short, load + "\nprint(model.predict(env.reset(), deterministic=True)[0].shape)\n", recipe):
+        env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+        run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr[-3000:]
+        outputs.append(run.stdout)
+    assert (tmp_path / "sac_large_hopper.zip").exists() and (tmp_path / "vecnormalize.pkl").exists()
+    assert outputs[1].strip().endswith("(1, 3)")  # the loaded model acts on Hopper's 3 action dimensions
