@@ -19,6 +19,7 @@ from sb3_large.apex.chunk import ActorFailure, Chunk, Transitions
 from sb3_large.apex.worker import WorkerSpec, acting_weights, exploration_levels, make_env_from_spec
 from sb3_large.buffers import add_batch
 from sb3_large.checks import check_choice, check_int, check_number
+from sb3_large.internals import gradient_steps_done
 from sb3_large.normalization import UPDATER_HINT, ObsNormUpdater, update_from_numpy
 
 BACKENDS = ("local", "ray")
@@ -120,12 +121,12 @@ class ApeXCollector(BaseCallback):
         if getattr(model.policy, "obs_norm", None) is not None and not updaters:
             # The collector counts the actors' observations; the learner's own are the updater's.
             raise ValueError(f"ApeXCollector: the policy normalizes observations (normalize_obs=True); {UPDATER_HINT}")
-        self._updates_at_start = model._n_updates
+        self._updates_at_start = gradient_steps_done(model)
         self._sb3_trains = False
         self.extra_gradient_steps = 0
         self._first_counted = max(model.num_timesteps, model.learning_starts)
         self.restarts = self.weight_syncs = self.actor_steps = 0
-        self.weights_version, self._last_sync_updates = 0, model._n_updates
+        self.weights_version, self._last_sync_updates = 0, gradient_steps_done(model)
         self.steps_per_actor = [0] * self.n_actors
         self.actor_pids: dict[int, int] = {}
         self.delivered_since_start = [False] * self.n_actors
@@ -325,7 +326,7 @@ class ApeXCollector(BaseCallback):
         if self.replay_ratio is None:
             return
         target = int(self.replay_ratio * (model.num_timesteps - self._first_counted))
-        done = model._n_updates - self._updates_at_start
+        done = gradient_steps_done(model) - self._updates_at_start
         upcoming = model.gradient_steps
         if upcoming < 0:  # SB3's -1: one per transition of the learner's own env in this rollout
             frequency, unit = model.train_freq  # type: ignore[misc]  # a TrainFreq once learn() has started
@@ -340,11 +341,11 @@ class ApeXCollector(BaseCallback):
         model = self.model
         if model.num_timesteps < model.learning_starts:
             return  # actors act randomly during the warm-up, as the learner does
-        if self.weights_version and model._n_updates - self._last_sync_updates < self.sync_every:
+        if self.weights_version and gradient_steps_done(model) - self._last_sync_updates < self.sync_every:
             return
         self.weights_version += 1
         self.weight_syncs += 1
-        self._last_sync_updates = model._n_updates
+        self._last_sync_updates = gradient_steps_done(model)
         self._running().push_weights(self.weights_version, acting_weights(model.policy))
 
     def _record_logs(self) -> None:

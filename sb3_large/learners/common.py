@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from sb3_large.budget import warn_if_no_gradient_steps
 from sb3_large.checks import check_choice, check_number
+from sb3_large.internals import foreach_copy_, foreach_lerp_
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
 from sb3_large.precision import PRECISIONS
@@ -37,14 +38,14 @@ def soft_update(params: list[th.Tensor], target_params: list[th.Tensor], tau: fl
     """``target <- (1 - tau) * target + tau * param`` for all tensors in one call (SB3's ``polyak_update``)."""
     if params:
         with th.no_grad():
-            th._foreach_lerp_(target_params, params, tau)
+            foreach_lerp_(target_params, params, tau)
 
 
 def copy_stats(stats: list[th.Tensor], target_stats: list[th.Tensor]) -> None:
     """Copy BatchNorm running statistics into the target network (SB3 issue #996)."""
     if stats:
         with th.no_grad():
-            th._foreach_copy_(target_stats, stats)
+            foreach_copy_(target_stats, stats)
 
 
 COMPILE_MODES = (None, "update")

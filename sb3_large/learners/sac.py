@@ -9,6 +9,7 @@ from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
 from sb3_large.checks import check_int, check_number
+from sb3_large.internals import graph_break
 from sb3_large.learners.common import (
     UpdateOptions,
     copy_stats,
@@ -165,7 +166,7 @@ class SAC(UpdateOptions, SB3SAC):
                     actions_pi, log_prob = self.actor.action_log_prob(data.observations)
             # compile="update": the actor's forward pass ends a compiled region, or the backward pass of the next
             # one (the entropy coefficient's) would free what the actor's backward pass needs.
-            th._dynamo.graph_break()
+            graph_break()
             log_prob = log_prob.reshape(-1, 1)
         ent_coef_loss = None
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:

@@ -10,6 +10,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.preprocessing import preprocess_obs
 from torch import nn
 
+from sb3_large.internals import gradient_steps_done, training_vec_normalize
 from sb3_large.ofenet.network import OFENet
 
 
@@ -50,7 +51,7 @@ class OFENetTrainer(BaseCallback):
                 "batch norm needs at least 2 samples per batch"
             )
         self._rollout_steps = self._updates_done = 0
-        self._start_updates = self.model._n_updates
+        self._start_updates = gradient_steps_done(self.model)
 
     def _on_step(self) -> bool:
         self._rollout_steps += 1
@@ -64,7 +65,7 @@ class OFENetTrainer(BaseCallback):
             return
         config = self.ofenet.config
         upcoming = model.gradient_steps if model.gradient_steps >= 0 else rollout_steps * model.n_envs
-        rl_steps = model._n_updates - self._start_updates + upcoming
+        rl_steps = gradient_steps_done(model) - self._start_updates + upcoming
         if rl_steps == 0:  # gradient_steps=0: SB3 updates nothing, and neither does OFENet (no pretraining either)
             return
         pretrain = max(0, config.pretrain_steps - int(self.ofenet.n_updates))
@@ -84,7 +85,7 @@ class OFENetTrainer(BaseCallback):
         report_every = max(1, n_updates // 10)
         losses = []
         for i in range(1, n_updates + 1):
-            batch = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env)
+            batch = model.replay_buffer.sample(batch_size, env=training_vec_normalize(model))
             obs, next_obs = (
                 flat_features(o, model.observation_space) for o in (batch.observations, batch.next_observations)
             )

@@ -14,6 +14,7 @@ from sb3_contrib.crossq.policies import Actor, CrossQPolicy
 from torch import nn
 
 from sb3_large.checks import check_bool, check_choice, check_int, check_number
+from sb3_large.internals import BatchNormBase
 from sb3_large.networks import NetSpec, build
 from sb3_large.networks.ensemble import EnsembleBatchNorm1d, EnsembleLinear
 from sb3_large.networks.layers import UnitRowsAfterStep, activation_class, configure_batch_renorm
@@ -22,7 +23,7 @@ from sb3_large.policies.common import FUSED_ADAM, LargeCritic, LargePolicyMixin
 # CrossQ's Adam setting (sb3-contrib's default when no optimizer_kwargs are given).
 CROSSQ_BETAS = (0.5, 0.999)
 # Layers whose statistics CrossQ's train() switches per forward pass (stacked critics' batch norms included).
-BATCH_NORMS = (BatchRenorm1d, nn.modules.batchnorm._BatchNorm, EnsembleBatchNorm1d)
+BATCH_NORMS = (BatchRenorm1d, BatchNormBase, EnsembleBatchNorm1d)
 # Activations f with f(c x) = c f(x) for c > 0: a batch norm after them undoes a layer's per-unit scale.
 HOMOGENEOUS = (nn.ReLU, nn.LeakyReLU)
 
