@@ -21,10 +21,7 @@ def add_batch(
     [-1, 1]). Wraps around at the end of the buffer; a batch longer than the buffer leaves its last rows.
     Returns the number of rows written.
     """
-    if type(buffer) is DictReplayBuffer or not isinstance(buffer, ReplayBuffer):
-        raise ValueError(f"buffer: {type(buffer).__name__} is not supported; allowed: ReplayBuffer and its subclasses")
-    if buffer.optimize_memory_usage:
-        raise ValueError("buffer: optimize_memory_usage=True is not supported (next observations are not stored)")
+    _check_buffer(buffer)
     n, n_envs = len(rewards), buffer.n_envs
     if n % n_envs:
         raise ValueError(f"rewards: {n} transitions do not fill rows of n_envs={n_envs}")
@@ -36,6 +33,21 @@ def add_batch(
         "dones": np.asarray(dones),
         "timeouts": np.zeros(n, dtype=bool) if timeouts is None else np.asarray(timeouts),
     }
+    _check_shapes(buffer, arrays)
+    return _write_rows(buffer, arrays)
+
+
+def _check_buffer(buffer: ReplayBuffer) -> None:
+    """Refuse the buffers ``add_batch`` cannot write to: dict observations, next observations not stored."""
+    if type(buffer) is DictReplayBuffer or not isinstance(buffer, ReplayBuffer):
+        raise ValueError(f"buffer: {type(buffer).__name__} is not supported; allowed: ReplayBuffer and its subclasses")
+    if buffer.optimize_memory_usage:
+        raise ValueError("buffer: optimize_memory_usage=True is not supported (next observations are not stored)")
+
+
+def _check_shapes(buffer: ReplayBuffer, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse, by name, an array of ``n`` transitions not shaped as ``buffer`` stores them."""
+    n = len(arrays["rewards"])
     expected = {
         "obs": (n, *buffer.obs_shape),
         "next_obs": (n, *buffer.obs_shape),
@@ -48,7 +60,12 @@ def add_batch(
         if arrays[name].shape != shape:
             raise ValueError(f"{name}: expected shape {shape} for this buffer, got {arrays[name].shape}")
 
-    rows = n // n_envs
+
+def _write_rows(buffer: ReplayBuffer, arrays: dict[str, np.ndarray]) -> int:
+    """Write the checked arrays, ``buffer.n_envs`` transitions a row, from the buffer's position on, wrapping
+    around (a batch longer than the buffer: its last rows); returns the number of rows written."""
+    n_envs = buffer.n_envs
+    rows = len(arrays["rewards"]) // n_envs
     first = max(0, rows - buffer.buffer_size)  # earlier rows would be overwritten within this batch
     idx = (buffer.pos + np.arange(first, rows)) % buffer.buffer_size
 

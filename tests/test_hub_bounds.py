@@ -16,10 +16,19 @@ import yaml
 from stable_baselines3 import SAC
 
 import sb3_large  # noqa: F401  (registers the policy aliases)
-from sb3_large import hub, hub_schema
-from sb3_large.hub import CONFIG_NAME, load_pretrained, read_config, save_pretrained
+from sb3_large.hub import (
+    ALGORITHMS,
+    CONFIG_NAME,
+    load_pretrained,
+    locate,
+    read_config,
+    save_pretrained,
+    schema,
+    zoo_runs,
+)
 from sb3_large.hub import main as hub_main
-from sb3_large.hub_schema import MAX_NESTING, check_nesting, space_from_json, validate_config
+from sb3_large.hub.origin import origin_of
+from sb3_large.hub.schema import MAX_NESTING, check_nesting, space_from_json, validate_config
 
 # The loader's caps, as its messages give them: 1 MiB for a config, 256 KiB for an RL Zoo run's args.yml, 16 MiB
 # for the JSON part of an SB3 zip.
@@ -44,8 +53,8 @@ def no_parsing(monkeypatch):
     def fail(*args, **kwargs):
         pytest.fail("a file was parsed")
 
-    monkeypatch.setattr(hub.json, "loads", fail)
-    monkeypatch.setattr(hub.yaml, "load", fail)
+    monkeypatch.setattr(locate.json, "loads", fail)
+    monkeypatch.setattr(zoo_runs.yaml, "load", fail)
 
 
 def _config(folder):
@@ -98,7 +107,7 @@ def test_a_config_larger_than_its_size_says_is_refused_at_the_limit(saved, monke
         st = real_fstat(fd)
         return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, 0, *st[7:10]))
 
-    monkeypatch.setattr(hub.os, "fstat", reports_empty)
+    monkeypatch.setattr(locate.os, "fstat", reports_empty)
     with pytest.raises(ValueError, match=r"sb3_large_config.json: larger than the 1,048,576 bytes allowed"):
         read_config(saved)
 
@@ -122,7 +131,7 @@ def test_an_args_yml_at_the_limit_is_read(tmp_path):
     run = _zoo_run(tmp_path)
     (run / "Pendulum-v1" / "args.yml").write_text("env: Pendulum-v1\n".ljust(ARGS_LIMIT))
     model = load_pretrained(run, trust_pickle=True)
-    assert hub._LOADED[model].env_id == "Pendulum-v1"
+    assert origin_of(model).env_id == "Pendulum-v1"
 
 
 def test_an_args_yml_as_rl_zoo_writes_it_is_read(tmp_path):
@@ -130,7 +139,7 @@ def test_an_args_yml_as_rl_zoo_writes_it_is_read(tmp_path):
     run = _zoo_run(tmp_path)
     (run / "Pendulum-v1" / "args.yml").write_text(yaml.dump(OrderedDict(algo="sac", env="Pendulum-v1")))
     model = load_pretrained(run, trust_pickle=True)
-    assert hub._LOADED[model].env_id == "Pendulum-v1"
+    assert origin_of(model).env_id == "Pendulum-v1"
 
 
 def test_a_deeply_nested_args_yml_is_warned_of_not_raised(tmp_path):
@@ -169,7 +178,7 @@ def test_the_top_level_is_checked_before_nested_values_are_walked(saved, capsys,
     def fail(value, field):
         pytest.fail(f"{field} was walked before the top level was checked")
 
-    monkeypatch.setattr(hub_schema, "check_nesting", fail)
+    monkeypatch.setattr(schema, "check_nesting", fail)
     assert re.search(r"sb3_large_config.json: format_version: 2 is not 1", _error(saved, how, capsys))
 
 
@@ -186,7 +195,7 @@ def test_nesting_is_refused_past_its_cap_as_before(saved, depth, refused):
     config["metrics"] = {"deep": _deep(depth - 1)}  # the metrics object itself is one level
     message = r"metrics: lists and objects are nested more than 32 levels deep"
     with pytest.raises(ValueError, match=message) if refused else contextlib.nullcontext():
-        validate_config(config, hub.ALGORITHMS)
+        validate_config(config, ALGORITHMS)
 
 
 def test_an_empty_list_or_object_at_the_deepest_level_is_accepted_as_before():

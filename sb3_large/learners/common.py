@@ -6,25 +6,32 @@ backward pass of the actor loss through every critic weight (gradients thrown aw
 actor gradients for the actor's parameters only, and losses kept as tensors until the end of ``train()``.
 With a decoupled OFENet, its features are computed once per update instead of once per network that reads
 them (``decoupled_ofenet``).
+
+The parts of a gradient step that SAC and TD3 share are ``UpdateOptions``' methods: OFENet's features of the
+observations, the target critics' Q values of the next observations, and the critics' loss. The optimizer steps
+stay in the learners' ``_update``: under ``compile="update"`` they end compiled regions, there and nowhere else.
 """
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.type_aliases import MaybeCallback, ReplayBufferSamples
 from torch import nn
 from torch.nn import functional as F
 
 from sb3_large.budget import warn_if_no_gradient_steps
 from sb3_large.checks import check_choice, check_number
+from sb3_large.compile_modes import COMPILE_MODES
 from sb3_large.internals import foreach_copy_, foreach_lerp_
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
-from sb3_large.precision import PRECISIONS
+from sb3_large.precision import PRECISIONS, low_precision
 from sb3_large.return_scale import ReturnScale
 
 
@@ -46,9 +53,6 @@ def copy_stats(stats: list[th.Tensor], target_stats: list[th.Tensor]) -> None:
     if stats:
         with th.no_grad():
             foreach_copy_(target_stats, stats)
-
-
-COMPILE_MODES = (None, "update")
 
 
 def check_update_options(compile: str | None, precision: str) -> tuple[str | None, str]:
@@ -88,10 +92,11 @@ def step_on(loss: th.Tensor, optimizer: th.optim.Optimizer, params: list[th.Tens
     optimizer.step()
 
 
-def discounts_of(samples, gamma: float) -> th.Tensor | float:
-    """Per-sample discounts of an n-step buffer (SB3 >= 2.7 fills ``samples.discounts``), else ``gamma``."""
+def td_target(samples: ReplayBufferSamples, gamma: float, next_value: th.Tensor) -> th.Tensor:
+    """SB3's target ``reward + (1 - done) * discount * next_value``: the discounts of an n-step buffer's samples
+    (SB3 >= 2.7 fills ``samples.discounts``), else ``gamma``."""
     discounts = getattr(samples, "discounts", None)
-    return gamma if discounts is None else discounts
+    return samples.rewards + (1 - samples.dones) * (gamma if discounts is None else discounts) * next_value
 
 
 def mean_of(values: list[th.Tensor]) -> float:
@@ -112,6 +117,15 @@ def decoupled_ofenet(policy: nn.Module) -> OFENet | None:
     if not all(isinstance(c, LargeCritic) and c.state_action_features is not None for c in critics):
         return None
     return ofenet
+
+
+class OFENetFeatures(NamedTuple):
+    """A decoupled OFENet and its features ``z_s`` of a replay batch's observations and next observations, computed
+    once per update for every network that reads them."""
+
+    ofenet: OFENet
+    z_s: th.Tensor
+    next_z_s: th.Tensor
 
 
 def critic_outputs(critic: nn.Module, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
@@ -153,11 +167,16 @@ class UpdateOptions(_AlgorithmBase):
         ``return_scale``
 
     The subclass's ``_update`` is one gradient step; ``_update_step`` is it, compiled or not. ``large_policy`` is the
-    class of the large policies the subclass trains.
+    class of the large policies the subclass trains. What both subclasses' ``_update`` compute (OFENet's features, the
+    target critics' Q values, the critics' loss) are methods of this class, from ``_low_precision`` on.
     """
 
     _update: Callable[..., Any]
     large_policy: type[nn.Module]
+    # The networks the shared steps read, as SB3's SAC and TD3 declare them (their actors' classes differ).
+    actor: Any
+    critic: ContinuousCritic
+    critic_target: ContinuousCritic
 
     def __init__(
         self,
@@ -238,3 +257,52 @@ class UpdateOptions(_AlgorithmBase):
         if self.return_scale is None:
             return data
         return data._replace(rewards=data.rewards / self.return_scale.scale)
+
+    # The parts of a gradient step that the subclasses' ``_update`` share.
+
+    def _low_precision(self) -> AbstractContextManager:
+        """The context of the networks' forward passes: bfloat16 autocast for ``precision="bf16"``."""
+        return low_precision(self.device.type, self.precision)
+
+    def _ofenet_features(self, data: ReplayBufferSamples, ofenet: OFENet | None) -> OFENetFeatures | None:
+        """A decoupled ``ofenet``'s ``z_s`` of the observations and of the next observations, in one pass through the
+        actor's extractor (RL features use batch-norm running statistics: batching changes no value); ``None``
+        without one."""
+        if ofenet is None:
+            return None
+        with th.no_grad(), self._low_precision():
+            z_s, next_z_s = self.actor.extract_features(
+                th.cat([data.observations, data.next_observations]), self.actor.features_extractor
+            ).chunk(2)
+        return OFENetFeatures(ofenet, z_s, next_z_s)
+
+    def _next_q(
+        self, data: ReplayBufferSamples, next_actions: th.Tensor, features: OFENetFeatures | None
+    ) -> tuple[th.Tensor | None, th.Tensor]:
+        """The target critics' smallest Q value of the next observations and ``next_actions``, in float32 (no
+        gradient); with OFENet ``features``, also the ``z_sa`` of the replayed actions that the critics' step reads,
+        computed in the same pass as that of the next actions (``None`` without)."""
+        z_sa: th.Tensor | None = None
+        with th.no_grad():
+            with self._low_precision():
+                if features is not None:
+                    z_sa, next_z_sa = features.ofenet.state_action_features(
+                        th.cat([features.z_s, features.next_z_s]), th.cat([data.actions, next_actions])
+                    ).chunk(2)
+                    critic_target = cast(LargeCritic, self.critic_target)
+                    next_q = th.cat(critic_target.q_values_of(critic_target.q_heads(next_z_sa)), dim=1)
+                else:
+                    next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            return z_sa, th.min(next_q.float(), dim=1, keepdim=True).values
+
+    def _critic_loss(
+        self, data: ReplayBufferSamples, z_sa: th.Tensor | None, target_q: th.Tensor, mse_scale: float
+    ) -> th.Tensor:
+        """The critics' loss against ``target_q`` (``critic_loss``) on the replayed observations and actions, from
+        OFENet's ``z_sa`` of them when given."""
+        with self._low_precision():
+            if z_sa is not None:
+                outputs = cast(LargeCritic, self.critic).q_heads(z_sa)
+            else:
+                outputs = critic_outputs(self.critic, data.observations, data.actions)
+        return critic_loss(self.critic, outputs, target_q, mse_scale)

@@ -11,22 +11,20 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from sb3_large.checks import check_int, check_number
 from sb3_large.internals import graph_break
 from sb3_large.learners.common import (
+    OFENetFeatures,
     UpdateOptions,
     copy_stats,
-    critic_loss,
-    critic_outputs,
     decoupled_ofenet,
-    discounts_of,
     mean_of,
     optimizer_params,
     soft_update,
     step,
     step_on,
+    td_target,
 )
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
-from sb3_large.policies.sac import LargeSACActor, LargeSACPolicy
-from sb3_large.precision import low_precision
+from sb3_large.policies.sac_policy import LargeSACActor, LargeSACPolicy
 
 
 class SAC(UpdateOptions, SB3SAC):
@@ -133,81 +131,42 @@ class SAC(UpdateOptions, SB3SAC):
         critic_params: list[th.Tensor],
         target_params: list[th.Tensor],
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None, th.Tensor]:
-        """One gradient step; returns the entropy coefficient and the losses (detached; ``None``: not computed).
+        """One gradient step, in SB3's order: the entropy coefficient's, the critics', the actor's, the targets';
+        returns the entropy coefficient and the losses (detached; ``None``: not computed).
 
         ``update_actor``: with the entropy coefficient's and the actor's steps. ``actor_params``: the parameters
         the actor's optimizer steps; ``critic_params`` / ``target_params``: those of the critic and of its target,
         in the same order.
 
         With a decoupled ``ofenet``, its features are computed once for the actor, the critics and the target:
-        ``z_s`` of both observation batches in one pass, ``z_sa`` of the replayed and the next actions in
-        another (RL features use batch-norm running statistics, so batching changes no value).
+        ``z_s`` of both observation batches in one pass (``_ofenet_features``), ``z_sa`` of the replayed and the
+        next actions in another (``_next_q``).
         """
-        discounts = discounts_of(data, self.gamma)
-        # The typed views of the networks that the OFENet path reads (``train()`` checked their classes).
-        actor, critic, critic_target = (
-            cast(LargeSACActor, self.actor),
-            cast(LargeCritic, self.critic),
-            cast(LargeCritic, self.critic_target),
-        )
         if self.use_sde:
             self.actor.reset_noise()
-
-        if ofenet is not None:
-            with th.no_grad(), low_precision(self.device.type, self.precision):
-                z_s, next_z_s = self.actor.extract_features(
-                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
-                ).chunk(2)
+        features = self._ofenet_features(data, ofenet)
         if update_actor:
-            with low_precision(self.device.type, self.precision):
-                if ofenet is not None:
-                    actions_pi, log_prob = actor.action_log_prob_of_features(z_s)
-                else:
-                    actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+            actions_pi, log_prob = self._action_log_prob(data.observations, features and features.z_s)
             # compile="update": the actor's forward pass ends a compiled region, or the backward pass of the next
             # one (the entropy coefficient's) would free what the actor's backward pass needs.
             graph_break()
             log_prob = log_prob.reshape(-1, 1)
-        ent_coef_loss = None
-        if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-            ent_coef = th.exp(self.log_ent_coef.detach())  # this step's value, before its own update (SB3's order)
-            if update_actor:
-                ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
-                step(ent_coef_loss, self.ent_coef_optimizer)
-        else:
-            ent_coef = self.ent_coef_tensor
 
-        with th.no_grad(), low_precision(self.device.type, self.precision):
-            if ofenet is not None:
-                next_actions, next_log_prob = actor.action_log_prob_of_features(next_z_s)
-                z_sa, next_z_sa = ofenet.state_action_features(
-                    th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
-                ).chunk(2)
-                next_q = th.cat(critic_target.q_values_of(critic_target.q_heads(next_z_sa)), dim=1)
-            else:
-                next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
-                next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+        ent_coef, ent_coef_loss = self._ent_coef(), None  # this step's, from before its own step (SB3's order)
+        if update_actor and self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            ent_coef_loss = -(self.log_ent_coef * (log_prob + target_entropy).detach()).mean()
+            step(ent_coef_loss, self.ent_coef_optimizer)
+
         with th.no_grad():
-            next_q = th.min(next_q.float(), dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
-            target_q = data.rewards + (1 - data.dones) * discounts * next_q
-
-        with low_precision(self.device.type, self.precision):
-            if ofenet is not None:
-                outputs = critic.q_heads(z_sa)
-            else:
-                outputs = critic_outputs(self.critic, data.observations, data.actions)
-        q_loss = critic_loss(self.critic, outputs, target_q, mse_scale=0.5)
+            next_actions, next_log_prob = self._action_log_prob(data.next_observations, features and features.next_z_s)
+            z_sa, next_q = self._next_q(data, next_actions, features)
+            target_q = td_target(data, self.gamma, next_q - ent_coef * next_log_prob.reshape(-1, 1))
+        q_loss = self._critic_loss(data, z_sa, target_q, mse_scale=0.5)
         step(q_loss, self.critic.optimizer)
 
         actor_loss = None
         if update_actor:
-            with low_precision(self.device.type, self.precision):
-                if ofenet is not None:
-                    q_pi = critic.q_values_of(critic.q_heads(ofenet.state_action_features(z_s, actions_pi)))
-                else:
-                    q_pi = self.critic(data.observations, actions_pi)
-            min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
-            actor_loss = (ent_coef * log_prob - min_q_pi).mean()
+            actor_loss = self._actor_loss(data, features, actions_pi, log_prob, ent_coef)
             step_on(actor_loss, self.actor.optimizer, actor_params)
 
         if update_target:
@@ -219,6 +178,40 @@ class SAC(UpdateOptions, SB3SAC):
             None if actor_loss is None else actor_loss.detach(),
             q_loss.detach(),
         )
+
+    def _action_log_prob(self, obs: th.Tensor, z_s: th.Tensor | None) -> tuple[th.Tensor, th.Tensor]:
+        """The actor's actions for ``obs`` and their log-probabilities; from OFENet's features ``z_s`` of ``obs``
+        when given."""
+        with self._low_precision():
+            if z_s is not None:
+                return cast(LargeSACActor, self.actor).action_log_prob_of_features(z_s)
+            return self.actor.action_log_prob(obs)
+
+    def _ent_coef(self) -> th.Tensor:
+        """The entropy coefficient: the learned one (detached), or the fixed one."""
+        if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            return th.exp(self.log_ent_coef.detach())
+        return self.ent_coef_tensor
+
+    def _actor_loss(
+        self,
+        data: ReplayBufferSamples,
+        features: OFENetFeatures | None,
+        actions_pi: th.Tensor,
+        log_prob: th.Tensor,
+        ent_coef: th.Tensor,
+    ) -> th.Tensor:
+        """SB3's actor loss, the mean of ``ent_coef * log_prob - min Q(s, actions_pi)``; from OFENet's ``features``
+        when given."""
+        with self._low_precision():
+            if features is not None:
+                critic = cast(LargeCritic, self.critic)
+                z_sa = features.ofenet.state_action_features(features.z_s, actions_pi)
+                q_pi = critic.q_values_of(critic.q_heads(z_sa))
+            else:
+                q_pi = self.critic(data.observations, actions_pi)
+        min_q_pi = th.min(th.cat(q_pi, dim=1).float(), dim=1, keepdim=True).values
+        return (ent_coef * log_prob - min_q_pi).mean()
 
 
 def target_entropy_of_std(std: float, action_dim: int) -> float:

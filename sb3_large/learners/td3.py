@@ -5,24 +5,23 @@ from typing import cast
 import torch as th
 from stable_baselines3 import TD3 as SB3TD3
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from torch import nn
 
 from sb3_large.learners.common import (
+    OFENetFeatures,
     UpdateOptions,
     copy_stats,
-    critic_loss,
-    critic_outputs,
     decoupled_ofenet,
-    discounts_of,
     mean_of,
     optimizer_params,
     soft_update,
     step,
     step_on,
+    td_target,
 )
 from sb3_large.ofenet import OFENet
 from sb3_large.policies.common import LargeCritic
-from sb3_large.policies.td3 import LargeTD3Actor, LargeTD3Policy
-from sb3_large.precision import low_precision
+from sb3_large.policies.td3_policy import LargeTD3Actor, LargeTD3Policy
 
 
 class TD3(UpdateOptions, SB3TD3):
@@ -84,53 +83,45 @@ class TD3(UpdateOptions, SB3TD3):
         actor and its target (for the polyak updates), in matching orders.
 
         With a decoupled ``ofenet``, its features are computed once for the actors and the critics: ``z_s`` of
-        both observation batches in one pass, ``z_sa`` of the replayed and the next actions in another.
+        both observation batches in one pass (``_ofenet_features``), ``z_sa`` of the replayed and the next actions
+        in another (``_next_q``).
         """
-        discounts = discounts_of(data, self.gamma)
-        # The typed views of the networks that the OFENet path reads (``decoupled_ofenet`` checked the critics).
-        actor, target_actor = cast(LargeTD3Actor, self.actor), cast(LargeTD3Actor, self.actor_target)
-        critic, target_critic = cast(LargeCritic, self.critic), cast(LargeCritic, self.critic_target)
-        if ofenet is not None:
-            with th.no_grad(), low_precision(self.device.type, self.precision):
-                z_s, next_z_s = self.actor.extract_features(
-                    th.cat([data.observations, data.next_observations]), self.actor.features_extractor
-                ).chunk(2)
-
+        features = self._ofenet_features(data, ofenet)
         with th.no_grad():
             noise = data.actions.clone().normal_(0, self.target_policy_noise)
             noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-            with low_precision(self.device.type, self.precision):
-                if ofenet is not None:
-                    next_actions = (target_actor.actions_of_features(next_z_s).float() + noise).clamp(-1, 1)
-                    z_sa, next_z_sa = ofenet.state_action_features(
-                        th.cat([z_s, next_z_s]), th.cat([data.actions, next_actions])
-                    ).chunk(2)
-                    next_q = th.cat(target_critic.q_values_of(target_critic.q_heads(next_z_sa)), dim=1)
-                else:
-                    next_actions = (self.actor_target(data.next_observations).float() + noise).clamp(-1, 1)
-                    next_q = th.cat(self.critic_target(data.next_observations, next_actions), dim=1)
-            next_q = th.min(next_q.float(), dim=1, keepdim=True).values
-            target_q = data.rewards + (1 - data.dones) * discounts * next_q
-
-        with low_precision(self.device.type, self.precision):
-            if ofenet is not None:
-                outputs = critic.q_heads(z_sa)
-            else:
-                outputs = critic_outputs(self.critic, data.observations, data.actions)
-        q_loss = critic_loss(self.critic, outputs, target_q, mse_scale=1.0)
+            next_actions = self._actions(self.actor_target, data.next_observations, features and features.next_z_s)
+            next_actions = (next_actions.float() + noise).clamp(-1, 1)
+            z_sa, next_q = self._next_q(data, next_actions, features)
+            target_q = td_target(data, self.gamma, next_q)
+        q_loss = self._critic_loss(data, z_sa, target_q, mse_scale=1.0)
         step(q_loss, self.critic.optimizer)
-
         if not delayed:
             return None, q_loss.detach()
-        with low_precision(self.device.type, self.precision):
-            if ofenet is not None:
-                q1_pi = critic.q1_head(ofenet.state_action_features(z_s, actor.actions_of_features(z_s)))
-            else:
-                q1_pi = self.critic.q1_forward(data.observations, self.actor(data.observations))
-        actor_loss = -q1_pi.float().mean()
+
+        actor_loss = self._actor_loss(data, features)
         step_on(actor_loss, self.actor.optimizer, actor_params)
         soft_update(critic_params, critic_target_params, self.tau)
         soft_update(actor_all_params, actor_target_params, self.tau)
         copy_stats(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target)
         copy_stats(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target)
         return actor_loss.detach(), q_loss.detach()
+
+    def _actions(self, actor: nn.Module, obs: th.Tensor, z_s: th.Tensor | None) -> th.Tensor:
+        """``actor``'s actions for ``obs`` (the actor's or its target's); from OFENet's features ``z_s`` of ``obs``
+        when given."""
+        with self._low_precision():
+            if z_s is not None:
+                return cast(LargeTD3Actor, actor).actions_of_features(z_s)
+            return actor(obs)
+
+    def _actor_loss(self, data: ReplayBufferSamples, features: OFENetFeatures | None) -> th.Tensor:
+        """SB3's actor loss, the mean of ``-Q1(s, actor(s))``; from OFENet's ``features`` when given."""
+        actions = self._actions(self.actor, data.observations, features and features.z_s)
+        with self._low_precision():
+            if features is not None:
+                z_sa = features.ofenet.state_action_features(features.z_s, actions)
+                q1_pi = cast(LargeCritic, self.critic).q1_head(z_sa)
+            else:
+                q1_pi = self.critic.q1_forward(data.observations, actions)
+        return -q1_pi.float().mean()

@@ -6,8 +6,8 @@ OFENet is ``policy.ofenet``, trained by ``sb3_large.ofenet.OFENetTrainer``.
 
 from typing import Any
 
-from sb3_large.policies.sac import LargeSACPolicy
-from sb3_large.policies.td3 import LargeTD3Policy
+from sb3_large.policies.sac_policy import LargeSACPolicy
+from sb3_large.policies.td3_policy import LargeTD3Policy
 
 
 def _with_ofenet(kwargs: dict[str, Any]) -> dict[str, Any]:

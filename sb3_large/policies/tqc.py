@@ -1,33 +1,13 @@
-"""Large-network policy for TQC (sb3-contrib): SAC's actor structure, quantile critics."""
+"""The class path models saved by sb3-large 0.1 name (``sb3_large.policies.tqc.LargeTQCPolicy``): the same policy with 0.1's
+defaults (the paper's DenseNet 2048 x 2), so that such models, saved with only the options their user gave, load
+and act as before. New code uses ``sb3_large.policies.LargeTQCPolicy``, whose defaults are the recommended body.
+"""
 
-import torch as th
-from sb3_contrib.tqc.policies import TQCPolicy
-
-from sb3_large.checks import check_int
-from sb3_large.policies.common import LargeCritic, LargePolicyMixin
-from sb3_large.policies.sac import LargeSACActor
-
-
-class LargeTQCCritic(LargeCritic):
-    """TQC's quantile critics: each Q network a large body with ``n_quantiles`` outputs.
-
-    ``forward`` returns ``(batch, n_critics, n_quantiles)``, as sb3-contrib's critic does.
-    """
-
-    def __init__(self, *, n_quantiles: int = 25, **kwargs):
-        if kwargs.get("q_distribution") is not None:
-            raise ValueError("q_distribution: TQC's critics are quantile critics already; allowed for TQC: None")
-        n_quantiles = check_int("n_quantiles", n_quantiles)
-        super().__init__(out_dim=n_quantiles, **kwargs)
-        self.n_quantiles = n_quantiles
-        self.quantiles_total = n_quantiles * self.n_critics
-
-    def forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:  # type: ignore[override]
-        return th.stack(super().forward(obs, actions), dim=1)
+from sb3_large.policies.tqc_policy import LargeTQCPolicy as _LargeTQCPolicy
+from sb3_large.policies.options import PAPER
 
 
-class LargeTQCPolicy(LargePolicyMixin, TQCPolicy):
-    """TQC policy whose actor and quantile critics are large bodies (see ``LargePolicyMixin`` for the options)."""
+class LargeTQCPolicy(_LargeTQCPolicy):
+    """``sb3_large.policies.LargeTQCPolicy`` with sb3-large 0.1's defaults."""
 
-    actor_class = LargeSACActor
-    critic_class = LargeTQCCritic
+    option_defaults = PAPER

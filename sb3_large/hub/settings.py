@@ -1,11 +1,12 @@
 """A model's settings beyond its networks as JSON data and back: the algorithm's plain-data hyperparameters
-(``algorithm_kwargs`` of ``sb3_large_config.json``) and the statistics of the ``VecNormalize`` wrapper it was
-trained under (``vec_normalize``).
+(``algorithm_kwargs`` of ``sb3_large_config.json``; ``init_kwargs``: which of them an algorithm takes) and the
+statistics of the ``VecNormalize`` wrapper it was trained under (``vec_normalize``).
 
 A setting that has no data form (a learning-rate schedule or an action noise of one's own class) is not
 stored; a warning says what the loaded model uses instead.
 """
 
+import inspect
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -26,7 +27,8 @@ from stable_baselines3.common.type_aliases import TrainFreq
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-from sb3_large.hub_schema import ConfigError
+from sb3_large.hub.schema import ConfigError
+from sb3_large.internals import noise_settings, progress_remaining
 
 
 def _plain(value: Any) -> Any:
@@ -34,7 +36,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _learning_rate(model: BaseAlgorithm) -> float | dict[str, float]:
+def _encode_learning_rate(model: BaseAlgorithm) -> float | dict[str, float]:
     value = model.learning_rate
     if isinstance(value, FloatSchedule):
         value = value.value_schedule
@@ -44,7 +46,7 @@ def _learning_rate(model: BaseAlgorithm) -> float | dict[str, float]:
         return float(value)
     if isinstance(value, SimpleLinearSchedule):  # RL Zoo's "lin_<value>"
         return {"linear_from": value.initial_value}
-    current = float(model.lr_schedule(model._current_progress_remaining))
+    current = float(model.lr_schedule(progress_remaining(model)))
     warnings.warn(
         f"learning_rate: a {type(value).__name__} schedule is not stored (only numbers and RL Zoo's linear "
         f"schedule are); the saved model keeps its current learning rate {current:g}",
@@ -54,27 +56,23 @@ def _learning_rate(model: BaseAlgorithm) -> float | dict[str, float]:
     return current
 
 
-def _train_freq(value: TrainFreq | tuple[int, str] | int) -> list[Any]:
+def _encode_train_freq(value: TrainFreq | tuple[int, str] | int) -> list[Any]:
     if isinstance(value, TrainFreq):
         return [value.frequency, value.unit.value]
     return [value, "step"] if isinstance(value, int) else list(value)
 
 
-def _action_noise(noise: ActionNoise | None) -> dict[str, Any] | None:
+def _encode_action_noise(noise: ActionNoise | None) -> dict[str, Any] | None:
     if isinstance(noise, VectorizedActionNoise):  # SB3's per-env copies of one noise, made again for any env
         noise = noise.base_noise
     if noise is None:
         return None
-    if isinstance(noise, NormalActionNoise):
-        return {"kind": "normal", "mean": np.asarray(noise._mu).tolist(), "sigma": np.asarray(noise._sigma).tolist()}
-    if isinstance(noise, OrnsteinUhlenbeckActionNoise):
-        return {
-            "kind": "ornstein_uhlenbeck",
-            "mean": np.asarray(noise._mu).tolist(),
-            "sigma": np.asarray(noise._sigma).tolist(),
-            "theta": float(noise._theta),
-            "dt": float(noise._dt),
-        }
+    if isinstance(noise, (NormalActionNoise, OrnsteinUhlenbeckActionNoise)):
+        made_with = noise_settings(noise)
+        data = {"mean": np.asarray(made_with.mean).tolist(), "sigma": np.asarray(made_with.sigma).tolist()}
+        if isinstance(noise, NormalActionNoise):
+            return {"kind": "normal", **data}
+        return {"kind": "ornstein_uhlenbeck", **data, "theta": made_with.theta, "dt": made_with.dt}
     warnings.warn(
         f"action_noise: {type(noise).__name__} is not stored (only SB3's normal and Ornstein-Uhlenbeck noises are); "
         "the saved model has no action noise",
@@ -84,18 +82,32 @@ def _action_noise(noise: ActionNoise | None) -> dict[str, Any] | None:
     return None
 
 
+def init_kwargs(algo: type) -> set[str]:
+    """The kwargs ``algo(...)`` takes: those the ``__init__``s of its MRO name, down to the first that passes no
+    ``**kwargs`` on (SB3's algorithms; ``sb3_large.SAC`` adds ``compile`` and ``precision``). CrossQ has a ``tau``
+    attribute but no such kwarg, DDPG a ``policy_delay``."""
+    names: set[str] = set()
+    for klass in algo.__mro__:
+        if "__init__" in vars(klass):
+            params = inspect.signature(vars(klass)["__init__"]).parameters
+            names |= {n for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                break
+    return names
+
+
 def encode_settings(model: BaseAlgorithm, names: Iterable[str]) -> dict[str, Any]:
     """The model's values of the settings ``names`` as JSON values."""
     encoders: dict[str, Callable[[Any], Any]] = {
-        "learning_rate": lambda _: _learning_rate(model),
-        "train_freq": _train_freq,
-        "action_noise": _action_noise,
+        "learning_rate": lambda _: _encode_learning_rate(model),
+        "train_freq": _encode_train_freq,
+        "action_noise": _encode_action_noise,
     }
     return {name: encoders.get(name, _plain)(getattr(model, name, None)) for name in names}
 
 
 def decode_settings(settings: dict[str, Any], action_space: spaces.Box) -> dict[str, Any]:
-    """Validated ``algorithm_kwargs`` (``sb3_large.hub_schema``) as the algorithm's kwargs."""
+    """Validated ``algorithm_kwargs`` (``sb3_large.hub.schema``) as the algorithm's kwargs."""
     kwargs = dict(settings)
     if isinstance(kwargs.get("learning_rate"), dict):
         kwargs["learning_rate"] = SimpleLinearSchedule(kwargs["learning_rate"]["linear_from"])

@@ -1,49 +1,22 @@
-"""What an ``sb3_large_config.json`` may hold, checked before anything is built or imported.
-
-A model folder is data. Its config names classes (the policy, an activation, an optimizer) by dotted path;
-they resolve only from trusted modules, checked on the name *before* any import, so a config cannot make the
-loader run a module shipped next to it (a Hub clone is often the current directory, first on ``sys.path``).
-Trusted: sb3_large, stable_baselines3, sb3_contrib, torch.nn, torch.optim, the modules of installed
-``sb3_large.architectures`` plugins, and whatever the caller names in ``trust_modules``; from the built-in ones,
-only the kinds of class a kwarg takes (``CLASS_KWARGS``, ``ACTIVATION_KWARGS``).
+"""What an ``sb3_large_config.json`` may hold, checked field by field before anything is built or imported: its
+fields and their JSON types, the algorithm's settings, VecNormalize's and the return scale's statistics, the spaces
+(a Box's bounds against its dtype) and how deep lists and objects nest; messages quote file content escaped
+(``printable``). Which classes a config may name is ``trust``'s.
 """
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
-from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
-import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from sb3_large.learners.common import COMPILE_MODES
-from sb3_large.networks.registry import GROUP
+from sb3_large.compile_modes import COMPILE_MODES
+from sb3_large.hub.format import CONFIG_NAME, FORMAT_VERSION, MAX_NESTING, printable
 from sb3_large.precision import PRECISIONS
 
-CONFIG_NAME = "sb3_large_config.json"
-FORMAT_VERSION = 1
-# Deepest nesting of lists and objects a config may have (a Box of 30 dimensions fits): checked without
-# recursion, so that no check, decoder or encoder of a config recurses deeper than this.
-MAX_NESTING = 32
-TRUSTED_MODULES = ("sb3_large", "stable_baselines3", "sb3_contrib", "torch.nn", "torch.optim")
 BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "bool")
-_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
-# The policy kwargs that may name a class from the built-in trusted modules, and what it must be: no other
-# trusted class is in reach (SB3's algorithms, for one, call gym.make, which imports the module an env id names).
-CLASS_KWARGS: dict[str, type] = {
-    "features_extractor_class": BaseFeaturesExtractor,
-    "optimizer_class": th.optim.Optimizer,
-}
-# An activation is built once per layer, so it must be parameter-free: any other torch.nn module would multiply
-# the work of building a policy whatever the weights file holds (``torch.nn.Transformer()`` alone has 184 tensors).
-ACTIVATION_KWARGS = ("activation", "activation_fn")
-ACTIVATIONS_MODULE = "torch.nn.modules.activation"
-
 
 TRAIN_FREQ_UNITS = ("step", "episode")
 # SB3's action noises stored as data: kind -> its settings (VectorizedActionNoise is stored as the noise it copies).
@@ -68,13 +41,13 @@ def _numbers(value: Any, minimum: float = -math.inf) -> bool:
         return False
 
 
-def _learning_rate(value: Any) -> bool:
+def _valid_learning_rate(value: Any) -> bool:
     if isinstance(value, dict):
         return set(value) == {"linear_from"} and _finite(value["linear_from"]) and value["linear_from"] > 0
     return _finite(value) and value > 0
 
 
-def _ent_coef(value: Any) -> bool:
+def _valid_ent_coef(value: Any) -> bool:
     if value == "auto":
         return True
     if isinstance(value, str) and value.startswith("auto_"):
@@ -85,7 +58,7 @@ def _ent_coef(value: Any) -> bool:
     return _finite(value) and value >= 0
 
 
-def _action_noise(value: Any) -> bool:
+def _valid_action_noise(value: Any) -> bool:
     if value is None:
         return True
     if not isinstance(value, dict) or value.get("kind") not in NOISE_SETTINGS:
@@ -112,7 +85,11 @@ def _above(low: float) -> Any:
 Settings = dict[str, tuple[type, Any, str]]
 # The algorithm's plain-data settings: what a fine-tune needs beyond the networks. ``object``: several JSON types.
 ALGORITHM_KWARGS: Settings = {
-    "learning_rate": (object, _learning_rate, 'a number > 0, or {"linear_from": a number > 0} (RL Zoo\'s "lin_")'),
+    "learning_rate": (
+        object,
+        _valid_learning_rate,
+        'a number > 0, or {"linear_from": a number > 0} (RL Zoo\'s "lin_")',
+    ),
     "gamma": (float, _between(0, 1), "a number in [0, 1]"),
     "tau": (float, _between(0, 1), "a number in [0, 1]"),
     "batch_size": (int, lambda v: v >= 1, "a positive integer"),
@@ -127,10 +104,10 @@ ALGORITHM_KWARGS: Settings = {
     "n_steps": (int, lambda v: v >= 1, "a positive integer"),
     "action_noise": (
         object,
-        _action_noise,
+        _valid_action_noise,
         "null, {kind: 'normal', mean, sigma} or {kind: 'ornstein_uhlenbeck', mean, sigma, theta, dt}",
     ),
-    "ent_coef": (object, _ent_coef, "a number >= 0, 'auto' or 'auto_<initial value>'"),
+    "ent_coef": (object, _valid_ent_coef, "a number >= 0, 'auto' or 'auto_<initial value>'"),
     "target_update_interval": (int, lambda v: v >= 1, "a positive integer"),
     "target_entropy": (object, lambda v: v == "auto" or _finite(v), "a number or 'auto'"),
     "policy_delay": (int, lambda v: v >= 1, "a positive integer"),
@@ -169,12 +146,6 @@ RETURN_SCALE: Settings = {
     "var": (float, _between(0), "a number >= 0"),
     "max_abs": (float, _between(0), "a number >= 0"),
 }
-
-
-def printable(text: str) -> str:
-    """``text`` with every character a terminal could act on (escape sequences, other control and format
-    characters, line breaks) written as its escape, as ``repr`` does: names and values from a file go into messages."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ConfigError(ValueError):
@@ -364,82 +335,3 @@ def space_from_json(data: Mapping[str, Any]) -> spaces.Box:
     """A validated space entry (``_check_space``) as a gymnasium Box."""
     dtype = np.dtype(data["dtype"])
     return spaces.Box(np.array(data["low"], dtype=dtype), np.array(data["high"], dtype=dtype), dtype=dtype)
-
-
-def trusted_modules(extra: Iterable[str] = ()) -> tuple[str, ...]:
-    """Module prefixes a config may name: the built-in list, installed plugins' modules, then ``extra``."""
-    plugins = sorted({ep.module for ep in entry_points(group=GROUP)} - set(TRUSTED_MODULES))
-    return (*TRUSTED_MODULES, *(m for m in plugins if not _within(m, TRUSTED_MODULES)), *extra)
-
-
-def _within(module: str, prefixes: Iterable[str]) -> bool:
-    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
-
-
-def resolve_class(
-    path: Any, field: str, trust_modules: Iterable[str] = (), base: type = object, built_in: bool = True
-) -> type:
-    """The class at dotted ``path``, imported only if its module is trusted (checked on the name first), and
-    a subclass of ``base``. ``built_in=False`` trusts only the caller's ``trust_modules``."""
-    if not isinstance(path, str) or not _DOTTED.fullmatch(path):
-        raise ConfigError(field, f"expected a dotted class path 'package.module.Class', got {path!r:.80}")
-    allowed = trusted_modules(trust_modules) if built_in else tuple(trust_modules)
-    module_name, _, name = path.rpartition(".")
-    if not _within(module_name, allowed):
-        top = module_name.split(".")[0]
-        scope = "the trusted modules" if built_in else "the modules passed in trust_modules"
-        raise ConfigError(
-            field,
-            f"{path!r} is outside {scope} ({', '.join(allowed) or 'none'}); nothing was imported. "
-            f"If you trust this model's code, pass trust_modules=[{top!r}] (CLI: --trust-module {top})",
-        )
-    try:
-        obj = getattr(import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(field, f"{path!r} cannot be imported ({exc}); is its package installed?") from None
-    if not isinstance(obj, type):
-        raise ConfigError(field, f"{path!r} is not a class")
-    if not _within(obj.__module__, allowed):  # a trusted module may re-export a class from anywhere
-        raise ConfigError(field, f"{path!r} is defined in {obj.__module__!r}, outside the trusted modules")
-    if not issubclass(obj, base):
-        raise ConfigError(field, f"{path!r} is not a {base.__module__}.{base.__qualname__} subclass")
-    return obj
-
-
-def _activation(path: str, field: str, trust_modules: tuple[str, ...]) -> type:
-    """A parameter-free activation class: from ``torch.nn.modules.activation`` or the caller's ``trust_modules``,
-    built with no arguments into a module of no parameters, buffers or submodules."""
-    cls = resolve_class(path, field, trust_modules, th.nn.Module)
-    if cls.__module__ == ACTIVATIONS_MODULE or _within(cls.__module__, trust_modules):
-        try:
-            module = cls()  # torch.nn's activations are small; a trust_modules class is code the caller trusts
-        except TypeError:  # it needs arguments (torch.nn.MultiheadAttention)
-            module = None
-        if module is not None and not any((*module.parameters(), *module.buffers(), *module.children())):
-            return cls
-    raise ConfigError(
-        field,
-        f"{path!r} is not a parameter-free activation: expected a class of {ACTIVATIONS_MODULE} (torch.nn.ReLU, "
-        "torch.nn.SiLU, ...) or of trust_modules that builds with no arguments and holds no parameters, buffers or "
-        "submodules",
-    )
-
-
-def decode_kwargs(value: Any, field: str, trust_modules: Iterable[str] = (), key: str = "") -> Any:
-    """Policy kwargs from JSON: ``{"__class__": path}`` entries become (trusted) classes. Under a key of
-    ``CLASS_KWARGS`` the class must be of its kind, under ``ACTIVATION_KWARGS`` a parameter-free activation; under
-    any other key (a custom extractor's or plugin's kwargs) it comes only from the caller's ``trust_modules``, since
-    a built-in trusted class could do harm there.
-    """
-    trust_modules = tuple(trust_modules)
-    if isinstance(value, list):
-        return [decode_kwargs(v, f"{field}[{i}]", trust_modules) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        if set(value) == {"__class__"}:
-            if key in ACTIVATION_KWARGS:
-                return _activation(value["__class__"], field, trust_modules)
-            if key in CLASS_KWARGS:
-                return resolve_class(value["__class__"], field, trust_modules, CLASS_KWARGS[key])
-            return resolve_class(value["__class__"], field, trust_modules, built_in=False)
-        return {k: decode_kwargs(v, f"{field}.{k}", trust_modules, k) for k, v in value.items()}
-    return value
