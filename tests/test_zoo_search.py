@@ -26,16 +26,11 @@ from sb3_large.policies import (
     OFENetTD3Policy,
 )
 from sb3_large.zoo import main, parse_search_space
-from sb3_large.zoo_search import (
-    LargeExperimentManager,
-    LargeSampler,
-    OptionalObsNormUpdater,
-    OptionalOFENetTrainer,
-    SearchSpace,
-    bound,
-    dump_entry,
-    merge_entry,
-)
+from sb3_large.zoo.callbacks import OptionalObsNormUpdater, OptionalOFENetTrainer
+from sb3_large.zoo.entries import dump_entry, merge_entry
+from sb3_large.zoo.manager import LargeExperimentManager, bound
+from sb3_large.zoo.sampler import LargeSampler
+from sb3_large.zoo.space import SearchSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "hyperparams" / "sac_large.yml")
@@ -273,6 +268,23 @@ def test_best_entry_with_categorical_critics_names_the_launcher_that_trains_them
     assert entry["callback"] == ["sb3_large.ofenet.OFENetTrainer", "sb3_large.normalization.ObsNormUpdater"]
 
 
+def test_the_dotted_paths_saved_entries_name_still_load():
+    """YAML entries keep dotted paths: earlier searches wrote ``sb3_large.zoo_search.Optional*``, this one writes
+    ``sb3_large.zoo.callbacks.Optional*``; recipes name the guard ``sb3_large.zoo.RequiresLauncher``."""
+    from rl_zoo3.utils import get_class_by_name
+
+    from sb3_large.zoo import RequiresLauncher
+    from sb3_large.zoo.callbacks import OPTIONAL_OBS_NORM_UPDATER, OPTIONAL_OFENET_TRAINER, callbacks_without_ours
+
+    old = ["sb3_large.zoo_search.OptionalOFENetTrainer", "sb3_large.zoo_search.OptionalObsNormUpdater"]
+    new = [OPTIONAL_OFENET_TRAINER, OPTIONAL_OBS_NORM_UPDATER]
+    assert new == ["sb3_large.zoo.callbacks.OptionalOFENetTrainer", "sb3_large.zoo.callbacks.OptionalObsNormUpdater"]
+    for paths in (old, new):
+        assert [get_class_by_name(path) for path in paths] == [OptionalOFENetTrainer, OptionalObsNormUpdater]
+    assert get_class_by_name("sb3_large.zoo.RequiresLauncher") is RequiresLauncher
+    assert callbacks_without_ours([*old, *new, "x.Y"]) == ["x.Y"]  # a search replaces either with its own
+
+
 def test_merge_entry_replaces_the_body_and_adds_the_callbacks():
     base = {"policy": "MlpPolicy", "policy_kwargs": {"net_arch": [64]}, "callback": "x.Y", "n_timesteps": 1000}
     hyperparams = LargeSampler("sac", SearchSpace(**TINY)).hyperparams(_params("sac", True))
@@ -463,10 +475,10 @@ def test_tqc_trials_keep_a_target_quantile():
 def test_trial_id_takes_the_searchs_fixed_settings_from_search_space(tmp_path, monkeypatch):
     import rl_zoo3.train
 
-    from sb3_large import zoo
+    from sb3_large.zoo import cli
 
     managers = []
-    monkeypatch.setattr(zoo, "_run_rl_zoo3", lambda command, args: managers.append(rl_zoo3.train.ExperimentManager))
+    monkeypatch.setattr(cli, "_run_rl_zoo3", lambda command, args: managers.append(rl_zoo3.train.ExperimentManager))
     fixed = "ofenet_kwargs:{pretrain_steps: 5000}"
     main(["train", "--algo", "sac", "--env", "Pendulum-v1", "--trial-id", "1", "--search-space", fixed])
     (space,) = [manager.keywords["search_space"] for manager in managers]

@@ -4,8 +4,8 @@ import argparse
 import importlib.util
 
 from sb3_large.cli import run_command
-from sb3_large.plot import environments, panel_keys, plot_runs, save_figure, scan_runs
-from sb3_large.zoo import EXTRA
+from sb3_large.extras import ZOO as EXTRA
+from sb3_large.plot import Scan, environments, panel_keys, plot_runs, save_figure, scan_runs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m sb3_large.plot: error: {exc}\n")
     out = save_figure(figure, args.out or f"{args.folders[0].rstrip('/')}/plot.png")
+    _report(out, scan, keys)
+
+
+def _report(out, scan: Scan, keys: list[str]) -> None:
+    """What was drawn (rows, columns, each experiment's runs), what was left out and why, and the runs' notes."""
     drawn = [run for run in scan.runs if any(key in run.series for key in keys)]
     envs = [env or "environment not recorded" for env in environments(drawn)]
     print(f"{out}: rows {', '.join(keys)}; columns {', '.join(envs)}; experiments (runs):")

@@ -1,25 +1,18 @@
-"""RL Zoo with the fast learners: ``python -m sb3_large.zoo train|enjoy <rl_zoo3 arguments>``.
-
-Stock ``rl_zoo3`` with its ``sac`` and ``td3`` entries bound to ``sb3_large.SAC`` / ``sb3_large.TD3``, so YAMLs,
-flags and log folders stay the same; models it saves also load with stock ``rl_zoo3.enjoy`` and SB3. It prints
-one line naming the learner class it runs. ``train -optimize`` searches the large-network space for SAC, TD3,
-TQC and CrossQ (``sb3_large.zoo_search``); ``--search-space key:value`` narrows it.
-"""
+"""The command line ``python -m sb3_large.zoo train|enjoy <rl_zoo3 arguments>``: our options, the checks made
+before RL Zoo starts, the line naming the learner, then rl_zoo3's own ``train`` / ``enjoy`` inside ``large_zoo``."""
 
 import argparse
 import importlib.util
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import yaml
 
-from sb3_large.cli import run_command
+from sb3_large.extras import ZOO as EXTRA
+from sb3_large.zoo.launcher import large_zoo
 
 COMMANDS = ("train", "enjoy")
 USAGE = f"usage: python -m sb3_large.zoo {{{','.join(COMMANDS)}}} [--search-space key:value ...] [rl_zoo3 arguments]"
-EXTRA = "pip install 'sb3-large[zoo]'"  # what the zoo and plot commands name when a module is missing
 ABOUT = {
     "train": "RL Zoo's train (python -m rl_zoo3.train) with sb3_large.SAC / TD3 bound to --algo sac / td3; "
     "-optimize searches the large-network knobs for sac, td3, tqc and crossq.",
@@ -27,52 +20,11 @@ ABOUT = {
 }
 
 
-class RequiresLauncher:
-    """A YAML entry's guard: listed in its ``callback``, it stops stock ``rl_zoo3.train`` before anything trains,
-    naming this launcher, which removes it from the list (``sb3_large.hyperparams.without_launcher_guard``)."""
-
-    def __init__(self, **_kwargs):
-        raise SystemExit(
-            "this RL Zoo entry trains with sb3_large's learners (options stock SB3 does not have, such as "
-            "categorical critics trained by cross-entropy, return_bound, target_std, actor_update_interval): run "
-            "it with python -m sb3_large.zoo train, which takes the same arguments as python -m rl_zoo3.train"
-        )
-
-
-def use_fast_learners() -> None:
-    """Bind RL Zoo's ``sac`` and ``td3`` to the fast learners (the dict every rl_zoo3 module reads)."""
-    from rl_zoo3.utils import ALGOS
-
-    import sb3_large
-
-    ALGOS["sac"], ALGOS["td3"] = sb3_large.SAC, sb3_large.TD3
-
-
-@contextmanager
-def large_zoo(search_space=None) -> Iterator[None]:
-    """Inside the block, rl_zoo3's ``sac``/``td3`` are the fast learners (for ``train`` and ``enjoy``) and
-    ``rl_zoo3.train`` runs ``LargeExperimentManager`` with ``search_space``; everything is put back on exit."""
-    import functools
-
-    import rl_zoo3.train
-    from rl_zoo3.utils import ALGOS
-
-    from sb3_large.zoo_search import LargeExperimentManager
-
-    saved = ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager
-    use_fast_learners()
-    manager = functools.partial(LargeExperimentManager, search_space=search_space)
-    rl_zoo3.train.ExperimentManager = manager  # type: ignore[misc, assignment]
-    try:
-        yield
-    finally:
-        ALGOS["sac"], ALGOS["td3"], rl_zoo3.train.ExperimentManager = saved  # type: ignore[misc]
-
-
 def parse_search_space(pairs: list[str] | None, algo: str):
     """``["widths:[64,512]", "ofenet:[true]"]`` (values in YAML) -> ``SearchSpace`` (``algo``'s defaults for the
     rest), checked for ``algo``; every problem is a ``SystemExit`` naming the field."""
-    from sb3_large.zoo_search import LargeSampler, SearchSpace
+    from sb3_large.zoo.sampler import LargeSampler
+    from sb3_large.zoo.space import SearchSpace
 
     values = {}
     for pair in pairs or []:
@@ -93,7 +45,7 @@ def parse_search_space(pairs: list[str] | None, algo: str):
 
 def _parser(command: str) -> argparse.ArgumentParser:
     """Our options, and the rl_zoo3 ones we read (left in place for rl_zoo3; its help lists them)."""
-    from sb3_large.zoo_search import ALGORITHMS, SearchSpace
+    from sb3_large.zoo.space import ALGORITHMS, SearchSpace
 
     parser = argparse.ArgumentParser(
         prog=f"python -m sb3_large.zoo {command}", description=ABOUT[command], add_help=False, allow_abbrev=False
@@ -139,7 +91,7 @@ def _learner_line(command: str, algo: str) -> str | None:
 
 def _check_train_args(ours: argparse.Namespace) -> None:
     """Refuse, before RL Zoo starts, what would otherwise fail late or be ignored."""
-    from sb3_large.zoo_search import searched_algorithm
+    from sb3_large.zoo.space import searched_algorithm
 
     if ours.search_space and not ours.optimize_hyperparameters and ours.trial_id is None:
         raise SystemExit(
@@ -185,6 +137,25 @@ def _help() -> str:
     )
 
 
+def _train(ours: argparse.Namespace, args: list[str]) -> None:
+    """``train``: our checks, the search space, then rl_zoo3's train without ``--search-space`` (ours alone)."""
+    _check_train_args(ours)
+    searches = ours.optimize_hyperparameters or ours.search_space
+    search_space = parse_search_space(ours.search_space, ours.algo) if searches else None
+    search_space_only = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    search_space_only.add_argument("--search-space", nargs="+")
+    _, rest = search_space_only.parse_known_args(args)
+    _run_large("train", ours.algo, rest, search_space)
+
+
+def _run_large(command: str, algo: str, args: list[str], search_space=None) -> None:
+    """rl_zoo3's ``command`` inside ``large_zoo``, after the line that names the learner it runs."""
+    with large_zoo(search_space):
+        if line := _learner_line(command, algo):
+            print(line)
+        _run_rl_zoo3(command, args)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["-h"], ["--help"]):
@@ -203,24 +174,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.print_help()
         print(f"\nrl_zoo3 {command}'s options (all taken here):\n")
         _run_rl_zoo3(command, ["-h"])
-        return
-    if command == "enjoy":
-        with large_zoo():
-            if line := _learner_line(command, ours.algo):
-                print(line)
-            _run_rl_zoo3(command, argv[1:])
-        return
-    _check_train_args(ours)
-    searches = ours.optimize_hyperparameters or ours.search_space
-    search_space = parse_search_space(ours.search_space, ours.algo) if searches else None
-    search_space_only = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    search_space_only.add_argument("--search-space", nargs="+")
-    _, rest = search_space_only.parse_known_args(argv[1:])
-    with large_zoo(search_space):
-        if line := _learner_line(command, ours.algo):
-            print(line)
-        _run_rl_zoo3(command, rest)
+    elif command == "enjoy":
+        _run_large(command, ours.algo, argv[1:])
+    else:
+        _train(ours, argv[1:])
 
 
-if __name__ == "__main__":
-    run_command(main)
+__all__ = ["COMMANDS", "USAGE", "main", "parse_search_space"]
