@@ -6,7 +6,8 @@ statistics. They are buffers of the policy, so SB3's zip, the weights sent to Ap
 them; no optimizer sees them. ``ObsNormUpdater`` updates them from every observation the agent collects.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -51,7 +52,7 @@ class RunningObsNorm(nn.Module):
         self.register_buffer("count", th.zeros((), dtype=th.long))
 
     @classmethod
-    def from_kwargs(cls, dim: int, kwargs: dict | None) -> "RunningObsNorm":
+    def from_kwargs(cls, dim: int, kwargs: Mapping[str, Any] | None) -> "RunningObsNorm":
         return cls(dim, **check_keys("obs_norm_kwargs", kwargs, SETTINGS))
 
     def untrained(self) -> bool:

@@ -19,7 +19,7 @@ from sb3_large.networks import NetSpec, build
 from sb3_large.networks.layers import BatchRenorm, UnitRowsAfterStep
 from sb3_large.ofenet import OFENetTrainer
 from sb3_large.policies import LargeCrossQPolicy
-from sb3_large.policies.crossq import body_linears
+from sb3_large.policies.crossq_policy import body_linears
 from sb3_large.resets import reset_networks
 
 from .conftest import ROOT, run_python
@@ -158,7 +158,7 @@ def test_identical_actions_after_load_in_a_fresh_process(tmp_path):
     np.save(tmp_path / "obs.npy", obs)
     script = LOAD_AND_ACT.format(module="sb3_contrib", algo="CrossQ")
     out = run_python(["-c", script, "model.zip", "obs.npy", "actions.npy"], cwd=tmp_path).stdout
-    assert out.split() == ["sb3_large.policies.crossq", "True"]
+    assert out.split() == ["sb3_large.policies.crossq_policy", "True"]
     assert np.array_equal(np.load(tmp_path / "actions.npy"), model.predict(obs, deterministic=True)[0])
 
 

@@ -2,12 +2,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from sb3_contrib import TQC
+from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import DDPG, SAC, TD3
 from torch import nn
 
 import sb3_large
-from sb3_large.policies import LargeSACPolicy, LargeTD3Policy, LargeTQCPolicy
+from sb3_large.networks import NetSpec
+from sb3_large.policies import LargeSACPolicy, LargeTD3Policy, LargeTQCPolicy, OFENetSACPolicy
 
 from .conftest import ARCHS, run_python
 
@@ -72,12 +73,51 @@ def test_per_network_overrides_and_input_widths(actor_key, critic_key):
     assert model.policy.critic_target.qf0[1].in_features == 12
 
 
+@pytest.mark.parametrize("algo", [SAC, TD3, TQC])
+def test_recommended_defaults(algo):
+    # No kwargs: sac_large.yml's body, a LayerNorm MLP 256 x 2, for the actor and the critics.
+    policy = algo("LargeMlpPolicy", "Pendulum-v1").policy
+    assert policy.actor_spec == policy.critic_spec == NetSpec(arch="mlp", width=256, depth=2, norm="layer")
+    linears = [m for m in policy.actor.modules() if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears][:2] == [256, 256]
+    assert sum(isinstance(m, nn.LayerNorm) for m in policy.critic.qf0.modules()) == 2
+
+
+def test_crossq_defaults_are_its_measured_networks():
+    spec = CrossQ("LargeMlpPolicy", "Pendulum-v1").policy.critic_spec
+    assert spec == NetSpec(arch="mlp", width=256, norm="batch_renorm", arch_kwargs={"norm_position": "before_linear"})
+
+
+@pytest.mark.parametrize("arch", ["simbav2", "densenet", "residual"])
+def test_another_arch_chooses_its_own_norm(arch):
+    # The default norm ("layer") belongs to the default MLP: simbav2 takes no norm, and must build.
+    policy = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch=arch, width=32)).policy
+    assert policy.actor_spec.arch == arch and policy.actor_spec.norm is None
+    crossq = CrossQ("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="densenet", width=32)).policy
+    assert crossq.critic_spec.norm == "batch_renorm" and crossq.critic_spec.arch_kwargs == {}
+
+
 def test_paper_defaults():
-    model = SAC("LargeMlpPolicy", "Pendulum-v1")
-    body = model.policy.actor.latent_pi
-    assert type(body).__name__ == "DenseNet" and len(body.layers) == 2
-    assert [layer[0].out_features for layer in body.layers] == [2048, 2048]
-    assert isinstance(body.layers[0][-1], nn.ReLU)
+    # The OFENet policies, and the class path models saved by 0.1 name, keep the paper's DenseNet 2048 x 2.
+    from sb3_large.policies.sac import LargeSACPolicy as V01SACPolicy
+
+    for policy_class in (V01SACPolicy, OFENetSACPolicy):
+        body = SAC(policy_class, "Pendulum-v1").policy.actor.latent_pi
+        assert type(body).__name__ == "DenseNet" and len(body.layers) == 2
+        assert [layer[0].out_features for layer in body.layers] == [2048, 2048]
+        assert isinstance(body.layers[0][-1], nn.ReLU)
+
+
+def test_saved_options_rebuild_under_other_defaults(tmp_path):
+    # A policy records its options in full: loaded by a class with other defaults, it builds the same networks.
+    from sb3_large.policies.sac import LargeSACPolicy as V01SACPolicy
+
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(critic_net={"width": 64}))
+    model.policy.save(tmp_path / "policy.pth")
+    loaded = V01SACPolicy.load(tmp_path / "policy.pth")
+    assert loaded.options == model.policy.options
+    for key, value in model.policy.state_dict().items():
+        assert th.equal(loaded.state_dict()[key], value), key
 
 
 def test_sb3_shorthands_net_arch_and_activation_fn():

@@ -15,7 +15,7 @@ from stable_baselines3 import SAC
 
 import sb3_large
 from sb3_large.ofenet import OFENetConfig
-from sb3_large.policies.common import resolve_specs
+from sb3_large.policies.options import resolve_specs
 
 from .conftest import ROOT, run_python
 

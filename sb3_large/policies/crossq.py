@@ -1,6 +1,8 @@
-"""The class path models saved by sb3-large 0.1 name (``sb3_large.policies.crossq.LargeCrossQPolicy``): the same policy with 0.1's
-defaults (the paper's DenseNet 2048 x 2), so that such models, saved with only the options their user gave, load
-and act as before. New code uses ``sb3_large.policies.LargeCrossQPolicy``, whose defaults are the recommended body.
+"""The class path that models saved by sb3-large 0.1 name.
+
+``sb3_large.policies.crossq.LargeCrossQPolicy`` is the same policy with 0.1's defaults
+(the paper's DenseNet 2048 x 2), so that such models, saved with only the options their user gave, load and
+act as before. New code uses ``sb3_large.policies.LargeCrossQPolicy``, whose defaults are the recommended body.
 """
 
 import dataclasses
@@ -16,3 +18,4 @@ class LargeCrossQPolicy(_LargeCrossQPolicy):
     """``sb3_large.policies.LargeCrossQPolicy`` with sb3-large 0.1's defaults."""
 
     option_defaults = V0_1_CROSSQ
+    other_arch_defaults = {"norm": "batch_renorm"}

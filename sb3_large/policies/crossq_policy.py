@@ -19,6 +19,7 @@ from sb3_large.networks import NetSpec, build
 from sb3_large.networks.ensemble import EnsembleBatchNorm1d, EnsembleLinear
 from sb3_large.networks.layers import UnitRowsAfterStep, activation_class, configure_batch_renorm
 from sb3_large.policies.common import FUSED_ADAM, LargeCritic, LargePolicyMixin
+from sb3_large.policies.options import PolicyOptions
 
 # CrossQ's Adam setting (sb3-contrib's default when no optimizer_kwargs are given).
 CROSSQ_BETAS = (0.5, 0.999)
@@ -108,11 +109,12 @@ class LargeCrossQCritic(LargeCritic):
 class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
     """CrossQ policy whose actor and critics are large bodies (see ``LargePolicyMixin`` for the options).
 
-    ``norm`` defaults to ``"batch_renorm"`` (CrossQ needs normalized critics; ``"batch"`` is the CrossQ paper's
-    first form, ``"none"`` turns it off). CrossQ's ``batch_norm_momentum``, ``batch_norm_eps`` and
-    ``renorm_warmup_steps`` set every batch renorm layer of the bodies. CrossQ's default networks are
-    ``arch="mlp", norm="batch_renorm", arch_kwargs={"norm_position": "before_linear"}`` with
-    ``actor_net={"width": 256}, critic_net={"width": 2048}`` (depth 2).
+    Its default bodies are CrossQ's own networks as measured here (BENCHMARKS.md): ``arch="mlp", width=256,
+    depth=2, norm="batch_renorm", arch_kwargs={"norm_position": "before_linear"}`` (a batch renorm layer before
+    every linear layer); RL Zoo's CrossQ widens the critics to 2048 (``critic_net={"width": 2048}``).
+    Another ``arch`` keeps ``norm="batch_renorm"``. ``norm="batch"`` is the CrossQ paper's first form, ``"none"``
+    turns it off. CrossQ's ``batch_norm_momentum``, ``batch_norm_eps`` and ``renorm_warmup_steps`` set every
+    batch renorm layer of the bodies.
 
     ``weight_norm=True`` (CrossQ + WN, Palenicek et al. 2025) keeps every unit of the bodies' linear layers at a
     unit-norm weight row (its bias scaled with it): set when a network is built, restored after every optimizer
@@ -123,6 +125,8 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
 
     actor_class = LargeCrossQActor
     critic_class = LargeCrossQCritic
+    option_defaults = PolicyOptions(norm="batch_renorm", arch_kwargs={"norm_position": "before_linear"})
+    other_arch_defaults = {"norm": "batch_renorm", "arch_kwargs": {}}
     # Batch renormalization keeps its statistics in float32 math; bfloat16 activations are not measured here.
     precisions = ("fp32",)
 
@@ -131,7 +135,6 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
         observation_space: spaces.Space,
         action_space: spaces.Space,
         lr_schedule,
-        norm: str | None = "batch_renorm",
         batch_norm: bool = True,
         batch_norm_momentum: float = 0.01,
         batch_norm_eps: float = 0.001,
@@ -154,7 +157,6 @@ class LargeCrossQPolicy(LargePolicyMixin, CrossQPolicy):
             observation_space,
             action_space,
             lr_schedule,
-            norm=norm,
             batch_norm=batch_norm,
             batch_norm_momentum=batch_norm_momentum,
             batch_norm_eps=batch_norm_eps,

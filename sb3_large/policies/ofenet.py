@@ -1,11 +1,13 @@
 """SAC/TD3 policies on OFENet features: the actor reads ``z_s``, the critics read ``z_sa``.
 
-They are the large policies with an OFENet by default (``ofenet_kwargs={}``: the original settings); the
-OFENet is ``policy.ofenet``, trained by ``sb3_large.ofenet.OFENetTrainer``.
+They are the large policies with the paper's defaults: DenseNet 2048 x 2 bodies over an OFENet
+(``ofenet_kwargs={}``: the original settings). The OFENet is ``policy.ofenet``, trained by
+``sb3_large.ofenet.OFENetTrainer``.
 """
 
 from typing import Any
 
+from sb3_large.policies.options import PAPER
 from sb3_large.policies.sac_policy import LargeSACPolicy
 from sb3_large.policies.td3_policy import LargeTD3Policy
 
@@ -20,12 +22,16 @@ def _with_ofenet(kwargs: dict[str, Any]) -> dict[str, Any]:
 class OFENetSACPolicy(LargeSACPolicy):
     """SAC policy: large actor on ``z_s``, large twin critics on ``z_sa`` (see ``LargePolicyMixin``)."""
 
+    option_defaults = PAPER
+
     def __init__(self, observation_space, action_space, lr_schedule, **kwargs: Any):
         super().__init__(observation_space, action_space, lr_schedule, **_with_ofenet(kwargs))
 
 
 class OFENetTD3Policy(LargeTD3Policy):
     """TD3 policy: large actor on ``z_s``, large twin critics on ``z_sa`` (see ``LargePolicyMixin``)."""
+
+    option_defaults = PAPER
 
     def __init__(self, observation_space, action_space, lr_schedule, **kwargs: Any):
         super().__init__(observation_space, action_space, lr_schedule, **_with_ofenet(kwargs))

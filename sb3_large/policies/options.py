@@ -23,6 +23,8 @@ from sb3_large.precision import PRECISIONS
 BODY_FIELDS = NetSpec.field_names()
 # Old names of policy kwargs, still accepted (models saved by sb3-large 0.1 carry them).
 RENAMED = {"actor": "actor_net", "critic": "critic_net", "ofenet": "ofenet_kwargs"}
+# What another architecture than a policy's default gets for the options tied to the default one.
+OTHER_ARCH: Mapping[str, Any] = {"norm": None, "arch_kwargs": {}}
 
 
 def _mapping_or_none(field_name: str, value: Any, what: str) -> None:
@@ -35,7 +37,8 @@ class PolicyOptions:
     """Every option of a large policy that SB3's policies do not have; checked when made.
 
     The defaults are the recommended body (BENCHMARKS.md): a LayerNorm MLP, 256 wide, 2 layers, for the actor and
-    the critics. ``PAPER`` holds the paper's (DenseNet 2048 x 2), the defaults of sb3-large 0.1.
+    the critics; naming another ``arch`` lets that architecture choose its ``norm``. ``PAPER`` holds the paper's
+    (DenseNet 2048 x 2), the defaults of sb3-large 0.1.
 
     :param arch: registered architecture name (``mlp``, ``densenet``, ``d2rl``, ``residual``, ``simbav2`` or a plugin)
     :param width: layer width of the body
@@ -107,10 +110,18 @@ class PolicyOptions:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def take(cls, kwargs: dict[str, Any], defaults: PolicyOptions) -> PolicyOptions:
+    def take(
+        cls, kwargs: dict[str, Any], defaults: PolicyOptions, other_arch: Mapping[str, Any] = OTHER_ARCH
+    ) -> PolicyOptions:
         """Remove this object's options (old names and SB3's ``activation_fn`` included) from a policy's
-        ``kwargs``, and return them over ``defaults``; SB3's options stay in ``kwargs``."""
+        ``kwargs``, and return them over ``defaults``; SB3's options stay in ``kwargs``.
+
+        ``norm`` and ``arch_kwargs`` belong to the default architecture: where ``kwargs`` name another ``arch``,
+        those not given come from ``other_arch`` (by default the architecture's own choice).
+        """
         given = {name: kwargs.pop(name) for name in cls.names() if name in kwargs}
+        if given.get("arch", defaults.arch) != defaults.arch:
+            given = {**other_arch, **given}
         for old, name in RENAMED.items():
             if old in kwargs:
                 if given.get(name) is not None:
