@@ -59,6 +59,6 @@ def low_precision(device_type: str, precision: str) -> AbstractContextManager:
     return th.autocast(device_type, dtype=th.bfloat16)
 
 
-def float32(device_type: str) -> AbstractContextManager:
+def full_precision(device_type: str) -> AbstractContextManager:
     """A context without autocast (or none at all when autocast is off), for what must run in float32."""
     return th.autocast(device_type, enabled=False) if th.is_autocast_enabled(device_type) else nullcontext()

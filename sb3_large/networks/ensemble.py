@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sb3_large.networks.layers import BatchNorm, Float32Linear
-from sb3_large.precision import float32
+from sb3_large.precision import full_precision
 
 
 class EnsembleLeaf(nn.Module):
@@ -49,7 +49,7 @@ class EnsembleFloat32Linear(EnsembleLinear):
     """Stacked ``Float32Linear``s: float32 under autocast too."""
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        with float32(x.device.type):
+        with full_precision(x.device.type):
             return super().forward(x.float())
 
 

@@ -6,7 +6,7 @@ import torch as th
 from sb3_contrib.common.torch_layers import BatchRenorm1d
 from torch import nn
 
-from sb3_large.precision import float32
+from sb3_large.precision import full_precision
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -33,7 +33,7 @@ class Float32Linear(nn.Linear):
     """
 
     def forward(self, x: th.Tensor) -> th.Tensor:
-        with float32(x.device.type):
+        with full_precision(x.device.type):
             return super().forward(x.float())
 
 

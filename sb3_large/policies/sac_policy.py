@@ -9,7 +9,7 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 from sb3_large.checks import check_choice
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
-from sb3_large.precision import PRECISIONS, float32, low_precision
+from sb3_large.precision import PRECISIONS, full_precision, low_precision
 
 
 class LargeSACActor(Actor):
@@ -38,7 +38,7 @@ class LargeSACActor(Actor):
         """
         with low_precision(features.device.type, self.precision):
             latent_pi = self.latent_pi(features)
-        with float32(latent_pi.device.type):
+        with full_precision(latent_pi.device.type):
             latent_pi = latent_pi.float()
             mean_actions = self.mu(latent_pi)
             if self.use_sde:
@@ -52,7 +52,7 @@ class LargeSACActor(Actor):
     def action_log_prob_of_features(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """``action_log_prob`` from features already extracted (OFENet's ``z_s``, computed once per update)."""
         mean_actions, log_std, kwargs = self.dist_params(features)
-        with float32(mean_actions.device.type):
+        with full_precision(mean_actions.device.type):
             return self.action_dist.log_prob_from_params(mean_actions, log_std, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

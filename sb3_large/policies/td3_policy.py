@@ -10,7 +10,7 @@ from torch import nn
 from sb3_large.checks import check_choice
 from sb3_large.networks import NetSpec, build
 from sb3_large.policies.common import LargePolicyMixin
-from sb3_large.precision import PRECISIONS, float32, low_precision
+from sb3_large.precision import PRECISIONS, full_precision, low_precision
 
 
 class LargeTD3Actor(Actor):
@@ -37,7 +37,7 @@ class LargeTD3Actor(Actor):
         with low_precision(features.device.type, self.precision):
             latent = body(features)
         # The head runs in float32 under any autocast (the policy's or the learner's ``precision``).
-        with float32(latent.device.type):
+        with full_precision(latent.device.type):
             latent = latent.float()
             for layer in head:
                 latent = layer(latent)
