@@ -83,6 +83,41 @@ def test_the_launcher_refuses_the_entry_in_one_line_before_any_env(tmp_path):
     assert not (tmp_path / "td3").exists()  # refused before RL Zoo made its log folder and envs
 
 
+# Where SB3 first reads an attribute another algorithm's policy lacks (its _create_aliases), stock SB3 gets the
+# same answer: TD3 / DDPG read actor_target, SAC / TD3 / DDPG / TQC critic_target.
+STOCK_MISMATCHES = [(a, p) for a, p in MISMATCHES if a in (TD3, DDPG) or p is LargeCrossQPolicy]
+
+
+@pytest.mark.parametrize(
+    "algo, policy",
+    STOCK_MISMATCHES,
+    ids=[f"{a.__module__.split('.')[0]}.{a.__name__}-{p.__name__}" for a, p in STOCK_MISMATCHES],
+)
+def test_stock_sb3_names_both_algorithms_before_anything_trains(algo, policy):
+    kwargs = dict(width=16, depth=1)
+    with pytest.raises(AttributeError) as error:
+        algo(policy, "Pendulum-v1", buffer_size=100, policy_kwargs=kwargs)
+    message = str(error.value)
+    assert message.startswith(f"policy: {policy.__name__} is a policy of {OWNERS[policy]} and has no ")
+    assert algo.__name__ in message
+    assert message.endswith(f"--algo {OWNERS[policy].lower()}")
+
+
+def test_stock_rl_zoo_names_both_algorithms(tmp_path):
+    args = ["--algo", "td3", "--env", "Pendulum-v1", "-conf", SAC_CONF, "-n", "50", "-f", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_zoo3.train", *args, "--eval-freq", "-1"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "policy: LargeSACPolicy is a policy of SAC and has no 'actor_target', which TD3 and DDPG read" in done.stderr
+    assert "run its YAML entry with --algo sac" in done.stderr
+
+
 # -- 2. a budget that ends before learning_starts --------------------------------------------------------------
 def test_a_budget_at_or_below_learning_starts_warns():
     from sb3_large.budget import warn_if_no_gradient_steps

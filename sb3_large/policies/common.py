@@ -44,6 +44,9 @@ POLICY_BASES: dict[type[BaseAlgorithm], type[BasePolicy]] = {
     TQC: TQCPolicy,
     CrossQ: CrossQPolicy,
 }
+# Attributes one algorithm's _create_aliases reads from its policy that another algorithm's policy lacks: where
+# SB3 first meets a policy of another algorithm, before anything trains.
+ALIASES_OF = {"actor_target": "TD3 and DDPG", "critic_target": "SAC, TD3, DDPG and TQC"}
 TRAINER_HINT = (
     "pass callback=sb3_large.ofenet.OFENetTrainer() to learn() "
     "(RL Zoo: add `callback: [sb3_large.ofenet.OFENetTrainer]` to the YAML entry)"
@@ -120,6 +123,20 @@ class LargePolicyMixin(_PolicyBase):
     @property
     def precision(self) -> str:
         return self.options.precision
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)  # type: ignore[misc]
+        except AttributeError:
+            if name not in ALIASES_OF:
+                raise
+            owner = next((algo for algo, base in POLICY_BASES.items() if isinstance(self, base)), None)
+            what = f"a policy of {owner.__name__}" if owner is not None else "not a policy of these algorithms"
+            zoo = f"; in RL Zoo, run its YAML entry with --algo {owner.__name__.lower()}" if owner is not None else ""
+            raise AttributeError(
+                f"policy: {type(self).__name__} is {what} and has no {name!r}, which {ALIASES_OF[name]} read: "
+                f"give the algorithm its own policy (alias 'LargeMlpPolicy'){zoo}"
+            ) from None
 
     def _check_sb3_kwargs(self, kwargs: dict[str, Any]) -> None:
         # A typo in a YAML's policy_kwargs should name the field and the choices, not fail in SB3's __init__.
