@@ -166,7 +166,7 @@ def tensors(data: dict[str, np.ndarray], keep: np.ndarray, mean, std, returns, s
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024])
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--held-out", type=float, default=0.1, help="fraction of episodes held out")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     th.set_num_threads(1)
     data = read_buffer(args.checkpoint)
     returns, scored = monte_carlo(data, args.gamma, args.cut)
@@ -194,6 +194,8 @@ def main() -> None:
     train = tensors(data, ~test_mask, mean, std, returns, scored)
     test_all = tensors(data, test_mask, mean, std, returns, scored)
     test = dict(x=test_all["test_x"], g=test_all["g"])
+    if not len(test["g"]):
+        raise SystemExit("no held-out step to score: lower --cut or raise --held-out")
     print(
         f"{len(returns)} transitions, {len(bounds)} episodes ({int(held.sum())} held out, {len(test['g'])} scored "
         f"steps); Monte-Carlo returns of the held-out steps: mean {test['g'].mean():.1f}, std {test['g'].std():.1f}"

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import io
 import json
+import pickle
 import shutil
 from types import SimpleNamespace
 
@@ -14,6 +15,8 @@ import numpy as np
 import pytest
 import torch as th
 import yaml
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.vec_env import VecNormalize
 
 from .conftest import ROOT, run_python
@@ -324,6 +327,29 @@ def test_returns_compile_update(benchmarks_on_path, tmp_path, monkeypatch, capsy
         returns.parse_args(["--compile-update", "--configs", "sac", "crossq"])
     allowed = "--compile-update: crossq trains with a stock class; allowed: sac, sac_hl, sac_simba_hl"
     assert allowed in capsys.readouterr().err
+
+
+def test_critic_fit_reads_a_checkpoints_buffer(benchmarks_on_path, tmp_path):
+    # A checkpoint as returns.py writes it (a header, then a payload with SB3's pickled replay buffer): 30 episodes
+    # of 20 steps, each ending in a termination, with a reward that a critic can fit.
+    buffer = ReplayBuffer(1000, spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (1,)))
+    rng = np.random.default_rng(0)
+    for t in range(600):
+        obs, action = rng.uniform(-1, 1, (1, 3)), rng.uniform(-1, 1, (1, 1))
+        done = np.array([t % 20 == 19])
+        buffer.add(obs, obs, action, np.array([obs[0, 0] + action[0, 0]]), done, [{}])
+    checkpoint = tmp_path / "job.ckpt"
+    with open(checkpoint, "wb") as handle:
+        pickle.dump({"returns": []}, handle)
+        pickle.dump({"replay_buffer": pickle.dumps(buffer)}, handle)
+    args = ["--checkpoint", checkpoint, "--widths", "8", "16", "--updates", "20", "--every", "10"]
+    out = run_main("critic_fit", [*args, "--held-out", "0.3", "--out", tmp_path])
+    assert "600 transitions, 30 episodes" in out
+    rows = list(csv.DictReader((tmp_path / "critic_fit.csv").open()))
+    assert [(r["width"], r["update"]) for r in rows] == [("8", "10"), ("8", "20"), ("16", "10"), ("16", "20")]
+    for row in rows:
+        assert float(row["nmse"]) >= 0 and 1 <= int(row["srank"]) <= int(row["width"])
+        assert 0 <= float(row["dormant"]) <= 1
 
 
 def test_returns_refuses_checkpoints_of_other_settings(stopped_and_resumed):
