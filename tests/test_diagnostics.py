@@ -44,7 +44,8 @@ def test_dormant_fraction_counts_silent_units():
 def test_policy_layer_forced_to_rank_k(k):
     """Actor features from a hidden layer with k live rows: srank k, (width - k) / width units dormant."""
     width = 32
-    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=width, depth=1), seed=0)
+    kwargs = dict(arch="mlp", width=width, depth=1, norm="none")
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=kwargs, seed=0)
     last = [m for m in model.actor.latent_pi.modules() if isinstance(m, nn.Linear)][-1]
     with th.no_grad():
         last.weight[k:] = 0.0

@@ -49,7 +49,8 @@ with warnings.catch_warnings(record=True) as caught:
                 policy_kwargs=dict(arch="tiny", width=16, depth=2))
     model.learn(200)
     print("trained:", type(model.policy.actor.latent_pi[1]).__name__, model.num_timesteps)
-    mlp = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=8)).policy.actor.latent_pi
+    mlp_kwargs = dict(arch="mlp", width=8, norm="none")
+    mlp = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=mlp_kwargs).policy.actor.latent_pi
     print("mlp activation:", type(mlp[0][1]).__name__)
     try:
         SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="broken", width=8))
