@@ -18,4 +18,3 @@ class LargeCrossQPolicy(_LargeCrossQPolicy):
     """``sb3_large.policies.LargeCrossQPolicy`` with sb3-large 0.1's defaults."""
 
     option_defaults = V0_1_CROSSQ
-    other_arch_defaults = {"norm": "batch_renorm"}
