@@ -1,8 +1,8 @@
 r"""A recipe's final return against a baseline's on several envs, from ``returns.py`` folders (a goal table).
 
     python benchmarks/goal.py --budget 50000 \
-        --case Hopper-v4 benchmarks/results/hopper-v4-50k-issue25:sac_ln benchmarks/results/hopper-v4-50k:sac \
-        --case Ant-v4 benchmarks/results/ant-v4-50k-issue25:sac_ln_obs benchmarks/results/ant-v4-50k-issue25:sac
+        --case Hopper-v4 benchmarks/results/hopper-v4-50k-recipes:sac_ln benchmarks/results/hopper-v4-50k:sac \
+        --case Ant-v4 benchmarks/results/ant-v4-50k-recipes:sac_ln_obs benchmarks/results/ant-v4-50k-recipes:sac
 
 Each ``--case ENV RECIPE BASELINE`` gives both sides as ``FOLDER:CONFIG``: a ``returns.py --out`` folder and a
 configuration run into it (the sides may come from different folders; ENV only labels the row, so the folders must
