@@ -589,3 +589,43 @@ def test_goal_compares_a_recipe_with_its_baseline_per_env(benchmarks_on_path, tm
     assert f"--case Ant: no run of td3 reached --budget 100 in {a}" in refused("Ant", f"{a}:ln", f"{a}:td3")
     assert f"--case Ant: no returns.csv in {missing}" in refused("Ant", f"{missing}:ln", f"{a}:ln")
     assert "--case Ant: expected FOLDER:CONFIG, got 'sac'" in refused("Ant", "sac", f"{a}:ln")
+
+
+def test_overview_pools_seeds_per_row_beside_the_published_references(benchmarks_on_path, tmp_path, capsys):
+    """overview.py: a row pools one configuration's finished seeds over folders, with the same seeds' eval at the
+    midpoint, the training return and CPU seconds; an unfinished seed is left out; a seed in two folders, a row
+    without folders and a midpoint outside the budget are refused. v4 envs at 50k and 100k get the published
+    references, other envs and budgets '-'."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_run(a, {("ln", 0): 300.0, ("sac", 0): 100.0}, unfinished=[("ln", 2)])
+    write_run(b, {("ln", 1): 100.0})
+    args = ["--budget", "100", "--midpoint", "50"]
+    out = run_main(
+        "overview", [*args, "--row", "Hopper", "large", f"{a}:ln", f"{b}:ln", "--row", "Ant", "s", f"{a}:sac"]
+    )
+    assert "| env | configuration | seeds | eval at 50 | eval at 100 | per seed |" in out
+    rows = [line for line in out.splitlines() if line.startswith(("| Hopper |", "| Ant |"))]
+    assert rows == [
+        "| Hopper | large | 2 | 0.0 +/- 0.0 | 200.0 +/- 100.0 | 0: 300, 1: 100 | 100 | 10 | - | - |",
+        "| Ant | s | 1 | 0.0 | 100.0 | 0: 100 | 50 | 5 | - | - |",
+    ]
+    assert "999" not in out and "777" not in out
+    overview = importlib.import_module("overview")
+    assert overview.references("Hopper-v4", 100_000) == ["2821", "3386 (SimbaV2, 4)"]
+    assert overview.references("Humanoid-v4", 50_000) == ["-", "968 (CrossQ)"]
+    assert overview.references("Hopper-v5", 100_000) == ["-", "-"]
+
+    def refused(*extra):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit:
+            run_main("overview", extra)
+        assert exit.value.code == 2  # argparse's usage error
+        return capsys.readouterr().err
+
+    assert f"--row Hopper large: seed 0 of large is in both {a} and {a}" in refused(
+        *args, "--row", "Hopper", "large", f"{a}:ln", f"{a}:ln"
+    )
+    assert "--row Hopper large: expected ENV LABEL FOLDER:CONFIG" in refused(*args, "--row", "Hopper", "large")
+    assert "--midpoint must be between 0 and --budget 100, got 100" in refused(
+        "--budget", "100", "--midpoint", "100", "--row", "Hopper", "large", f"{a}:ln"
+    )
