@@ -26,12 +26,22 @@ from tables import markdown_table, mean_std, per_seed
 
 @dataclass
 class Side:
-    """One configuration's finished seeds in one folder: final eval return, training return and CPU seconds."""
+    """One configuration's finished seeds (from one folder or pooled): final eval return, training return and CPU
+    seconds, per seed."""
 
     config: str
     final: dict[int, float] = field(default_factory=dict)
     train: dict[int, float] = field(default_factory=dict)
     cpu: dict[int, float] = field(default_factory=dict)
+
+    def add(self, seed: int, curve: list[dict], budget: int, train: dict[tuple[str, int, int], float]) -> None:
+        """``seed``'s figures at ``budget``, from its eval ``curve`` and the run's ``training_returns``."""
+        final = at_budget(curve, budget)
+        self.final[seed] = final["mean_return"]
+        if (self.config, seed, final["step"]) in train:
+            self.train[seed] = train[self.config, seed, final["step"]]
+        if final["cpu_seconds"] is not None:
+            self.cpu[seed] = final["cpu_seconds"]
 
     def mean(self) -> float:
         return statistics.mean(self.final.values())
@@ -77,12 +87,7 @@ def read_side(folder: Path, config: str, budget: int) -> Side:
     train = training_returns(folder)
     side = Side(config)
     for seed, curve in finished.items():
-        final = at_budget(curve, budget)
-        side.final[seed] = final["mean_return"]
-        if (config, seed, final["step"]) in train:
-            side.train[seed] = train[config, seed, final["step"]]
-        if final["cpu_seconds"] is not None:
-            side.cpu[seed] = final["cpu_seconds"]
+        side.add(seed, curve, budget, train)
     return side
 
 

@@ -16,21 +16,11 @@ mean training return as a dashed line, width on a log2 axis) and ``width.md`` (t
 
 import argparse
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports import at_budget, complete_runs, read_returns, training_returns
+from goal import Side
+from reports import complete_runs, read_returns, training_returns
 from tables import figure_axes, markdown_table, mean_std, per_seed
-
-
-@dataclass
-class Point:
-    """One configuration at one width: per seed, the final eval return, the training return and the CPU seconds
-    beside it."""
-
-    final: dict[int, float] = field(default_factory=dict)
-    train: dict[int, float] = field(default_factory=dict)
-    cpu: dict[int, float] = field(default_factory=dict)
 
 
 def parse_run(text: str) -> tuple[int, Path]:
@@ -41,9 +31,9 @@ def parse_run(text: str) -> tuple[int, Path]:
     return int(width), Path(folder)
 
 
-def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> dict[str, dict[int, Point]]:
+def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> dict[str, dict[int, Side]]:
     """config -> width -> its finished seeds, pooled over the folders given for that width."""
-    points: dict[str, dict[int, Point]] = {config: {} for config in configs}
+    points: dict[str, dict[int, Side]] = {config: {} for config in configs}
     source: dict[tuple[str, int, int], Path] = {}
     for width, folder in sorted(runs):
         finished = complete_runs(read_returns(folder / "returns.csv"), budget)
@@ -56,17 +46,11 @@ def collect(runs: list[tuple[int, Path]], configs: list[str], budget: int) -> di
                         f"and {folder}"
                     )
                 source[config, width, seed] = folder
-                point = points[config].setdefault(width, Point())
-                final = at_budget(curve, budget)
-                point.final[seed] = final["mean_return"]
-                if final["cpu_seconds"] is not None:
-                    point.cpu[seed] = final["cpu_seconds"]
-                if (config, seed, final["step"]) in train:
-                    point.train[seed] = train[config, seed, final["step"]]
+                points[config].setdefault(width, Side(config)).add(seed, curve, budget, train)
     return points
 
 
-def table(points: dict[str, dict[int, Point]]) -> str:
+def table(points: dict[str, dict[int, Side]]) -> str:
     """One row per configuration and width, seeds in order."""
     headers = [
         "config",
@@ -87,7 +71,7 @@ def table(points: dict[str, dict[int, Point]]) -> str:
     return markdown_table(headers, rows)
 
 
-def plot(points: dict[str, dict[int, Point]], path: Path, title: str, xlabel: str) -> None:
+def plot(points: dict[str, dict[int, Side]], path: Path, title: str, xlabel: str) -> None:
     """Every seed's final return as a dot, the mean over seeds as a line, the mean training return beside it as a
     dashed line (what a choice between widths should read), width on a log2 axis."""
     ylabel = "return at the budget"
