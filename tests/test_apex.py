@@ -257,7 +257,18 @@ class SignalActor0(BaseCallback):
         os.kill(pid, self.sig)
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal():
+    """SIGINT at Python's default for the test. A suite started in the background by a non-interactive shell runs
+    with SIGINT ignored; actors inherit that and keep it, as a background job's children should, and would outlive
+    the SIGINT that a test sends them."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("when, sig", [("start_up", "SIGKILL"), ("start_up", "SIGINT"), ("after_delivery", "SIGKILL")])
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_an_actor_killed_from_outside_is_restarted_whenever(tmp_path, when, sig):
     """A kill from outside (the OOM killer, a preempted node) is no error of the actor's code, even before its first
     delivery: the actor is restarted, and the run is the run it would have been without the kill."""
