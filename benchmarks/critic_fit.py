@@ -13,6 +13,10 @@ buffer's own statistics. What is compared, on held-out episodes:
 - the representation before the output layer: effective rank (``srank``) and the fraction of dormant units
   (``sb3_large.diagnostics``).
 
+``--lr-scaling inverse`` gives each width the learning rate ``--lr x first width / width`` (the first of
+``--widths`` keeps ``--lr``): Adam moves every weight by about the learning rate per step, so a layer twice as wide
+moves its output about twice as far; this keeps that move the same at every width. Each row records its ``lr``.
+
 Input: a ``returns.py`` checkpoint (``--checkpoint``; it holds the job's replay buffer), which is a pickle:
 read only checkpoints this script's own harness wrote.
 
@@ -101,13 +105,18 @@ def representation(critic: Critic, x: th.Tensor) -> tuple[int, float]:
     return srank(features), dormant_fraction(activations)
 
 
+def learning_rate(width: int, args) -> float:
+    return args.lr * args.widths[0] / width if args.lr_scaling == "inverse" else args.lr
+
+
 def fit(width: int, args, train: dict[str, th.Tensor], test: dict[str, th.Tensor], seed: int) -> list[dict]:
     th.manual_seed(seed)
     rng = np.random.default_rng(seed)
     in_dim = train["x"].shape[1]
     critic, target = Critic(in_dim, width, args.depth), Critic(in_dim, width, args.depth)
     target.load_state_dict(critic.state_dict())
-    optimizer = th.optim.Adam(critic.parameters(), lr=args.lr)
+    lr = learning_rate(width, args)
+    optimizer = th.optim.Adam(critic.parameters(), lr=lr)
     rows, start = [], time.process_time()
     n = len(train["x"])
     for update in range(1, args.updates + 1):
@@ -123,18 +132,19 @@ def fit(width: int, args, train: dict[str, th.Tensor], test: dict[str, th.Tensor
             for p, tp in zip(critic.parameters(), target.parameters(), strict=True):
                 tp.lerp_(p, args.tau)
         if update % args.every == 0:
-            rows.append(evaluate(critic, width, seed, update, loss.item(), test, start))
+            rows.append(evaluate(critic, width, lr, seed, update, loss.item(), test, start))
             print(rows[-1], flush=True)
     return rows
 
 
-def evaluate(critic: Critic, width: int, seed: int, update: int, loss: float, test, start: float) -> dict:
+def evaluate(critic: Critic, width: int, lr: float, seed: int, update: int, loss: float, test, start: float) -> dict:
     with th.no_grad():
         q = critic(test["x"])
     error = q - test["g"]
     rank, dormant = representation(critic, test["x"][:2048])
     return dict(
         width=width,
+        lr=lr,
         seed=seed,
         update=update,
         train_td_loss=round(loss, 5),
@@ -175,6 +185,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=2000, help="updates between measurements")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument(
+        "--lr-scaling",
+        choices=["none", "inverse"],
+        default="none",
+        help="inverse: each width's learning rate is --lr x (first width / width)",
+    )
     parser.add_argument("--tau", type=float, default=0.005)
     parser.add_argument("--gamma", type=float, default=0.99)
     parser.add_argument("--cut", type=int, default=300, help="steps before a truncation left out of the scoring")

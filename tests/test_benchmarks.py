@@ -350,6 +350,11 @@ def test_critic_fit_reads_a_checkpoints_buffer(benchmarks_on_path, tmp_path):
     for row in rows:
         assert float(row["nmse"]) >= 0 and 1 <= int(row["srank"]) <= int(row["width"])
         assert 0 <= float(row["dormant"]) <= 1
+    assert {r["lr"] for r in rows} == {"0.0003"}
+    # With the learning rate inverse to the width, the first width keeps --lr and the one twice as wide gets half.
+    run_main("critic_fit", [*args, "--held-out", "0.3", "--lr-scaling", "inverse", "--out", tmp_path])
+    rows = list(csv.DictReader((tmp_path / "critic_fit.csv").open()))
+    assert {(r["width"], float(r["lr"])) for r in rows} == {("8", 3e-4), ("16", 1.5e-4)}
 
 
 def test_returns_refuses_checkpoints_of_other_settings(stopped_and_resumed):
