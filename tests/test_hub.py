@@ -961,6 +961,15 @@ def test_save_keeps_the_users_files(tmp_path, saved, saved_once):
         save_pretrained(model, saved / "notes.txt")
 
 
+def test_a_model_the_loader_would_refuse_is_not_saved(tmp_path):
+    """A model beyond the loader's caps (here 65 layers) is refused by save_pretrained, before any file is written."""
+    model = SAC("LargeMlpPolicy", "Pendulum-v1", policy_kwargs=dict(arch="mlp", width=4, depth=65))
+    message = r"policy_kwargs.depth: 65 layers, more than the 64 allowed.*nothing was written"
+    with pytest.raises(ValueError, match=message):
+        save_pretrained(model, tmp_path / "model")
+    assert not (tmp_path / "model").exists()
+
+
 def test_written_files_get_the_mode_of_the_umask(tmp_path, saved_once):
     umask = os.umask(0o027)
     try:

@@ -31,9 +31,9 @@ from sb3_large.hub.format import (
     space_to_json,
 )
 from sb3_large.hub.origin import origin_of, vec_normalize_of
-from sb3_large.hub.schema import ALGORITHM_KWARGS, validate_config
+from sb3_large.hub.schema import ALGORITHM_KWARGS, ConfigError, validate_config
 from sb3_large.hub.settings import encode_settings, init_kwargs
-from sb3_large.hub.sizes import policy_weights
+from sb3_large.hub.sizes import SAFETENSORS_DTYPES, check_size, policy_weights
 from sb3_large.networks import count_parameters
 from sb3_large.return_scale import ReturnScale
 
@@ -57,6 +57,7 @@ def save_pretrained(
     config = _config(model, algorithm, env_id, vec_normalize, metrics)
     validate_config(config, ALGORITHMS)  # never write a config that would not load
     tensors = {k: v.detach().cpu().contiguous() for k, v in policy_weights(model.policy).items()}
+    _check_loadable_size(config, tensors)
     writers: dict[str, Callable[[str], Any]] = {
         WEIGHTS_NAME: lambda path: save_file(tensors, path, metadata={"format": "sb3-large"}),
         CARD_NAME: lambda path: Path(path).write_text(model_card(config)),
@@ -64,6 +65,15 @@ def save_pretrained(
     }
     _write_all(folder, writers)
     return folder
+
+
+def _check_loadable_size(config: dict, tensors: dict[str, th.Tensor]) -> None:
+    """Refuse a model beyond the loader's caps on layers and critics: the folder would be written, then refused."""
+    header = {k: (tuple(v.shape), SAFETENSORS_DTYPES.get(v.dtype, str(v.dtype))) for k, v in tensors.items()}
+    try:
+        check_size(config, header)
+    except ConfigError as exc:
+        raise ValueError(f"{exc}. load_pretrained refuses such a model, so nothing was written") from None
 
 
 def _check_destination(folder: Path) -> None:
