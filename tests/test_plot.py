@@ -161,6 +161,9 @@ def test_figure_has_a_row_per_key_and_one_series_per_experiment(logs, tmp_path):
     path = save_figure(figure, tmp_path / "out.png")
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size[0] == 500
+    with pytest.raises(ValueError, match=r"out: the image's format comes from its suffix, which must be one of"):
+        save_figure(figure, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == ["out.png"]
 
 
 @pytest.fixture
@@ -272,6 +275,10 @@ def test_cli_writes_the_png_and_names_what_it_leaves_out(logs, mixed, tmp_path, 
         return capsys.readouterr().err
 
     assert "nowhere: no such folder" in error(str(tmp_path / "nowhere"))
+    for out in (tmp_path / "plot", tmp_path / "plot.txt"):
+        message = error(str(logs), "--out", str(out))
+        assert f"--out: {out}: the image's format comes from its suffix, which must be one of " in message
+        assert ".pdf" in message and ".png" in message and not out.exists()
     (tmp_path / "empty").mkdir()
     assert "no runs to plot under" in error(str(tmp_path / "empty"))
     (tmp_path / "broken" / "run_1").mkdir(parents=True)

@@ -5,7 +5,7 @@ import importlib.util
 
 from sb3_large.cli import run_command
 from sb3_large.extras import ZOO as EXTRA
-from sb3_large.plot import Scan, environments, panel_keys, plot_runs, save_figure, scan_runs
+from sb3_large.plot import Scan, environments, image_format, panel_keys, plot_runs, save_figure, scan_runs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--window: must be >= 1, got {args.window}")
     if importlib.util.find_spec("matplotlib") is None:
         parser.exit(2, f"python -m sb3_large.plot: error: it draws with matplotlib, which is not installed; {EXTRA}\n")
+    out = args.out or f"{args.folders[0].rstrip('/')}/plot.png"
+    try:
+        image_format(out)
+    except ValueError as exc:
+        parser.error(f"--out: {exc}")
     try:
         scan = scan_runs(args.folders, window=args.window, seeds_by_name=args.seeds_by_name)
         skipped = "".join(f"\n  {path}: {reason}" for path, reason in scan.skipped)
@@ -47,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         figure = plot_runs(scan.runs, args.keys)
     except (FileNotFoundError, ValueError) as exc:
         parser.exit(2, f"python -m sb3_large.plot: error: {exc}\n")
-    out = save_figure(figure, args.out or f"{args.folders[0].rstrip('/')}/plot.png")
+    out = save_figure(figure, out)
     _report(out, scan, keys)
 
 

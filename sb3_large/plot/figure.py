@@ -142,12 +142,25 @@ def _add_legend(figure, handles: list, labels: list[str], panels_height: float) 
             chars = max(MIN_LABEL_CHARS, min(chars - 1, int(0.95 * fitting)))
 
 
+def image_format(path: str | Path) -> str:
+    """The image format ``path``'s suffix names; a missing or unknown suffix is refused, naming the formats."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        allowed = ", ".join("." + name for name in formats)
+        raise ValueError(f"{path}: the image's format comes from its suffix, which must be one of {allowed}")
+    return suffix
+
+
 def save_figure(figure, path: str | Path) -> Path:
     """Write ``figure`` as an image (format from the suffix), atomically."""
     path = Path(path)
-    with atomic_path(path) as staged:  # the staged name keeps the suffix: matplotlib picks the format from it
-        figure.savefig(staged, dpi=100)
+    image = image_format(path)
+    with atomic_path(path) as staged:
+        figure.savefig(staged, format=image, dpi=100)
     return path
 
 
-__all__ = ["environments", "mean_and_spread", "panel_keys", "plot_runs", "save_figure"]
+__all__ = ["environments", "image_format", "mean_and_spread", "panel_keys", "plot_runs", "save_figure"]
