@@ -20,7 +20,7 @@ Modules: ``runs`` reads one run folder, ``scan`` finds the runs below folders an
 and saves; the names below are the public ones.
 """
 
-from sb3_large.plot.figure import environments, image_format, mean_and_spread, panel_keys, plot_runs, save_figure
+from sb3_large.plot.figure import environments, mean_and_spread, panel_keys, plot_runs, save_figure
 from sb3_large.plot.runs import Run, ZooConfig, read_run, read_zoo_config
 from sb3_large.plot.scan import Scan, find_runs, scan_runs
 
@@ -30,7 +30,6 @@ __all__ = [
     "ZooConfig",
     "environments",
     "find_runs",
-    "image_format",
     "mean_and_spread",
     "panel_keys",
     "plot_runs",

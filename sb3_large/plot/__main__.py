@@ -5,7 +5,8 @@ import importlib.util
 
 from sb3_large.cli import run_command
 from sb3_large.extras import ZOO as EXTRA
-from sb3_large.plot import Scan, environments, image_format, panel_keys, plot_runs, save_figure, scan_runs
+from sb3_large.plot import Scan, environments, panel_keys, plot_runs, save_figure, scan_runs
+from sb3_large.plot.figure import image_format
 
 
 def main(argv: list[str] | None = None) -> None:
