@@ -163,4 +163,4 @@ def save_figure(figure, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["environments", "image_format", "mean_and_spread", "panel_keys", "plot_runs", "save_figure"]
+__all__ = ["environments", "mean_and_spread", "panel_keys", "plot_runs", "save_figure"]
